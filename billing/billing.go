@@ -1,0 +1,143 @@
+// Package billing holds the subscriber domain: accounts, tariffs, services,
+// balances and payments, as the dialogs see them. It has no storage code of its
+// own: billing/postgres is the PostgreSQL adapter, and a provider with another
+// billing system replaces that adapter and keeps these types.
+package billing
+
+import (
+	"errors"
+	"time"
+
+	"github.com/kabinet-bot/kabinet/money"
+)
+
+// Status is the state of an account's service.
+type Status string
+
+// The statuses a subscriber can see. They match the values stored in the database.
+const (
+	StatusActive  Status = "active"  // service is on
+	StatusBlocked Status = "blocked" // blocked for debt
+	StatusFrozen  Status = "frozen"  // voluntary block at the subscriber's request
+	StatusClosed  Status = "closed"  // contract terminated
+)
+
+// Errors the adapters return; dialogs turn them into polite texts.
+var (
+	// ErrNotFound: no account with that number (or no link of that user).
+	ErrNotFound = errors.New("billing: not found")
+	// ErrLinkLimit: the Telegram user already has the maximum number of linked accounts.
+	ErrLinkLimit = errors.New("billing: too many linked accounts")
+)
+
+// Account is one contract's personal account ("лицевой счёт").
+type Account struct {
+	ID     int64  // internal id, never shown
+	Number string // account number as printed on the contract, ASCII digits
+	// Phone is the phone on the contract in E.164 (+79161234567). It is
+	// personal data: show it only through MaskPhone, never log it.
+	Phone      string
+	City       string // city name as in the offices directory (Russian)
+	Status     Status
+	Balance    money.Amount
+	Tariff     Tariff
+	Services   []Service
+	ChargeDay  int       // day of month the monthly fee is charged (1..28)
+	BlockedAt  time.Time // when the account was blocked for debt (zero if not)
+	OpenedAt   time.Time
+	TimeZone   string // IANA zone of the account's city, for dates shown to the subscriber
+	LastChange time.Time
+}
+
+// Tariff is the plan an account is on.
+type Tariff struct {
+	Name       string
+	MonthlyFee money.Amount
+}
+
+// Service is an optional paid service (static IP, TV package, antivirus).
+type Service struct {
+	Name       string
+	MonthlyFee money.Amount
+}
+
+// Payment is one credit to an account, from any channel.
+type Payment struct {
+	ID       int64
+	Amount   money.Amount
+	Channel  string // "card", "sberbank", "terminal", "cash", "autopay", "trust", "yookassa", ...
+	PaidAt   time.Time
+	Provider string // who reported it ("billing", "yookassa", ...)
+}
+
+// MonthlyCharge is everything the account pays per month: tariff plus services.
+func (a Account) MonthlyCharge() money.Amount {
+	total := a.Tariff.MonthlyFee
+	for _, s := range a.Services {
+		total += s.MonthlyFee
+	}
+	return total
+}
+
+// DaysLeft estimates for how many whole days the balance pays the service,
+// spreading the monthly charge over 30 days. It is 0 when the balance is not
+// positive and -1 when nothing is charged (the money lasts indefinitely).
+func (a Account) DaysLeft() int {
+	monthly := a.MonthlyCharge()
+	if monthly <= 0 {
+		return -1
+	}
+	if a.Balance <= 0 {
+		return 0
+	}
+	return int(int64(a.Balance) * 30 / int64(monthly))
+}
+
+// NextChargeDate is the next date (in loc) on or after now when the monthly
+// fee is charged.
+func (a Account) NextChargeDate(now time.Time, loc *time.Location) time.Time {
+	day := a.ChargeDay
+	if day < 1 || day > 28 {
+		day = 1
+	}
+	n := now.In(loc)
+	d := time.Date(n.Year(), n.Month(), day, 0, 0, 0, 0, loc)
+	if !d.After(n) {
+		d = d.AddDate(0, 1, 0)
+	}
+	return d
+}
+
+// MaskPhone hides all but the last two digits of a Russian phone number:
+// "+79161234512" becomes "+7 *** ***-**-12". Anything that is not a +7 number
+// with ten digits after the country code keeps only its last two digits.
+func MaskPhone(phone string) string {
+	digits := make([]byte, 0, len(phone))
+	for i := 0; i < len(phone); i++ {
+		if phone[i] >= '0' && phone[i] <= '9' {
+			digits = append(digits, phone[i])
+		}
+	}
+	if len(digits) < 2 {
+		return "***"
+	}
+	last := string(digits[len(digits)-2:])
+	if len(digits) == 11 && (digits[0] == '7' || digits[0] == '8') {
+		return "+7 *** ***-**-" + last
+	}
+	return "*** " + last
+}
+
+// MaskNumber hides the middle of an account number so that a person who holds
+// several accounts on one phone can tell them apart, while a stranger learns
+// little: "1000234567" becomes "10*****567".
+func MaskNumber(number string) string {
+	if len(number) <= 5 {
+		return number[:1] + "***"
+	}
+	masked := []byte(number)
+	for i := 2; i < len(masked)-3; i++ {
+		masked[i] = '*'
+	}
+	return string(masked)
+}

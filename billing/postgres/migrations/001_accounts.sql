@@ -1,0 +1,2 @@
+-- placeholder, replaced by the billing schema
+SELECT 1;

@@ -1,0 +1,89 @@
+package dialogs
+
+import (
+	"context"
+	"time"
+
+	"github.com/kabinet-bot/kabinet/billing"
+)
+
+// Accounts is what the dialogs need from the billing system. It is declared
+// here, where it is used, so that a provider with another billing system
+// implements exactly this and nothing more; billing/postgres implements it.
+//
+// Every method that takes a userID and an accountID answers only for an
+// account linked to that Telegram user (billing.ErrNotFound otherwise): that
+// is the authorisation check for every button that names an account.
+type Accounts interface {
+	// AccountByNumber finds an account by its number (ASCII digits).
+	AccountByNumber(ctx context.Context, number string) (billing.Account, error)
+	// AccountsByPhone lists the open (not closed) accounts whose contract phone is phone (E.164).
+	AccountsByPhone(ctx context.Context, phone string) ([]billing.Account, error)
+	// LinkedAccounts lists the accounts linked to a Telegram user, oldest link first.
+	LinkedAccounts(ctx context.Context, userID int64) ([]billing.Account, error)
+	// LinkedAccount returns one account if it is linked to the user.
+	LinkedAccount(ctx context.Context, userID, accountID int64) (billing.Account, error)
+	// Link links an account to a Telegram user and makes it the current one.
+	// Linking an already linked account is not an error. It returns
+	// billing.ErrLinkLimit when the user already has max other accounts.
+	Link(ctx context.Context, userID, accountID int64, max int) error
+	// Unlink removes the link; the current account moves to another linked one.
+	Unlink(ctx context.Context, userID, accountID int64) error
+	// CurrentAccount returns the user's current account (billing.ErrNotFound if none is linked).
+	CurrentAccount(ctx context.Context, userID int64) (billing.Account, error)
+	// SetCurrent makes a linked account the current one.
+	SetCurrent(ctx context.Context, userID, accountID int64) error
+	// RecentPayments lists the last n payments to an account, newest first.
+	RecentPayments(ctx context.Context, accountID int64, n int) ([]billing.Payment, error)
+	// Language returns the language the user chose with /language ("" if never chosen).
+	Language(ctx context.Context, userID int64) (string, error)
+	// SetLanguage stores the user's language choice.
+	SetLanguage(ctx context.Context, userID int64, lang string) error
+}
+
+// Codes issues and checks the one-time codes that prove a person holds the
+// phone on a contract. otp.Service implements it on Redis. Every limit of the
+// design (resend pause, hourly and daily caps, checks per code, the growing
+// lock) is enforced behind this interface; dialogs only explain the outcome.
+type Codes interface {
+	// AllowLookup records that userID looked up an account number and reports
+	// whether the user is still within the daily number of distinct numbers.
+	AllowLookup(ctx context.Context, userID int64, accountNumber string) (bool, error)
+	// Send issues a new code bound to (userID, accountID) and sends it by SMS to
+	// phone. Only the newest code of that pair is valid afterwards.
+	Send(ctx context.Context, userID, accountID int64, phone string, lang string) (SendResult, error)
+	// Check checks a typed code for (userID, accountID). A successful check
+	// consumes the code.
+	Check(ctx context.Context, userID, accountID int64, code string) (CheckResult, error)
+}
+
+// SendResult tells whether a code went out and, if not, until when the person must wait.
+type SendResult struct {
+	Sent       bool
+	RetryAfter time.Duration // how long until a code may be requested again (when !Sent)
+	Locked     bool          // the pair is locked after too many failures
+}
+
+// CheckOutcome is the verdict on a typed code.
+type CheckOutcome int
+
+// The verdicts on a typed code.
+const (
+	CheckOK      CheckOutcome = iota // right code: the account may be linked
+	CheckWrong                       // wrong code; TriesLeft says how many checks remain
+	CheckExpired                     // no valid code: expired, used, replaced, or out of checks
+	CheckLocked                      // too many failures: locked until RetryAfter passes
+)
+
+// CheckResult is the verdict with the numbers a person needs to hear.
+type CheckResult struct {
+	Outcome    CheckOutcome
+	TriesLeft  int
+	RetryAfter time.Duration
+}
+
+// Notifier sends one-off SMS texts that are not codes (the "a Telegram account
+// was linked" notice). sms.Sender satisfies it.
+type Notifier interface {
+	Send(ctx context.Context, phone, text string) error
+}
