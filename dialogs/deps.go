@@ -51,6 +51,9 @@ type Codes interface {
 	AllowLookup(ctx context.Context, userID int64, accountNumber string) (bool, error)
 	// Send issues a new code bound to (userID, accountID) and sends it by SMS to
 	// phone. Only the newest code of that pair is valid afterwards.
+	// An empty phone is a decoy, for an account number that does not exist:
+	// every limit is counted and a code is stored exactly as for a real send,
+	// but no SMS goes out, so the answer gives nothing away.
 	Send(ctx context.Context, userID, accountID int64, phone string, lang string) (SendResult, error)
 	// Check checks a typed code for (userID, accountID). A successful check
 	// consumes the code.

@@ -1,0 +1,275 @@
+package dialogs
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"html"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kabinet-bot/kabinet/billing"
+	"github.com/kabinet-bot/kabinet/locales"
+)
+
+// Config holds the settings the conversations follow.
+type Config struct {
+	// MaxAccounts is how many accounts one Telegram user may link.
+	MaxAccounts int
+	// Location is the provider's time zone, for dates without a city.
+	Location *time.Location
+	// Secret keys the decoy answers for unknown account numbers, so that the
+	// masked phone shown for a number is stable but reveals nothing.
+	Secret []byte
+}
+
+// Engine runs the conversations. It is safe for concurrent use: all
+// per-conversation data is in the State passed to Handle.
+type Engine struct {
+	accounts Accounts
+	codes    Codes
+	notifier Notifier
+	text     *locales.Catalog
+	cfg      Config
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+// New makes an Engine from its dependencies; now is the clock (time.Now in production).
+func New(accounts Accounts, codes Codes, notifier Notifier, text *locales.Catalog, cfg Config, now func() time.Time, log *slog.Logger) *Engine {
+	if cfg.MaxAccounts <= 0 {
+		cfg.MaxAccounts = 5
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.UTC
+	}
+	return &Engine{accounts: accounts, codes: codes, notifier: notifier, text: text, cfg: cfg, now: now, log: log}
+}
+
+// turn is one Handle call in progress: the event, the state being changed and
+// the replies collected so far.
+type turn struct {
+	ctx  context.Context
+	ev   Event
+	st   State
+	lang string
+	res  Result
+}
+
+func (t *turn) reply(r Reply) { t.res.Replies = append(t.res.Replies, r) }
+
+// Handle decides what to answer to ev in state st. An error means a
+// dependency failed (database, Redis): the caller answers politely and keeps
+// the old state, so nothing is half-done.
+func (e *Engine) Handle(ctx context.Context, st State, ev Event) (Result, error) {
+	t := &turn{ctx: ctx, ev: ev, st: st}
+	if !t.st.LangLoaded {
+		lang, err := e.accounts.Language(ctx, ev.UserID)
+		if err != nil {
+			return Result{}, fmt.Errorf("load language: %w", err)
+		}
+		t.st.Lang, t.st.LangLoaded = lang, true
+	}
+	t.lang = t.st.Lang
+	if t.lang == "" {
+		t.lang = locales.Resolve(ev.LanguageCode)
+	}
+	err := e.dispatch(t)
+	t.res.State = t.st
+	return t.res, err
+}
+
+func (e *Engine) dispatch(t *turn) error {
+	switch t.ev.Kind {
+	case KindCommand:
+		return e.command(t)
+	case KindCallback:
+		return e.callback(t)
+	case KindEdited:
+		t.reply(Reply{Text: e.t(t, "edited_ignored", nil)})
+		return e.prompt(t)
+	}
+	switch t.st.Step {
+	case StepLinkNumber:
+		return e.linkInput(t)
+	case StepLinkCode:
+		return e.codeInput(t)
+	case StepLinkPick, StepUnlinkConfirm:
+		t.reply(Reply{Text: e.t(t, "use_buttons", nil)})
+		return e.prompt(t)
+	}
+	// Idle: a bare account number starts linking right away, as people
+	// often just paste it.
+	if t.ev.Kind == KindText && looksLikeAccountNumber(t.ev.Text) {
+		t.st = State{Lang: t.st.Lang, LangLoaded: true, Step: StepLinkNumber}
+		return e.linkInput(t)
+	}
+	if t.ev.Kind == KindContact {
+		return e.linkContact(t)
+	}
+	t.reply(Reply{Text: e.t(t, "not_understood", nil)})
+	return e.menu(t, 0)
+}
+
+func (e *Engine) command(t *turn) error {
+	switch t.ev.Command {
+	case "start":
+		t.st = State{Lang: t.st.Lang, LangLoaded: true}
+		linked, err := e.accounts.LinkedAccounts(t.ctx, t.ev.UserID)
+		if err != nil {
+			return err
+		}
+		if len(linked) == 0 {
+			t.reply(Reply{Text: e.t(t, "start_greeting", nil), Keyboard: &Keyboard{Remove: true}})
+			return e.startLinking(t)
+		}
+		t.reply(Reply{Text: e.t(t, "start_again", nil), Keyboard: &Keyboard{Remove: true}})
+		return e.menu(t, 0)
+	case "menu", "cancel":
+		cancelled := t.st.Step != StepIdle
+		t.st = State{Lang: t.st.Lang, LangLoaded: true}
+		if cancelled {
+			t.reply(Reply{Text: e.t(t, "cancelled", nil), Keyboard: &Keyboard{Remove: true}})
+		}
+		return e.menu(t, 0)
+	case "help":
+		t.reply(Reply{Text: e.t(t, "help", nil), Buttons: [][]Button{{e.menuButton(t)}}})
+		return nil
+	case "language":
+		t.reply(Reply{Text: e.t(t, "language_choose", nil), Buttons: [][]Button{
+			{{Text: "Русский", Data: "lang:ru"}, {Text: "English", Data: "lang:en"}},
+		}})
+		return nil
+	case "balance":
+		return e.showBalance(t, 0, 0)
+	case "accounts":
+		return e.showAccounts(t, 0)
+	}
+	t.reply(Reply{Text: e.t(t, "unknown_command", nil)})
+	return e.prompt(t)
+}
+
+// callback routes a button press. Data is "verb" or "verb:arg"; any button
+// that names an account is authorised again against the sender's links.
+func (e *Engine) callback(t *turn) error {
+	verb, arg, _ := strings.Cut(t.ev.Data, ":")
+	id, _ := strconv.ParseInt(arg, 10, 64)
+	edit := t.ev.MessageID
+	switch verb {
+	case "menu":
+		t.st = State{Lang: t.st.Lang, LangLoaded: true}
+		return e.menu(t, edit)
+	case "help":
+		t.reply(Reply{Text: e.t(t, "help", nil), Buttons: [][]Button{{e.menuButton(t)}}, Edit: edit})
+		return nil
+	case "bal":
+		return e.showBalance(t, id, 0)
+	case "balr":
+		// Refresh: the same message, updated in place.
+		return e.showBalance(t, id, edit)
+	case "acc":
+		return e.showAccounts(t, edit)
+	case "sw":
+		return e.switchAccount(t, id, edit)
+	case "un":
+		return e.askUnlink(t, id, edit)
+	case "unok":
+		return e.unlink(t, id, edit)
+	case "link":
+		t.st = State{Lang: t.st.Lang, LangLoaded: true}
+		return e.startLinking(t)
+	case "pick":
+		return e.pick(t, id)
+	case "resend":
+		return e.resend(t)
+	case "cancel":
+		t.st = State{Lang: t.st.Lang, LangLoaded: true}
+		t.res.Toast = e.t(t, "cancelled", nil)
+		t.reply(Reply{Text: e.t(t, "cancelled", nil), Keyboard: &Keyboard{Remove: true}})
+		return e.menu(t, 0)
+	case "lang":
+		if arg != "ru" && arg != "en" {
+			break
+		}
+		if err := e.accounts.SetLanguage(t.ctx, t.ev.UserID, arg); err != nil {
+			return err
+		}
+		t.st.Lang, t.lang = arg, arg
+		t.reply(Reply{Text: e.t(t, "language_set", nil), Edit: edit})
+		return e.menu(t, 0)
+	}
+	// A button from an old message, or data nobody sent: answer with where
+	// the conversation stands now instead of doing something surprising.
+	t.res.Toast = e.t(t, "button_outdated", nil)
+	return e.prompt(t)
+}
+
+// prompt shows the current step again, after an unexpected input.
+func (e *Engine) prompt(t *turn) error {
+	switch t.st.Step {
+	case StepLinkNumber:
+		t.reply(e.linkPrompt(t))
+		return nil
+	case StepLinkCode:
+		t.reply(Reply{Text: e.t(t, "code_prompt", map[string]any{"Phone": t.st.Masked}), Buttons: e.codeButtons(t)})
+		return nil
+	case StepLinkPick:
+		return e.offerCandidates(t)
+	case StepUnlinkConfirm:
+		return e.askUnlink(t, t.st.Account, 0)
+	}
+	return e.menu(t, 0)
+}
+
+// menu shows the main menu: the linked account's actions, or an offer to
+// link one. edit > 0 turns an older message into the menu.
+func (e *Engine) menu(t *turn, edit int) error {
+	cur, err := e.accounts.CurrentAccount(t.ctx, t.ev.UserID)
+	if errors.Is(err, billing.ErrNotFound) {
+		t.reply(Reply{Text: e.t(t, "menu_unlinked", nil), Edit: edit, Buttons: [][]Button{
+			{{Text: e.t(t, "btn_link", nil), Data: "link"}},
+			{{Text: e.t(t, "btn_help", nil), Data: "help"}},
+		}})
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	t.reply(Reply{
+		Text: e.t(t, "menu_linked", map[string]any{"Number": esc(cur.Number)}),
+		Edit: edit,
+		Buttons: [][]Button{
+			{{Text: e.t(t, "btn_balance", nil), Data: "bal"}},
+			{{Text: e.t(t, "btn_accounts", nil), Data: "acc"}, {Text: e.t(t, "btn_help", nil), Data: "help"}},
+		},
+	})
+	return nil
+}
+
+func (e *Engine) menuButton(t *turn) Button {
+	return Button{Text: e.t(t, "btn_menu", nil), Data: "menu"}
+}
+
+func (e *Engine) t(t *turn, id string, data map[string]any) string {
+	return e.text.T(t.lang, id, data)
+}
+
+func (e *Engine) n(t *turn, id string, count int, data map[string]any) string {
+	return e.text.N(t.lang, id, count, data)
+}
+
+// esc escapes a value from a person or a database for Telegram's HTML mode.
+func esc(s string) string { return html.EscapeString(s) }
+
+// keyed derives a stable pseudo-random number from the secret and s: the
+// decoy's masked phone digits and account id.
+func (e *Engine) keyed(s string) uint64 {
+	m := hmac.New(sha256.New, e.cfg.Secret)
+	m.Write([]byte(s))
+	return binary.BigEndian.Uint64(m.Sum(nil))
+}

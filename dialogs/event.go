@@ -1,0 +1,90 @@
+// Package dialogs is the heart of Kabinet: every conversation as a state
+// machine. Its input is a small Event (who, which chat, what they sent), its
+// output is the replies to show and the next State. It imports no Telegram,
+// SQL or Redis package: the bot package turns updates into events and replies
+// into Bot API calls, and adapters (billing/postgres, otp) implement the
+// interfaces declared in deps.go. That makes every conversation a table test.
+package dialogs
+
+// Kind says what a person did.
+type Kind int
+
+// The kinds of input the dialogs understand. Anything else arrives as KindOther
+// and gets a polite "I did not understand" with the current step again.
+const (
+	KindText     Kind = iota // a plain text message
+	KindCommand              // a /command, with Command and Args set
+	KindCallback             // an inline button press, with Data and MessageID set
+	KindContact              // a shared contact, with Contact set
+	KindLocation             // a shared location, with Location set
+	KindEdited               // an edited message: never acted on
+	KindOther                // a sticker, photo, voice, file...
+)
+
+// Event is one thing a person did in a private chat with the bot.
+type Event struct {
+	UserID int64
+	ChatID int64
+	// LanguageCode is Telegram's language_code of the sender ("ru", "en-GB", "").
+	LanguageCode string
+	Kind         Kind
+	Text         string // KindText
+	Command      string // KindCommand: "start", "help", ... without the slash and @bot
+	Args         string // KindCommand: the rest of the line
+	Data         string // KindCallback: the button's callback data
+	MessageID    int    // KindCallback: the message that carries the button (0 if unknown)
+	Contact      *Contact
+	Location     *Location
+}
+
+// Contact is a shared phone contact.
+type Contact struct {
+	Phone  string // as Telegram sends it: digits, maybe with "+"
+	UserID int64  // the Telegram user the contact belongs to (0 if none)
+}
+
+// Location is a shared point.
+type Location struct {
+	Lat, Lon float64
+}
+
+// Reply is one thing the bot shows: a new message, or an edit of the message
+// that carried the pressed button.
+type Reply struct {
+	Text string // HTML; every value from a person or a database is escaped
+	// Buttons is an inline keyboard under the message.
+	Buttons [][]Button
+	// Keyboard, when set, replaces the reply keyboard under the input field.
+	Keyboard *Keyboard
+	// Edit makes this reply edit the message with this id instead of sending a new one.
+	Edit int
+}
+
+// Button is an inline button: either a callback (Data) or a link (URL).
+type Button struct {
+	Text string
+	Data string // at most 64 bytes
+	URL  string
+}
+
+// Keyboard is a reply keyboard; Remove hides the current one.
+type Keyboard struct {
+	Rows   [][]KeyButton
+	Remove bool
+}
+
+// KeyButton is a reply keyboard button; the request flags make Telegram send
+// the person's own contact or location when pressed.
+type KeyButton struct {
+	Text            string
+	RequestContact  bool
+	RequestLocation bool
+}
+
+// Result is what handling an event produced.
+type Result struct {
+	Replies []Reply
+	// Toast is the short answer to a button press (answerCallbackQuery).
+	Toast string
+	State State
+}

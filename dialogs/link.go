@@ -1,0 +1,387 @@
+package dialogs
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kabinet-bot/kabinet/billing"
+)
+
+// Account numbers are short runs of ASCII digits; people type them with
+// spaces or dashes, as printed on the contract.
+const (
+	minNumberLen = 5
+	maxNumberLen = 20
+)
+
+// normalizeNumber strips spaces and dashes and accepts only ASCII digits
+// (not Arabic-Indic or other Unicode digits, which look alike but are not
+// account numbers).
+func normalizeNumber(s string) (string, bool) {
+	if len(s) > 64 {
+		return "", false
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case r == ' ' || r == '-' || r == '\u00a0' || r == '\t':
+		default:
+			return "", false
+		}
+	}
+	n := b.String()
+	return n, len(n) >= minNumberLen && len(n) <= maxNumberLen
+}
+
+func looksLikeAccountNumber(s string) bool {
+	_, ok := normalizeNumber(s)
+	return ok
+}
+
+// normalizeCode accepts the 6 ASCII digits of a code, with spaces allowed.
+func normalizeCode(s string) (string, bool) {
+	if len(s) > 32 {
+		return "", false
+	}
+	code := strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' {
+			return -1
+		}
+		return r
+	}, s)
+	if len(code) != 6 {
+		return "", false
+	}
+	for i := 0; i < len(code); i++ {
+		if code[i] < '0' || code[i] > '9' {
+			return "", false
+		}
+	}
+	return code, true
+}
+
+// normalizePhone turns what Telegram sends in a contact ("79161234567",
+// "+7 916 ...", "89161234567") into E.164.
+func normalizePhone(s string) string {
+	digits := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, s)
+	if len(digits) == 11 && digits[0] == '8' {
+		digits = "7" + digits[1:]
+	}
+	if len(digits) == 10 {
+		digits = "7" + digits
+	}
+	return "+" + digits
+}
+
+// startLinking asks for an account number or a shared contact, unless the
+// user already has the maximum number of accounts.
+func (e *Engine) startLinking(t *turn) error {
+	full, err := e.atLimit(t)
+	if err != nil || full {
+		return err
+	}
+	t.st.Step = StepLinkNumber
+	t.reply(e.linkPrompt(t))
+	return nil
+}
+
+func (e *Engine) linkPrompt(t *turn) Reply {
+	return Reply{Text: e.t(t, "link_prompt", nil), Keyboard: &Keyboard{Rows: [][]KeyButton{
+		{{Text: e.t(t, "btn_share_phone", nil), RequestContact: true}},
+		{{Text: e.t(t, "btn_cancel_key", nil)}},
+	}}}
+}
+
+// atLimit tells the person (and returns true) when no more accounts can be linked.
+func (e *Engine) atLimit(t *turn) (bool, error) {
+	linked, err := e.accounts.LinkedAccounts(t.ctx, t.ev.UserID)
+	if err != nil {
+		return false, err
+	}
+	if len(linked) < e.cfg.MaxAccounts {
+		return false, nil
+	}
+	t.st.Step = StepIdle
+	t.reply(Reply{Text: e.n(t, "link_limit", e.cfg.MaxAccounts, nil), Buttons: [][]Button{
+		{{Text: e.t(t, "btn_accounts", nil), Data: "acc"}}, {e.menuButton(t)},
+	}})
+	return true, nil
+}
+
+// linkInput handles what was typed while an account number is awaited.
+func (e *Engine) linkInput(t *turn) error {
+	switch t.ev.Kind {
+	case KindContact:
+		return e.linkContact(t)
+	case KindText:
+	default:
+		t.reply(Reply{Text: e.t(t, "link_need_number", nil)})
+		t.reply(e.linkPrompt(t))
+		return nil
+	}
+	if isCancelWord(t.ev.Text) || t.ev.Text == e.t(t, "btn_cancel_key", nil) {
+		t.st = State{Lang: t.st.Lang, LangLoaded: true}
+		t.reply(Reply{Text: e.t(t, "cancelled", nil), Keyboard: &Keyboard{Remove: true}})
+		return e.menu(t, 0)
+	}
+	number, ok := normalizeNumber(t.ev.Text)
+	if !ok {
+		t.reply(Reply{Text: e.t(t, "link_bad_number", nil)})
+		return nil
+	}
+	if full, err := e.atLimit(t); err != nil || full {
+		return err
+	}
+	allowed, err := e.codes.AllowLookup(t.ctx, t.ev.UserID, number)
+	if err != nil {
+		return err
+	}
+	if !allowed {
+		t.reply(Reply{Text: e.t(t, "link_lookup_limit", nil)})
+		return nil
+	}
+	acc, err := e.accounts.AccountByNumber(t.ctx, number)
+	switch {
+	case errors.Is(err, billing.ErrNotFound) || (err == nil && acc.Status == billing.StatusClosed):
+		// The same answer as for a real account: a masked phone derived from
+		// the number and a code step that never succeeds.
+		k := e.keyed("decoy:" + number)
+		masked := fmt.Sprintf("+7 *** ***-**-%02d", k%100)
+		return e.sendCode(t, -int64(k>>20)-1, number, "", masked)
+	case err != nil:
+		return err
+	}
+	if _, err := e.accounts.LinkedAccount(t.ctx, t.ev.UserID, acc.ID); err == nil {
+		t.st = State{Lang: t.st.Lang, LangLoaded: true}
+		t.reply(Reply{Text: e.t(t, "link_already", map[string]any{"Number": esc(acc.Number)}), Keyboard: &Keyboard{Remove: true}})
+		return e.menu(t, 0)
+	} else if !errors.Is(err, billing.ErrNotFound) {
+		return err
+	}
+	return e.sendCode(t, acc.ID, acc.Number, acc.Phone, billing.MaskPhone(acc.Phone))
+}
+
+// linkContact handles a shared contact: only the sender's own phone counts.
+func (e *Engine) linkContact(t *turn) error {
+	c := t.ev.Contact
+	if c == nil || c.UserID != t.ev.UserID {
+		t.reply(Reply{Text: e.t(t, "contact_not_own", nil)})
+		if t.st.Step == StepLinkNumber {
+			t.reply(e.linkPrompt(t))
+		}
+		return nil
+	}
+	if full, err := e.atLimit(t); err != nil || full {
+		return err
+	}
+	found, err := e.accounts.AccountsByPhone(t.ctx, normalizePhone(c.Phone))
+	if err != nil {
+		return err
+	}
+	var candidates []string
+	for _, a := range found {
+		if _, err := e.accounts.LinkedAccount(t.ctx, t.ev.UserID, a.ID); errors.Is(err, billing.ErrNotFound) {
+			candidates = append(candidates, a.Number)
+		} else if err != nil {
+			return err
+		}
+	}
+	switch {
+	case len(found) == 0:
+		t.st.Step = StepLinkNumber
+		t.reply(Reply{Text: e.t(t, "contact_no_accounts", nil)})
+		return nil
+	case len(candidates) == 0:
+		t.st = State{Lang: t.st.Lang, LangLoaded: true}
+		t.reply(Reply{Text: e.t(t, "contact_all_linked", nil), Keyboard: &Keyboard{Remove: true}})
+		return e.menu(t, 0)
+	case len(candidates) == 1:
+		return e.pickNumber(t, candidates[0])
+	}
+	t.st.Step, t.st.Candidates = StepLinkPick, candidates
+	return e.offerCandidates(t)
+}
+
+func (e *Engine) offerCandidates(t *turn) error {
+	var rows [][]Button
+	for i, n := range t.st.Candidates {
+		rows = append(rows, []Button{{Text: billing.MaskNumber(n), Data: fmt.Sprintf("pick:%d", i)}})
+	}
+	rows = append(rows, []Button{{Text: e.t(t, "btn_cancel", nil), Data: "cancel"}})
+	t.reply(Reply{Text: e.n(t, "contact_pick", len(t.st.Candidates), nil), Buttons: rows, Keyboard: nil})
+	return nil
+}
+
+// pick handles the choice among the accounts on a shared phone. The index
+// refers to the candidates saved in the state, so a stale or forged button
+// can only pick among the sender's own phone's accounts.
+func (e *Engine) pick(t *turn, i int64) error {
+	if t.st.Step != StepLinkPick || i < 0 || int(i) >= len(t.st.Candidates) {
+		t.res.Toast = e.t(t, "button_outdated", nil)
+		return e.prompt(t)
+	}
+	return e.pickNumber(t, t.st.Candidates[i])
+}
+
+func (e *Engine) pickNumber(t *turn, number string) error {
+	acc, err := e.accounts.AccountByNumber(t.ctx, number)
+	if err != nil {
+		return err
+	}
+	return e.sendCode(t, acc.ID, acc.Number, acc.Phone, billing.MaskPhone(acc.Phone))
+}
+
+// sendCode issues a code for (user, account) and moves to the code step.
+// phone "" is a decoy for a number that does not exist.
+func (e *Engine) sendCode(t *turn, accountID int64, number, phone, masked string) error {
+	res, err := e.codes.Send(t.ctx, t.ev.UserID, accountID, phone, t.lang)
+	if err != nil {
+		return err
+	}
+	switch {
+	case res.Locked:
+		t.reply(Reply{Text: e.t(t, "code_locked", map[string]any{"Wait": e.wait(t, res.RetryAfter)})})
+		return nil
+	case !res.Sent:
+		t.reply(Reply{Text: e.t(t, "code_resend_wait", map[string]any{"Wait": e.wait(t, res.RetryAfter)})})
+		return nil
+	}
+	t.st = State{Lang: t.st.Lang, LangLoaded: true, Step: StepLinkCode, Account: accountID, Number: number, Masked: masked, Decoy: phone == ""}
+	t.reply(Reply{Text: e.t(t, "code_sent", map[string]any{"Phone": masked}), Keyboard: &Keyboard{Remove: true}})
+	t.reply(Reply{Text: e.t(t, "code_prompt", map[string]any{"Phone": masked}), Buttons: e.codeButtons(t)})
+	return nil
+}
+
+func (e *Engine) codeButtons(t *turn) [][]Button {
+	return [][]Button{{
+		{Text: e.t(t, "btn_resend", nil), Data: "resend"},
+		{Text: e.t(t, "btn_cancel", nil), Data: "cancel"},
+	}}
+}
+
+// resend sends a new code for the account of the current code step.
+func (e *Engine) resend(t *turn) error {
+	if t.st.Step != StepLinkCode {
+		t.res.Toast = e.t(t, "button_outdated", nil)
+		return e.prompt(t)
+	}
+	if t.st.Decoy {
+		return e.sendCode(t, t.st.Account, t.st.Number, "", t.st.Masked)
+	}
+	acc, err := e.accounts.AccountByNumber(t.ctx, t.st.Number)
+	if err != nil {
+		return err
+	}
+	res, err := e.codes.Send(t.ctx, t.ev.UserID, acc.ID, acc.Phone, t.lang)
+	if err != nil {
+		return err
+	}
+	switch {
+	case res.Locked:
+		t.res.Toast = e.t(t, "code_locked", map[string]any{"Wait": e.wait(t, res.RetryAfter)})
+		t.reply(Reply{Text: t.res.Toast})
+	case !res.Sent:
+		// Early taps get a toast; the step stays as it is.
+		t.res.Toast = e.t(t, "code_resend_wait", map[string]any{"Wait": e.wait(t, res.RetryAfter)})
+	default:
+		t.res.Toast = e.t(t, "code_resent_toast", nil)
+		t.reply(Reply{Text: e.t(t, "code_sent", map[string]any{"Phone": t.st.Masked})})
+		t.reply(Reply{Text: e.t(t, "code_prompt", map[string]any{"Phone": t.st.Masked}), Buttons: e.codeButtons(t)})
+	}
+	return nil
+}
+
+// codeInput checks a typed code.
+func (e *Engine) codeInput(t *turn) error {
+	if t.ev.Kind != KindText {
+		t.reply(Reply{Text: e.t(t, "code_need_digits", nil)})
+		return e.prompt(t)
+	}
+	if isCancelWord(t.ev.Text) {
+		t.st = State{Lang: t.st.Lang, LangLoaded: true}
+		t.reply(Reply{Text: e.t(t, "cancelled", nil)})
+		return e.menu(t, 0)
+	}
+	code, ok := normalizeCode(t.ev.Text)
+	if !ok {
+		t.reply(Reply{Text: e.t(t, "code_need_digits", nil), Buttons: e.codeButtons(t)})
+		return nil
+	}
+	res, err := e.codes.Check(t.ctx, t.ev.UserID, t.st.Account, code)
+	if err != nil {
+		return err
+	}
+	if res.Outcome == CheckOK && t.st.Decoy {
+		// A lucky guess on a number that does not exist still links nothing.
+		res.Outcome = CheckExpired
+	}
+	switch res.Outcome {
+	case CheckWrong:
+		t.reply(Reply{Text: e.n(t, "code_wrong", res.TriesLeft, nil), Buttons: e.codeButtons(t)})
+		return nil
+	case CheckExpired:
+		t.reply(Reply{Text: e.t(t, "code_expired", nil), Buttons: e.codeButtons(t)})
+		return nil
+	case CheckLocked:
+		t.st = State{Lang: t.st.Lang, LangLoaded: true}
+		t.reply(Reply{Text: e.t(t, "code_locked", map[string]any{"Wait": e.wait(t, res.RetryAfter)})})
+		return e.menu(t, 0)
+	}
+	return e.finishLink(t)
+}
+
+func (e *Engine) finishLink(t *turn) error {
+	acc, err := e.accounts.AccountByNumber(t.ctx, t.st.Number)
+	if err != nil {
+		return err
+	}
+	err = e.accounts.Link(t.ctx, t.ev.UserID, acc.ID, e.cfg.MaxAccounts)
+	if errors.Is(err, billing.ErrLinkLimit) {
+		t.st = State{Lang: t.st.Lang, LangLoaded: true}
+		_, err = e.atLimit(t)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	t.st = State{Lang: t.st.Lang, LangLoaded: true}
+	// The notice to the contract phone is a safety net against a stolen code;
+	// its failure must not undo a link that is already made.
+	if err := e.notifier.Send(t.ctx, acc.Phone, e.t(t, "sms_linked", map[string]any{"Number": acc.Number})); err != nil {
+		e.log.Warn("linked-notice sms failed", "account_id", acc.ID, "err", err)
+	}
+	t.reply(Reply{Text: e.t(t, "link_done", map[string]any{"Number": esc(acc.Number)})})
+	return e.showBalance(t, acc.ID, 0)
+}
+
+func isCancelWord(s string) bool {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "отмена", "cancel", "/cancel":
+		return true
+	}
+	return false
+}
+
+// wait says a duration the way people do: seconds, minutes or hours, rounded up.
+func (e *Engine) wait(t *turn, d time.Duration) string {
+	switch {
+	case d <= time.Minute:
+		s := int((d + time.Second - 1) / time.Second)
+		if s < 1 {
+			s = 1
+		}
+		return e.n(t, "dur_seconds", s, nil)
+	case d <= time.Hour:
+		return e.n(t, "dur_minutes", int((d+time.Minute-1)/time.Minute), nil)
+	}
+	return e.n(t, "dur_hours", int((d+time.Hour-1)/time.Hour), nil)
+}

@@ -1,0 +1,262 @@
+// Package state keeps what the bot must remember between updates in Redis:
+// each conversation's dialog state, which updates were already handled, the
+// replies still to be sent (the outbox) and the per-chat lock that keeps one
+// chat's updates strictly one at a time across several bot instances.
+//
+// Saving a turn is one Redis transaction: the new dialog state, the replies
+// it produced and the "update handled" mark are written together or not at
+// all. That is what makes a crash at any point lose nothing and repeat nothing
+// but, at worst, the one reply that was being sent at that instant.
+package state
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/kabinet-bot/kabinet/dialogs"
+)
+
+// ErrConflict means the dialog state changed between Load and Commit: another
+// instance handled the chat meanwhile (its lock had expired). The update is
+// then not acknowledged and comes again.
+var ErrConflict = errors.New("state: dialog state changed concurrently")
+
+// Settings for how long things are kept.
+const (
+	// DialogTTL: an abandoned conversation is forgotten after a day.
+	DialogTTL = 24 * time.Hour
+	// SeenTTL: Telegram keeps undelivered updates for 24 hours, so an
+	// update_id cannot come again later than that.
+	SeenTTL = 25 * time.Hour
+	// LockTTL bounds how long a crashed instance can hold a chat.
+	LockTTL = 30 * time.Second
+)
+
+// Store is the Redis adapter. Keys are "{prefix}{kind}:{bot}:{chat}...".
+type Store struct {
+	rdb    redis.UniversalClient
+	prefix string
+}
+
+// New returns a Store; prefix separates bots and tests sharing one Redis
+// (e.g. "kabinet:123456:" with the bot's id).
+func New(rdb redis.UniversalClient, prefix string) *Store {
+	return &Store{rdb: rdb, prefix: prefix}
+}
+
+func (s *Store) dialogKey(chat, user int64) string {
+	return s.prefix + "dlg:" + strconv.FormatInt(chat, 10) + ":" + strconv.FormatInt(user, 10)
+}
+func (s *Store) seenKey(update int64) string { return s.prefix + "seen:" + strconv.FormatInt(update, 10) }
+func (s *Store) lockKey(chat int64) string   { return s.prefix + "lock:" + strconv.FormatInt(chat, 10) }
+func (s *Store) outboxKey(chat int64) string { return s.prefix + "out:" + strconv.FormatInt(chat, 10) }
+func (s *Store) pendingKey() string          { return s.prefix + "out:chats" }
+func (s *Store) unreachableKey() string      { return s.prefix + "unreachable" }
+
+// Load returns the dialog state of (chat, user) and its version (0 when there is none).
+func (s *Store) Load(ctx context.Context, chat, user int64) (dialogs.State, int64, error) {
+	vals, err := s.rdb.HMGet(ctx, s.dialogKey(chat, user), "v", "s").Result()
+	if err != nil {
+		return dialogs.State{}, 0, fmt.Errorf("load dialog: %w", err)
+	}
+	var st dialogs.State
+	if vals[0] == nil || vals[1] == nil {
+		return st, 0, nil
+	}
+	version, _ := strconv.ParseInt(vals[0].(string), 10, 64)
+	if err := json.Unmarshal([]byte(vals[1].(string)), &st); err != nil {
+		// A state written by an incompatible older version: start over
+		// rather than fail every update of this chat.
+		return dialogs.State{}, version, nil
+	}
+	return st, version, nil
+}
+
+// Seen reports whether an update was already handled.
+func (s *Store) Seen(ctx context.Context, updateID int64) (bool, error) {
+	n, err := s.rdb.Exists(ctx, s.seenKey(updateID)).Result()
+	if err != nil {
+		return false, fmt.Errorf("check update seen: %w", err)
+	}
+	return n > 0, nil
+}
+
+// Turn is everything one handled update changes.
+type Turn struct {
+	Chat, User int64
+	UpdateID   int64
+	// Version is what Load returned; Commit fails with ErrConflict if it moved.
+	Version int64
+	State   dialogs.State
+	// SaveState is false for updates that do not touch the dialog (e.g. a member update).
+	SaveState bool
+	// Outbox items to append to the chat's outbox, in order.
+	Outbox [][]byte
+}
+
+// Commit saves a turn atomically: state (with a fresh TTL and the next
+// version), outbox items and the update's "handled" mark.
+func (s *Store) Commit(ctx context.Context, t Turn) error {
+	key := s.dialogKey(t.Chat, t.User)
+	stateJSON, err := json.Marshal(t.State)
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	err = s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+		if t.SaveState {
+			cur, err := tx.HGet(ctx, key, "v").Int64()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return err
+			}
+			if cur != t.Version {
+				return ErrConflict
+			}
+		}
+		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			if t.SaveState {
+				p.HSet(ctx, key, "v", t.Version+1, "s", stateJSON)
+				p.Expire(ctx, key, DialogTTL)
+			}
+			if len(t.Outbox) > 0 {
+				items := make([]any, len(t.Outbox))
+				for i, it := range t.Outbox {
+					items[i] = it
+				}
+				p.RPush(ctx, s.outboxKey(t.Chat), items...)
+				p.SAdd(ctx, s.pendingKey(), t.Chat)
+			}
+			p.Set(ctx, s.seenKey(t.UpdateID), 1, SeenTTL)
+			return nil
+		})
+		return err
+	}, key)
+	if errors.Is(err, redis.TxFailedErr) {
+		return ErrConflict
+	}
+	if err != nil && !errors.Is(err, ErrConflict) {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return err
+}
+
+// Outbox returns the chat's unsent items, oldest first.
+func (s *Store) Outbox(ctx context.Context, chat int64) ([][]byte, error) {
+	vals, err := s.rdb.LRange(ctx, s.outboxKey(chat), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	out := make([][]byte, len(vals))
+	for i, v := range vals {
+		out[i] = []byte(v)
+	}
+	return out, nil
+}
+
+// popScript removes the outbox head and forgets the chat once its outbox is empty.
+var popScript = redis.NewScript(`
+redis.call('LPOP', KEYS[1])
+if redis.call('LLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end
+return 1`)
+
+// Pop removes the oldest outbox item of a chat after it was sent.
+func (s *Store) Pop(ctx context.Context, chat int64) error {
+	if err := popScript.Run(ctx, s.rdb, []string{s.outboxKey(chat), s.pendingKey()}, chat).Err(); err != nil {
+		return fmt.Errorf("pop outbox: %w", err)
+	}
+	return nil
+}
+
+// Clear drops a chat's outbox (the person blocked the bot).
+func (s *Store) Clear(ctx context.Context, chat int64) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, s.outboxKey(chat))
+		p.SRem(ctx, s.pendingKey(), chat)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("clear outbox: %w", err)
+	}
+	return nil
+}
+
+// PendingChats lists chats whose outbox is not empty, e.g. after a crash.
+func (s *Store) PendingChats(ctx context.Context) ([]int64, error) {
+	vals, err := s.rdb.SMembers(ctx, s.pendingKey()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("pending chats: %w", err)
+	}
+	out := make([]int64, 0, len(vals))
+	for _, v := range vals {
+		if id, err := strconv.ParseInt(v, 10, 64); err == nil {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// SetReachable records whether the bot can write to a chat (false after
+// "bot was blocked by the user" until a my_chat_member update says otherwise).
+func (s *Store) SetReachable(ctx context.Context, chat int64, ok bool) error {
+	var err error
+	if ok {
+		err = s.rdb.SRem(ctx, s.unreachableKey(), chat).Err()
+	} else {
+		err = s.rdb.SAdd(ctx, s.unreachableKey(), chat).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("set reachable: %w", err)
+	}
+	return nil
+}
+
+// Reachable reports whether the bot may write to a chat.
+func (s *Store) Reachable(ctx context.Context, chat int64) (bool, error) {
+	blocked, err := s.rdb.SIsMember(ctx, s.unreachableKey(), chat).Result()
+	if err != nil {
+		return false, fmt.Errorf("reachable: %w", err)
+	}
+	return !blocked, nil
+}
+
+// unlockScript deletes the lock only if we still hold it.
+var unlockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
+
+// Lock takes the chat's lock, waiting while another instance holds it. The
+// returned function releases it. Updates of one chat are handled one at a
+// time even when a load balancer spreads them over several instances.
+func (s *Store) Lock(ctx context.Context, chat int64) (func(), error) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	token := hex.EncodeToString(b[:])
+	key := s.lockKey(chat)
+	wait := 2 * time.Millisecond
+	for {
+		ok, err := s.rdb.SetNX(ctx, key, token, LockTTL).Result()
+		if err != nil {
+			return nil, fmt.Errorf("lock chat: %w", err)
+		}
+		if ok {
+			return func() {
+				_ = unlockScript.Run(context.WithoutCancel(ctx), s.rdb, []string{key}, token).Err()
+			}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("lock chat: %w", ctx.Err())
+		case <-time.After(wait):
+		}
+		if wait < 100*time.Millisecond {
+			wait *= 2
+		}
+	}
+}
