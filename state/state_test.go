@@ -1,0 +1,134 @@
+package state_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kabinet-bot/kabinet/dialogs"
+	"github.com/kabinet-bot/kabinet/internal/redistest"
+	"github.com/kabinet-bot/kabinet/state"
+)
+
+func TestCommitSavesStateOutboxAndSeenTogether(t *testing.T) {
+	rdb, prefix := redistest.New(t)
+	s := state.New(rdb, prefix)
+	ctx := context.Background()
+
+	st, v, err := s.Load(ctx, 10, 20)
+	if err != nil || v != 0 || st.Step != "" {
+		t.Fatalf("fresh load: %+v %d %v", st, v, err)
+	}
+	err = s.Commit(ctx, state.Turn{Chat: 10, User: 20, UpdateID: 5, Version: v, SaveState: true,
+		State: dialogs.State{Step: dialogs.StepLinkCode, Account: 7}, Outbox: [][]byte{[]byte("a"), []byte("b")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, v, _ = s.Load(ctx, 10, 20)
+	if st.Step != dialogs.StepLinkCode || st.Account != 7 || v != 1 {
+		t.Fatalf("after commit: %+v v%d", st, v)
+	}
+	if seen, _ := s.Seen(ctx, 5); !seen {
+		t.Error("update 5 not marked handled")
+	}
+	if seen, _ := s.Seen(ctx, 6); seen {
+		t.Error("update 6 marked handled")
+	}
+	out, _ := s.Outbox(ctx, 10)
+	if len(out) != 2 || string(out[0]) != "a" {
+		t.Fatalf("outbox %q", out)
+	}
+	if chats, _ := s.PendingChats(ctx); len(chats) != 1 || chats[0] != 10 {
+		t.Fatalf("pending %v", chats)
+	}
+	_ = s.Pop(ctx, 10)
+	_ = s.Pop(ctx, 10)
+	if chats, _ := s.PendingChats(ctx); len(chats) != 0 {
+		t.Fatalf("pending after draining: %v", chats)
+	}
+}
+
+// A commit made with a stale version is refused and changes nothing: the
+// update is delivered again instead of overwriting a newer state.
+func TestCommitRefusesAStaleVersion(t *testing.T) {
+	rdb, prefix := redistest.New(t)
+	s := state.New(rdb, prefix)
+	ctx := context.Background()
+	if err := s.Commit(ctx, state.Turn{Chat: 1, User: 1, UpdateID: 1, SaveState: true, State: dialogs.State{Step: dialogs.StepLinkNumber}}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Commit(ctx, state.Turn{Chat: 1, User: 1, UpdateID: 2, Version: 0, SaveState: true, State: dialogs.State{Step: dialogs.StepIdle}, Outbox: [][]byte{[]byte("x")}})
+	if !errors.Is(err, state.ErrConflict) {
+		t.Fatalf("stale commit: %v", err)
+	}
+	if seen, _ := s.Seen(ctx, 2); seen {
+		t.Error("refused update marked handled")
+	}
+	if out, _ := s.Outbox(ctx, 1); len(out) != 0 {
+		t.Error("refused update left replies")
+	}
+	if st, _, _ := s.Load(ctx, 1, 1); st.Step != dialogs.StepLinkNumber {
+		t.Errorf("state overwritten: %+v", st)
+	}
+}
+
+func TestLockIsExclusivePerChat(t *testing.T) {
+	rdb, prefix := redistest.New(t)
+	s := state.New(rdb, prefix)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var inside, maxInside atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			unlock, err := s.Lock(ctx, 42)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			n := inside.Add(1)
+			if n > maxInside.Load() {
+				maxInside.Store(n)
+			}
+			time.Sleep(2 * time.Millisecond)
+			inside.Add(-1)
+			unlock()
+		}()
+	}
+	wg.Wait()
+	if maxInside.Load() != 1 {
+		t.Fatalf("%d holders at once", maxInside.Load())
+	}
+	// Another chat is not blocked by this one.
+	unlock, _ := s.Lock(ctx, 42)
+	defer unlock()
+	short, cancel2 := context.WithTimeout(ctx, time.Second)
+	defer cancel2()
+	unlock2, err := s.Lock(short, 43)
+	if err != nil {
+		t.Fatalf("chat 43 blocked by chat 42: %v", err)
+	}
+	unlock2()
+}
+
+func TestReachable(t *testing.T) {
+	rdb, prefix := redistest.New(t)
+	s := state.New(rdb, prefix)
+	ctx := context.Background()
+	if ok, _ := s.Reachable(ctx, 5); !ok {
+		t.Fatal("new chat unreachable")
+	}
+	_ = s.SetReachable(ctx, 5, false)
+	if ok, _ := s.Reachable(ctx, 5); ok {
+		t.Fatal("blocked chat reachable")
+	}
+	_ = s.SetReachable(ctx, 5, true)
+	if ok, _ := s.Reachable(ctx, 5); !ok {
+		t.Fatal("unblocked chat unreachable")
+	}
+}
