@@ -63,8 +63,12 @@ func (h *harness) do(ev dialogs.Event) dialogs.Result {
 	return res
 }
 
-func (h *harness) text(s string) dialogs.Result { return h.do(dialogs.Event{Kind: dialogs.KindText, Text: s}) }
-func (h *harness) cmd(c string) dialogs.Result  { return h.do(dialogs.Event{Kind: dialogs.KindCommand, Command: c}) }
+func (h *harness) text(s string) dialogs.Result {
+	return h.do(dialogs.Event{Kind: dialogs.KindText, Text: s})
+}
+func (h *harness) cmd(c string) dialogs.Result {
+	return h.do(dialogs.Event{Kind: dialogs.KindCommand, Command: c})
+}
 func (h *harness) press(data string) dialogs.Result {
 	return h.do(dialogs.Event{Kind: dialogs.KindCallback, Data: data, MessageID: 42})
 }

@@ -6,9 +6,9 @@ type Step string
 // The steps of the conversations.
 const (
 	StepIdle          Step = ""
-	StepLinkNumber    Step = "link.number"    // waiting for an account number or a shared contact
-	StepLinkPick      Step = "link.pick"      // several accounts on a shared phone: pick one
-	StepLinkCode      Step = "link.code"      // waiting for the SMS code
+	StepLinkNumber    Step = "link.number"     // waiting for an account number or a shared contact
+	StepLinkPick      Step = "link.pick"       // several accounts on a shared phone: pick one
+	StepLinkCode      Step = "link.code"       // waiting for the SMS code
 	StepUnlinkConfirm Step = "accounts.unlink" // "unlink this account?" (Account set)
 )
 

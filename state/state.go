@@ -55,7 +55,9 @@ func New(rdb redis.UniversalClient, prefix string) *Store {
 func (s *Store) dialogKey(chat, user int64) string {
 	return s.prefix + "dlg:" + strconv.FormatInt(chat, 10) + ":" + strconv.FormatInt(user, 10)
 }
-func (s *Store) seenKey(update int64) string { return s.prefix + "seen:" + strconv.FormatInt(update, 10) }
+func (s *Store) seenKey(update int64) string {
+	return s.prefix + "seen:" + strconv.FormatInt(update, 10)
+}
 func (s *Store) lockKey(chat int64) string   { return s.prefix + "lock:" + strconv.FormatInt(chat, 10) }
 func (s *Store) outboxKey(chat int64) string { return s.prefix + "out:" + strconv.FormatInt(chat, 10) }
 func (s *Store) pendingKey() string          { return s.prefix + "out:chats" }
