@@ -38,6 +38,7 @@ type Engine struct {
 	cfg      Config
 	now      func() time.Time
 	log      *slog.Logger
+	reg      registry
 }
 
 // New makes an Engine from its dependencies; now is the clock (time.Now in production).
@@ -48,7 +49,9 @@ func New(accounts Accounts, codes Codes, notifier Notifier, text *locales.Catalo
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
-	return &Engine{accounts: accounts, codes: codes, notifier: notifier, text: text, cfg: cfg, now: now, log: log}
+	e := &Engine{accounts: accounts, codes: codes, notifier: notifier, text: text, cfg: cfg, now: now, log: log}
+	e.reg.init()
+	return e
 }
 
 // turn is one Handle call in progress: the event, the state being changed and
@@ -93,6 +96,13 @@ func (e *Engine) dispatch(t *turn) error {
 	case KindEdited:
 		t.reply(Reply{Text: e.t(t, "edited_ignored", nil)})
 		return e.prompt(t)
+	case KindLocation:
+		if e.reg.location != nil && (t.st.Step == StepIdle || e.reg.steps[t.st.Step] != nil) {
+			return e.reg.location(e, t)
+		}
+	}
+	if f, ok := e.reg.steps[t.st.Step]; ok {
+		return f(e, t)
 	}
 	switch t.st.Step {
 	case StepLinkNumber:
@@ -111,6 +121,13 @@ func (e *Engine) dispatch(t *turn) error {
 	}
 	if t.ev.Kind == KindContact {
 		return e.linkContact(t)
+	}
+	if t.ev.Kind == KindText {
+		for _, f := range e.reg.idleText {
+			if done, err := f(e, t); done || err != nil {
+				return err
+			}
+		}
 	}
 	t.reply(Reply{Text: e.t(t, "not_understood", nil)})
 	return e.menu(t, 0)
@@ -150,6 +167,9 @@ func (e *Engine) command(t *turn) error {
 	case "accounts":
 		return e.showAccounts(t, 0)
 	}
+	if f, ok := e.reg.commands[t.ev.Command]; ok {
+		return f(e, t)
+	}
 	t.reply(Reply{Text: e.t(t, "unknown_command", nil)})
 	return e.prompt(t)
 }
@@ -160,6 +180,9 @@ func (e *Engine) callback(t *turn) error {
 	verb, arg, _ := strings.Cut(t.ev.Data, ":")
 	id, _ := strconv.ParseInt(arg, 10, 64)
 	edit := t.ev.MessageID
+	if f, ok := e.reg.callbacks[verb]; ok {
+		return f(e, t, arg, edit)
+	}
 	switch verb {
 	case "menu":
 		t.st = State{Lang: t.st.Lang, LangLoaded: true}
@@ -231,10 +254,10 @@ func (e *Engine) prompt(t *turn) error {
 func (e *Engine) menu(t *turn, edit int) error {
 	cur, err := e.accounts.CurrentAccount(t.ctx, t.ev.UserID)
 	if errors.Is(err, billing.ErrNotFound) {
-		t.reply(Reply{Text: e.t(t, "menu_unlinked", nil), Edit: edit, Buttons: [][]Button{
-			{{Text: e.t(t, "btn_link", nil), Data: "link"}},
-			{{Text: e.t(t, "btn_help", nil), Data: "help"}},
-		}})
+		rows := [][]Button{{{Text: e.t(t, "btn_link", nil), Data: "link"}}}
+		rows = append(rows, e.featureMenu(t, false)...)
+		rows = append(rows, []Button{{Text: e.t(t, "btn_help", nil), Data: "help"}})
+		t.reply(Reply{Text: e.t(t, "menu_unlinked", nil), Edit: edit, Buttons: rows})
 		return nil
 	}
 	if err != nil {
@@ -243,10 +266,11 @@ func (e *Engine) menu(t *turn, edit int) error {
 	t.reply(Reply{
 		Text: e.t(t, "menu_linked", map[string]any{"Number": esc(cur.Number)}),
 		Edit: edit,
-		Buttons: [][]Button{
+		Buttons: append(append([][]Button{
 			{{Text: e.t(t, "btn_balance", nil), Data: "bal"}},
-			{{Text: e.t(t, "btn_accounts", nil), Data: "acc"}, {Text: e.t(t, "btn_help", nil), Data: "help"}},
-		},
+		}, e.featureMenu(t, true)...),
+			[]Button{{Text: e.t(t, "btn_accounts", nil), Data: "acc"}, {Text: e.t(t, "btn_help", nil), Data: "help"}},
+		),
 	})
 	return nil
 }

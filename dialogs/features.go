@@ -1,0 +1,55 @@
+package dialogs
+
+// Features beyond linking and balance (payments, offices, support...) plug
+// into the engine through these registries instead of editing the central
+// switch, so each lives in its own file with its own interface. A feature's
+// With... setter (e.g. WithOffices) registers its parts; call the setters
+// right after New, before the engine handles events.
+
+// callbackFunc handles a button press whose data starts with a registered
+// verb ("verb" or "verb:arg"); edit is the id of the message that carried it.
+type callbackFunc func(e *Engine, t *turn, arg string, edit int) error
+
+// stepFunc handles any non-command input while the conversation is in a
+// feature's step.
+type stepFunc func(e *Engine, t *turn) error
+
+// menuFunc returns the main-menu buttons of a feature (nil for none) for a
+// person who has a linked account (linked) or not.
+type menuFunc func(e *Engine, t *turn, linked bool) []Button
+
+// textFunc may take over a free-text message in the idle state (e.g. "где
+// оплатить" leads to the offices); it reports whether it did.
+type textFunc func(e *Engine, t *turn) (bool, error)
+
+// locationFunc handles a shared location.
+type locationFunc func(e *Engine, t *turn) error
+
+type registry struct {
+	callbacks map[string]callbackFunc
+	steps     map[Step]stepFunc
+	commands  map[string]stepFunc
+	menu      []menuFunc
+	idleText  []textFunc
+	location  locationFunc
+}
+
+func (r *registry) init() {
+	r.callbacks = map[string]callbackFunc{}
+	r.steps = map[Step]stepFunc{}
+	r.commands = map[string]stepFunc{}
+}
+
+// featureMenu collects the feature buttons for the main menu, two per row.
+func (e *Engine) featureMenu(t *turn, linked bool) [][]Button {
+	var buttons []Button
+	for _, f := range e.reg.menu {
+		buttons = append(buttons, f(e, t, linked)...)
+	}
+	var rows [][]Button
+	for i := 0; i < len(buttons); i += 2 {
+		end := min(i+2, len(buttons))
+		rows = append(rows, buttons[i:end])
+	}
+	return rows
+}
