@@ -36,10 +36,11 @@ func (e *Engine) showBalance(t *turn, id int64, edit int) error {
 	t.reply(Reply{
 		Text: e.balanceText(t, acc, payments),
 		Edit: edit,
-		Buttons: [][]Button{
+		Buttons: append(append([][]Button{
 			{{Text: e.t(t, "btn_refresh", nil), Data: fmt.Sprintf("balr:%d", acc.ID)}},
-			{{Text: e.t(t, "btn_accounts", nil), Data: "acc"}, e.menuButton(t)},
-		},
+		}, e.featureBalance(t, acc)...), // payments: Pay, History, trust payment
+			[]Button{{Text: e.t(t, "btn_accounts", nil), Data: "acc"}, e.menuButton(t)},
+		),
 	})
 	if edit > 0 {
 		t.res.Toast = e.t(t, "balance_refreshed", nil)

@@ -1,5 +1,7 @@
 package dialogs
 
+import "github.com/kabinet-bot/kabinet/billing"
+
 // Features beyond linking and balance (payments, offices, support...) plug
 // into the engine through these registries instead of editing the central
 // switch, so each lives in its own file with its own interface. A feature's
@@ -22,6 +24,10 @@ type menuFunc func(e *Engine, t *turn, linked bool) []Button
 // оплатить" leads to the offices); it reports whether it did.
 type textFunc func(e *Engine, t *turn) (bool, error)
 
+// balanceFunc returns a feature's buttons for an account's balance screen
+// (payments: Pay, History, the trust payment). Added for payments.
+type balanceFunc func(e *Engine, t *turn, acc billing.Account) []Button
+
 // locationFunc handles a shared location.
 type locationFunc func(e *Engine, t *turn) error
 
@@ -32,6 +38,7 @@ type registry struct {
 	menu      []menuFunc
 	idleText  []textFunc
 	location  locationFunc
+	balance   []balanceFunc // payments
 }
 
 func (r *registry) init() {
@@ -45,6 +52,21 @@ func (e *Engine) featureMenu(t *turn, linked bool) [][]Button {
 	var buttons []Button
 	for _, f := range e.reg.menu {
 		buttons = append(buttons, f(e, t, linked)...)
+	}
+	var rows [][]Button
+	for i := 0; i < len(buttons); i += 2 {
+		end := min(i+2, len(buttons))
+		rows = append(rows, buttons[i:end])
+	}
+	return rows
+}
+
+// featureBalance collects the feature buttons for a balance screen, two per
+// row. Added for payments.
+func (e *Engine) featureBalance(t *turn, acc billing.Account) [][]Button {
+	var buttons []Button
+	for _, f := range e.reg.balance {
+		buttons = append(buttons, f(e, t, acc)...)
 	}
 	var rows [][]Button
 	for i := 0; i < len(buttons); i += 2 {

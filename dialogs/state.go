@@ -32,4 +32,7 @@ type State struct {
 	Number string `json:"number,omitempty"`
 	// Candidates are the account numbers offered on a shared phone (StepLinkPick).
 	Candidates []string `json:"candidates,omitempty"`
+	// Nonce tells one "Other amount" request from the next (payments): the
+	// same sum typed twice in one request is one payment, in two requests two.
+	Nonce int64 `json:"nonce,omitempty"`
 }

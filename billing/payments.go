@@ -1,0 +1,116 @@
+package billing
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kabinet-bot/kabinet/money"
+)
+
+// TrustSettings are the provider's rules for trust payments. The defaults
+// (DefaultTrustSettings) follow the seed provider: 3 days, the monthly fee,
+// free, and not again before a real payment.
+type TrustSettings struct {
+	// Days the trust payment lasts.
+	Days int
+	// Amount credited; 0 means the account's monthly charge (tariff and services).
+	Amount money.Amount
+	// Fee taken for the service (0 at the seed provider).
+	Fee money.Amount
+	// RequirePayment refuses a new trust payment until a real payment has
+	// arrived since the last one, so that trust payments cannot chain.
+	RequirePayment bool
+	// Location is the provider's time zone: "once per calendar month" is
+	// judged by its calendar.
+	Location *time.Location
+}
+
+// DefaultTrustSettings returns the seed provider's rules in loc.
+func DefaultTrustSettings(loc *time.Location) TrustSettings {
+	return TrustSettings{Days: 3, RequirePayment: true, Location: loc}
+}
+
+// TrustReason names why a trust payment is refused; each has its own text.
+type TrustReason string
+
+// The reasons a trust payment is refused.
+const (
+	TrustBalanceEnough TrustReason = "balance_enough" // the balance covers the monthly charge and the account is not blocked
+	TrustFrozen        TrustReason = "frozen"         // voluntary block: nothing is charged, nothing to trust
+	TrustClosed        TrustReason = "closed"         // contract terminated
+	TrustUsedThisMonth TrustReason = "used_month"     // already taken this calendar month; From is the 1st of the next
+	TrustNoPayment     TrustReason = "no_payment"     // no real payment since the last trust payment
+)
+
+// TrustRefusal is the error GrantTrust and OfferTrust return when the rules
+// say no. From, when not zero, is the moment from which it becomes possible
+// (midnight of the 1st of next month in the provider's time zone).
+type TrustRefusal struct {
+	Reason TrustReason
+	From   time.Time
+}
+
+func (r *TrustRefusal) Error() string {
+	if r.From.IsZero() {
+		return fmt.Sprintf("trust payment refused: %s", r.Reason)
+	}
+	return fmt.Sprintf("trust payment refused: %s until %s", r.Reason, r.From.Format(time.DateOnly))
+}
+
+// TrustOffer is what a subscriber gets from a trust payment: the amount,
+// the fee and until when, shown before "Confirm" and returned by the grant.
+type TrustOffer struct {
+	AccountID int64
+	Amount    money.Amount
+	Fee       money.Amount
+	GrantedAt time.Time
+	ExpiresAt time.Time
+	// Balance is the balance after the grant (only from GrantTrust).
+	Balance money.Amount
+}
+
+// TrustPayment is a granted trust payment as the scheduler sees it, with
+// the Telegram users linked to its account (for the reminder).
+type TrustPayment struct {
+	ID            int64
+	AccountID     int64
+	AccountNumber string
+	Amount        money.Amount
+	ExpiresAt     time.Time
+	TimeZone      string       // the account's city's zone, for the date in the reminder
+	Balance       money.Amount // the balance now
+	Recipients    []Recipient  // linked Telegram users
+}
+
+// Recipient is a Telegram user a notice goes to, with the language chosen
+// with /language ("" if none: the provider's default).
+type Recipient struct {
+	UserID   int64
+	Language string
+}
+
+// CreatedPayment is a payment the bot created at an acquirer, as recorded
+// before the API call: what the webhook compares a re-fetched payment with.
+type CreatedPayment struct {
+	Provider          string
+	IdempotenceKey    string
+	AccountID         int64
+	AccountNumber     string
+	Amount            money.Amount
+	ProviderPaymentID string // "" until the acquirer answered
+	ConfirmationURL   string
+	Status            string // new, pending, succeeded, canceled
+}
+
+// PaymentNotice is one "payment received" message due to one Telegram user.
+type PaymentNotice struct {
+	PaymentID      int64
+	TelegramUserID int64
+	Language       string // the user's /language choice, "" if none
+	AccountNumber  string
+	Amount         money.Amount
+	Balance        money.Amount // the account's balance when the notice is sent
+	Channel        string
+	PaidAt         time.Time
+	Attempts       int // failed sends so far
+}

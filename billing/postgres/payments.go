@@ -1,0 +1,481 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/kabinet-bot/kabinet/billing"
+	"github.com/kabinet-bot/kabinet/money"
+)
+
+// Credit records a payment in the ledger and adds it to the balance, in one
+// transaction, only if the ledger did not have (provider, providerPaymentID)
+// yet: the same payment reported any number of times, even at once, is
+// credited once. A blocked account whose balance then covers its monthly
+// charge is unblocked. A payment the bot created (created_payments) is
+// marked succeeded in the same transaction. credited tells whether this call
+// was the one that credited.
+func (s *Store) Credit(ctx context.Context, provider, providerPaymentID string, accountID int64, amount money.Amount, channel string, paidAt time.Time) (credited bool, err error) {
+	defer wrap(&err, "credit")
+	if amount <= 0 {
+		return false, fmt.Errorf("amount %d is not positive", amount)
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		credited, err = creditTx(ctx, tx, provider, providerPaymentID, accountID, amount, channel, paidAt)
+		if err != nil || !credited {
+			return err
+		}
+		_, err = tx.Exec(ctx, `
+UPDATE created_payments SET status = 'succeeded', updated_at = now()
+WHERE provider = $1 AND provider_payment_id = $2`, provider, providerPaymentID)
+		return err
+	})
+	return credited, err
+}
+
+// creditTx is Credit inside a caller's transaction (a trust payment is
+// credited in the transaction that grants it).
+func creditTx(ctx context.Context, tx pgx.Tx, provider, providerPaymentID string, accountID int64, amount money.Amount, channel string, paidAt time.Time) (bool, error) {
+	tag, err := tx.Exec(ctx, `
+INSERT INTO payments (account_id, amount, channel, provider, provider_payment_id, paid_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (provider, provider_payment_id) DO NOTHING`,
+		accountID, int64(amount), channel, provider, providerPaymentID, paidAt)
+	if err != nil {
+		return false, err
+	}
+	if tag.RowsAffected() == 0 {
+		return false, nil
+	}
+	// "Enough" is the monthly charge, tariff and services: the sum the
+	// balance screen tells a blocked subscriber to pay.
+	_, err = tx.Exec(ctx, `
+UPDATE accounts a
+SET balance = a.balance + $2,
+    status = CASE WHEN a.status = 'blocked' AND a.balance + $2 >= m.charge THEN 'active' ELSE a.status END
+FROM (
+    SELECT t.monthly_fee + coalesce((
+        SELECT sum(s.monthly_fee) FROM account_services x JOIN services s ON s.id = x.service_id
+        WHERE x.account_id = $1), 0) AS charge
+    FROM accounts a2 JOIN tariffs t ON t.id = a2.tariff_id
+    WHERE a2.id = $1
+) m
+WHERE a.id = $1`, accountID, int64(amount))
+	return err == nil, err
+}
+
+// StartPayment records the intent to create a payment at provider under an
+// idempotence key, or returns the row already recorded under that key (a
+// double tap, or a retry after the acquirer did not answer). The caller then
+// calls the acquirer with the same key.
+func (s *Store) StartPayment(ctx context.Context, provider, idempotenceKey string, accountID int64, amount money.Amount) (_ billing.CreatedPayment, err error) {
+	defer wrap(&err, "start payment")
+	if _, err := s.pool.Exec(ctx, `
+INSERT INTO created_payments (provider, idempotence_key, account_id, amount)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (idempotence_key) DO NOTHING`, provider, idempotenceKey, accountID, int64(amount)); err != nil {
+		return billing.CreatedPayment{}, err
+	}
+	rows, _ := s.pool.Query(ctx, createdSelect+` WHERE p.idempotence_key = $1`, idempotenceKey)
+	return oneCreated(rows)
+}
+
+// SetProviderPayment stores the acquirer's payment id and confirmation URL
+// for the intent recorded under idempotenceKey.
+func (s *Store) SetProviderPayment(ctx context.Context, idempotenceKey, providerPaymentID, confirmationURL string) (err error) {
+	defer wrap(&err, "set provider payment")
+	tag, err := s.pool.Exec(ctx, `
+UPDATE created_payments
+SET provider_payment_id = $2, confirmation_url = $3,
+    status = CASE WHEN status = 'new' THEN 'pending' ELSE status END, updated_at = now()
+WHERE idempotence_key = $1 AND (provider_payment_id IS NULL OR provider_payment_id = $2)`,
+		idempotenceKey, providerPaymentID, confirmationURL)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return billing.ErrNotFound
+	}
+	return nil
+}
+
+// CreatedPayment finds a payment the bot created, by the acquirer's id
+// (billing.ErrNotFound if the bot did not create it).
+func (s *Store) CreatedPayment(ctx context.Context, provider, providerPaymentID string) (_ billing.CreatedPayment, err error) {
+	defer wrap(&err, "created payment")
+	rows, _ := s.pool.Query(ctx, createdSelect+` WHERE p.provider = $1 AND p.provider_payment_id = $2`, provider, providerPaymentID)
+	return oneCreated(rows)
+}
+
+// CancelPayment marks a created payment canceled (unless it succeeded).
+func (s *Store) CancelPayment(ctx context.Context, provider, providerPaymentID string) (err error) {
+	defer wrap(&err, "cancel payment")
+	_, err = s.pool.Exec(ctx, `
+UPDATE created_payments SET status = 'canceled', updated_at = now()
+WHERE provider = $1 AND provider_payment_id = $2 AND status <> 'succeeded'`, provider, providerPaymentID)
+	return err
+}
+
+const createdSelect = `
+SELECT p.provider, p.idempotence_key, p.account_id, a.number, p.amount,
+       coalesce(p.provider_payment_id, ''), coalesce(p.confirmation_url, ''), p.status
+FROM created_payments p JOIN accounts a ON a.id = p.account_id`
+
+func oneCreated(rows pgx.Rows) (billing.CreatedPayment, error) {
+	c, err := pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (billing.CreatedPayment, error) {
+		var c billing.CreatedPayment
+		err := row.Scan(&c.Provider, &c.IdempotenceKey, &c.AccountID, &c.AccountNumber, &c.Amount,
+			&c.ProviderPaymentID, &c.ConfirmationURL, &c.Status)
+		return c, err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return billing.CreatedPayment{}, billing.ErrNotFound
+	}
+	return c, err
+}
+
+// OfferTrust checks the trust-payment rules for an account at now and says
+// what a grant would give, without granting: the screen before "Confirm".
+// A refusal is a *billing.TrustRefusal.
+func (s *Store) OfferTrust(ctx context.Context, accountID int64, now time.Time, set billing.TrustSettings) (offer billing.TrustOffer, err error) {
+	defer wrap(&err, "offer trust")
+	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var err error
+		offer, _, err = checkTrust(ctx, tx, accountID, now, set, false)
+		return err
+	})
+	return offer, err
+}
+
+// GrantTrust grants a trust payment if every rule allows it: it records the
+// trust payment, puts it in the ledger (channel "trust"), credits the
+// balance less the fee and lifts a block for debt, all in one transaction.
+// The account row is locked first, so concurrent grants for one account are
+// judged one after the other; UNIQUE (account_id, month) is the backstop. A
+// refusal is a *billing.TrustRefusal.
+func (s *Store) GrantTrust(ctx context.Context, accountID int64, now time.Time, set billing.TrustSettings) (offer billing.TrustOffer, err error) {
+	defer wrap(&err, "grant trust")
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		o, month, err := checkTrust(ctx, tx, accountID, now, set, true)
+		if err != nil {
+			return err
+		}
+		var id int64
+		err = tx.QueryRow(ctx, `
+INSERT INTO trust_payments (account_id, month, amount, fee, granted_at, expires_at)
+VALUES ($1, $2::date, $3, $4, $5, $6)
+RETURNING id`, accountID, month.Format(time.DateOnly), int64(o.Amount), int64(o.Fee), o.GrantedAt, o.ExpiresAt).Scan(&id)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+			return &billing.TrustRefusal{Reason: billing.TrustUsedThisMonth, From: month.AddDate(0, 1, 0)}
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := creditTx(ctx, tx, "trust", fmt.Sprintf("trust:%d", id), accountID, o.Amount, "trust", o.GrantedAt); err != nil {
+			return err
+		}
+		// The service goes on for the trust period whatever the debt.
+		err = tx.QueryRow(ctx, `
+UPDATE accounts
+SET balance = balance - $2,
+    status = CASE WHEN status = 'blocked' THEN 'active' ELSE status END
+WHERE id = $1
+RETURNING balance`, accountID, int64(o.Fee)).Scan(&o.Balance)
+		offer = o
+		return err
+	})
+	return offer, err
+}
+
+// checkTrust applies the rules in the order a subscriber understands them:
+// the account's state, then the balance, then the month, then the payment
+// since the last trust payment. With lock, the account row stays locked
+// until the transaction ends. month is the first day of now's month in the
+// provider's time zone.
+func checkTrust(ctx context.Context, tx pgx.Tx, accountID int64, now time.Time, set billing.TrustSettings, lock bool) (billing.TrustOffer, time.Time, error) {
+	loc := set.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	local := now.In(loc)
+	month := time.Date(local.Year(), local.Month(), 1, 0, 0, 0, 0, loc)
+	q := `
+SELECT a.status, a.balance,
+       t.monthly_fee + coalesce((
+           SELECT sum(s.monthly_fee) FROM account_services x JOIN services s ON s.id = x.service_id
+           WHERE x.account_id = a.id), 0)
+FROM accounts a JOIN tariffs t ON t.id = a.tariff_id
+WHERE a.id = $1`
+	if lock {
+		q += ` FOR UPDATE OF a`
+	}
+	var (
+		status  billing.Status
+		balance money.Amount
+		charge  money.Amount
+	)
+	err := tx.QueryRow(ctx, q, accountID).Scan(&status, &balance, &charge)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return billing.TrustOffer{}, month, billing.ErrNotFound
+	}
+	if err != nil {
+		return billing.TrustOffer{}, month, err
+	}
+	switch {
+	case status == billing.StatusFrozen:
+		return billing.TrustOffer{}, month, &billing.TrustRefusal{Reason: billing.TrustFrozen}
+	case status == billing.StatusClosed:
+		return billing.TrustOffer{}, month, &billing.TrustRefusal{Reason: billing.TrustClosed}
+	case status != billing.StatusBlocked && balance >= charge:
+		return billing.TrustOffer{}, month, &billing.TrustRefusal{Reason: billing.TrustBalanceEnough}
+	}
+
+	var usedThisMonth bool
+	var lastGranted *time.Time
+	if err := tx.QueryRow(ctx, `
+SELECT coalesce(bool_or(month = $2::date), false), max(granted_at)
+FROM trust_payments WHERE account_id = $1`, accountID, month.Format(time.DateOnly)).Scan(&usedThisMonth, &lastGranted); err != nil {
+		return billing.TrustOffer{}, month, err
+	}
+	if usedThisMonth {
+		return billing.TrustOffer{}, month, &billing.TrustRefusal{Reason: billing.TrustUsedThisMonth, From: month.AddDate(0, 1, 0)}
+	}
+	if set.RequirePayment && lastGranted != nil {
+		var paid bool
+		if err := tx.QueryRow(ctx, `
+SELECT EXISTS (SELECT 1 FROM payments WHERE account_id = $1 AND channel <> 'trust' AND paid_at > $2)`,
+			accountID, *lastGranted).Scan(&paid); err != nil {
+			return billing.TrustOffer{}, month, err
+		}
+		if !paid {
+			return billing.TrustOffer{}, month, &billing.TrustRefusal{Reason: billing.TrustNoPayment}
+		}
+	}
+
+	amount := set.Amount
+	if amount <= 0 {
+		amount = charge
+	}
+	if amount <= 0 {
+		// Nothing is charged on this tariff: nothing to trust.
+		return billing.TrustOffer{}, month, &billing.TrustRefusal{Reason: billing.TrustBalanceEnough}
+	}
+	days := set.Days
+	if days <= 0 {
+		days = 3
+	}
+	return billing.TrustOffer{
+		AccountID: accountID,
+		Amount:    amount,
+		Fee:       set.Fee,
+		GrantedAt: now,
+		ExpiresAt: now.Add(time.Duration(days) * 24 * time.Hour),
+		Balance:   balance + amount - set.Fee,
+	}, month, nil
+}
+
+// SendPaymentNotices sends due "payment received" notices, at most limit,
+// one transaction each: the notice row is locked (FOR UPDATE SKIP LOCKED, so
+// several `serve` processes share the work and never take the same row),
+// send is called, and the row is marked sent in the same transaction. A
+// failed send is retried later with a growing pause. It returns how many
+// were sent.
+//
+// A crash between a successful send and the commit sends that one notice
+// again after the restart: Telegram has no idempotent send, so this is the
+// narrowest window there can be.
+func (s *Store) SendPaymentNotices(ctx context.Context, limit int, send func(context.Context, billing.PaymentNotice) error) (sent int, err error) {
+	defer wrap(&err, "send payment notices")
+	for sent < limit {
+		found := false
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			var n billing.PaymentNotice
+			err := tx.QueryRow(ctx, `
+SELECT n.payment_id, n.telegram_user_id, coalesce(u.language, ''), a.number, p.amount, a.balance,
+       p.channel, p.paid_at, n.attempts
+FROM payment_notices n
+JOIN payments p ON p.id = n.payment_id
+JOIN accounts a ON a.id = p.account_id
+LEFT JOIN telegram_users u ON u.id = n.telegram_user_id
+WHERE n.sent_at IS NULL AND n.next_attempt_at <= now()
+ORDER BY n.next_attempt_at, n.payment_id
+LIMIT 1
+FOR UPDATE OF n SKIP LOCKED`).Scan(&n.PaymentID, &n.TelegramUserID, &n.Language, &n.AccountNumber,
+				&n.Amount, &n.Balance, &n.Channel, &n.PaidAt, &n.Attempts)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			found = true
+			if sendErr := send(ctx, n); sendErr != nil {
+				// 2 s, 4 s, 8 s ... capped at an hour; the error is the
+				// sender's to log.
+				_, err = tx.Exec(ctx, `
+UPDATE payment_notices
+SET attempts = attempts + 1,
+    next_attempt_at = now() + least(interval '1 hour', interval '1 second' * power(2, least(attempts + 1, 12)))
+WHERE payment_id = $1 AND telegram_user_id = $2`, n.PaymentID, n.TelegramUserID)
+				return err
+			}
+			sent++
+			_, err = tx.Exec(ctx, `
+UPDATE payment_notices SET sent_at = now(), attempts = attempts + 1
+WHERE payment_id = $1 AND telegram_user_id = $2`, n.PaymentID, n.TelegramUserID)
+			return err
+		})
+		if err != nil {
+			return sent, err
+		}
+		if !found {
+			break
+		}
+	}
+	return sent, nil
+}
+
+// ListenPaymentNotices wakes the caller (a non-blocking send on wake)
+// whenever a payment inserts notices, so that a push goes out within a
+// second instead of at the next poll. It returns when ctx ends or the
+// connection fails; the caller polls anyway and may listen again.
+func (s *Store) ListenPaymentNotices(ctx context.Context, wake chan<- struct{}) (err error) {
+	defer wrap(&err, "listen payment notices")
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// A connection that LISTENs must not go back to the pool.
+	pc := conn.Hijack()
+	defer pc.Close(context.WithoutCancel(ctx))
+	if _, err := pc.Exec(ctx, `LISTEN payment_notices`); err != nil {
+		return err
+	}
+	for {
+		if _, err := pc.WaitForNotification(ctx); err != nil {
+			return err
+		}
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// RemindTrust sends the "your trust payment ends tomorrow" reminder for
+// trust payments that end within a day of now and were not reminded yet, one
+// transaction each with the row locked, marking reminded_at in the same
+// transaction as the send: one reminder per trust payment, whatever the
+// number of `serve` processes. A failed send is tried again at the next call.
+func (s *Store) RemindTrust(ctx context.Context, now time.Time, limit int, send func(context.Context, billing.TrustPayment) error) (sent int, err error) {
+	defer wrap(&err, "remind trust")
+	failed := []int64{0}
+	for sent < limit {
+		found := false
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			var tp billing.TrustPayment
+			err := tx.QueryRow(ctx, `
+SELECT tp.id, tp.account_id, a.number, tp.amount, tp.expires_at, c.time_zone, a.balance
+FROM trust_payments tp
+JOIN accounts a ON a.id = tp.account_id
+JOIN cities c ON c.id = a.city_id
+WHERE tp.ended_at IS NULL AND tp.reminded_at IS NULL
+  AND tp.expires_at > $1 AND tp.expires_at <= $1 + interval '1 day'
+  AND tp.id <> ALL ($2)
+ORDER BY tp.expires_at
+LIMIT 1
+FOR UPDATE OF tp SKIP LOCKED`, now, failed).Scan(&tp.ID, &tp.AccountID, &tp.AccountNumber, &tp.Amount,
+				&tp.ExpiresAt, &tp.TimeZone, &tp.Balance)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			found = true
+			rows, _ := tx.Query(ctx, `
+SELECT l.telegram_user_id, coalesce(u.language, '')
+FROM telegram_links l LEFT JOIN telegram_users u ON u.id = l.telegram_user_id
+WHERE l.account_id = $1 ORDER BY l.telegram_user_id`, tp.AccountID)
+			tp.Recipients, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (billing.Recipient, error) {
+				var r billing.Recipient
+				err := row.Scan(&r.UserID, &r.Language)
+				return r, err
+			})
+			if err != nil {
+				return err
+			}
+			if sendErr := send(ctx, tp); sendErr != nil {
+				failed = append(failed, tp.ID)
+				return nil
+			}
+			sent++
+			_, err = tx.Exec(ctx, `UPDATE trust_payments SET reminded_at = $2 WHERE id = $1`, tp.ID, now)
+			return err
+		})
+		if err != nil {
+			return sent, err
+		}
+		if !found {
+			break
+		}
+	}
+	return sent, nil
+}
+
+// ExpireTrust ends the trust payments whose time is up at now: the amount is
+// taken back from the balance and an active account whose balance is then
+// below zero is blocked for debt, in one transaction per trust payment. It
+// returns the ended ones.
+func (s *Store) ExpireTrust(ctx context.Context, now time.Time, limit int) (ended []billing.TrustPayment, err error) {
+	defer wrap(&err, "expire trust")
+	for len(ended) < limit {
+		found := false
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			var tp billing.TrustPayment
+			err := tx.QueryRow(ctx, `
+SELECT tp.id, tp.account_id, tp.amount, tp.expires_at
+FROM trust_payments tp
+WHERE tp.ended_at IS NULL AND tp.expires_at <= $1
+ORDER BY tp.expires_at
+LIMIT 1
+FOR UPDATE SKIP LOCKED`, now).Scan(&tp.ID, &tp.AccountID, &tp.Amount, &tp.ExpiresAt)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			found = true
+			err = tx.QueryRow(ctx, `
+UPDATE accounts
+SET balance = balance - $2,
+    status = CASE WHEN status = 'active' AND balance - $2 < 0 THEN 'blocked' ELSE status END,
+    blocked_at = CASE WHEN status = 'active' AND balance - $2 < 0 THEN $3 ELSE blocked_at END
+WHERE id = $1
+RETURNING number, balance`, tp.AccountID, int64(tp.Amount), now).Scan(&tp.AccountNumber, &tp.Balance)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE trust_payments SET ended_at = $2 WHERE id = $1`, tp.ID, now); err != nil {
+				return err
+			}
+			ended = append(ended, tp)
+			return nil
+		})
+		if err != nil {
+			return ended, err
+		}
+		if !found {
+			break
+		}
+	}
+	return ended, nil
+}

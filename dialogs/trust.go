@@ -1,0 +1,100 @@
+package dialogs
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/kabinet-bot/kabinet/billing"
+)
+
+// trustOffer says what a trust payment gives and until when, and asks for
+// "Confirm"; nothing is granted yet.
+func (f *payFeature) trustOffer(e *Engine, t *turn, arg string, edit int) error {
+	acc, ok, err := f.account(e, t, arg, "tr", edit)
+	if !ok || err != nil {
+		return err
+	}
+	t.st = State{Lang: t.st.Lang, LangLoaded: true}
+	offer, err := f.trust.OfferTrust(t.ctx, acc.ID, e.now(), f.cfg.Trust)
+	if done, err := f.trustRefused(e, t, acc, err, edit); done || err != nil {
+		return err
+	}
+	days := f.cfg.Trust.Days
+	if days <= 0 {
+		days = 3
+	}
+	fee := e.t(t, "trust_fee_free", nil)
+	if offer.Fee > 0 {
+		fee = e.t(t, "trust_fee", map[string]any{"Fee": offer.Fee.Format(t.lang)})
+	}
+	t.reply(Reply{
+		Text: e.t(t, "trust_offer", map[string]any{
+			"Number": esc(acc.Number),
+			"Amount": offer.Amount.Format(t.lang),
+			"Days":   e.n(t, "trust_days", days, nil),
+			"Date":   e.date(t, offer.ExpiresAt.In(e.location(acc))),
+			"Fee":    fee,
+		}),
+		Edit: edit,
+		Buttons: [][]Button{
+			{{Text: e.t(t, "btn_trust_confirm", nil), Data: fmt.Sprintf("tro:%d", acc.ID)}},
+			{e.menuButton(t)},
+		},
+	})
+	return nil
+}
+
+// trustConfirm grants it. 50 presses at once grant one: the store locks
+// the account and the month is a unique key; the others get "already taken
+// this month".
+func (f *payFeature) trustConfirm(e *Engine, t *turn, arg string, edit int) error {
+	if arg == "" {
+		t.res.Toast = e.t(t, "button_outdated", nil)
+		return e.prompt(t)
+	}
+	acc, ok, err := f.account(e, t, arg, "tr", edit)
+	if !ok || err != nil {
+		return err
+	}
+	t.st = State{Lang: t.st.Lang, LangLoaded: true}
+	g, err := f.trust.GrantTrust(t.ctx, acc.ID, e.now(), f.cfg.Trust)
+	if done, err := f.trustRefused(e, t, acc, err, edit); done || err != nil {
+		return err
+	}
+	t.reply(Reply{
+		Text: e.t(t, "trust_granted", map[string]any{
+			"Amount":  g.Amount.Format(t.lang),
+			"Date":    e.date(t, g.ExpiresAt.In(e.location(acc))),
+			"Time":    g.ExpiresAt.In(e.location(acc)).Format("15:04"),
+			"Balance": g.Balance.Format(t.lang),
+		}),
+		Edit:    edit,
+		Buttons: [][]Button{{{Text: e.t(t, "btn_pay", nil), Data: fmt.Sprintf("pay:%d", acc.ID)}, e.menuButton(t)}},
+	})
+	return nil
+}
+
+// trustRefused explains a refusal with its reason and, where there is one,
+// the date from which a trust payment becomes possible. done tells that err
+// was a refusal and the reply is given.
+func (f *payFeature) trustRefused(e *Engine, t *turn, acc billing.Account, err error, edit int) (done bool, _ error) {
+	var r *billing.TrustRefusal
+	if !errors.As(err, &r) {
+		return false, err
+	}
+	data := map[string]any{}
+	if !r.From.IsZero() {
+		data["Date"] = e.date(t, r.From.In(f.cfg.Trust.Location))
+	}
+	row := []Button{e.menuButton(t)}
+	if f.pay != nil && r.Reason != billing.TrustClosed {
+		row = append([]Button{{Text: e.t(t, "btn_pay", nil), Data: fmt.Sprintf("pay:%d", acc.ID)}}, row...)
+	}
+	t.reply(Reply{
+		Text:    e.t(t, "trust_refused_"+strings.ToLower(string(r.Reason)), data),
+		Edit:    edit,
+		Buttons: [][]Button{row},
+	})
+	return true, nil
+}
