@@ -1,0 +1,563 @@
+package emulator
+
+import (
+	"bytes"
+	"encoding/json"
+	"mime"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/go-telegram/bot/models"
+)
+
+// targetChat resolves chat_id to a chat the emulator knows. A private chat
+// exists once the person has written to the bot; before that Telegram
+// answers "chat not found" too.
+func (s *Server) targetChat(p params) (*chat, *apiError) {
+	switch v := p.typed["chat_id"].(type) {
+	case int64:
+		if c := s.chats[v]; c != nil {
+			return c, nil
+		}
+	case string:
+		// @username names groups and channels only; a bot can't find a
+		// person by username.
+		for _, id := range s.sortedChatIDs() {
+			c := s.chats[id]
+			if !c.private() && c.info.Username != "" && strings.EqualFold("@"+c.info.Username, v) {
+				return c, nil
+			}
+		}
+	default:
+		return nil, badRequest("chat_id is empty")
+	}
+	return nil, badRequest("chat not found")
+}
+
+// writableChat is targetChat for methods that write: a person who blocked the
+// bot can't be written to.
+func (s *Server) writableChat(p params) (*chat, *apiError) {
+	c, err := s.targetChat(p)
+	if err != nil {
+		return nil, err
+	}
+	if c.blocked {
+		return nil, forbidden("bot was blocked by the user")
+	}
+	if p.int("message_thread_id") != 0 && !c.info.IsForum {
+		return nil, badRequest("message thread not found")
+	}
+	return c, nil
+}
+
+// formatParam reads a text or caption with its parse mode or entities.
+func formatParam(p params, field, entitiesField string, limit int, tooLong string, required bool) (formatted, *apiError) {
+	var explicit []models.MessageEntity
+	if p.has(entitiesField) {
+		if err := p.decode(entitiesField, &explicit); err != nil {
+			return formatted{}, badRequest("can't parse %s JSON object", entitiesField)
+		}
+	}
+	f, err := formatText(p.str(field), p.str("parse_mode"), explicit)
+	if err != nil {
+		return formatted{}, err
+	}
+	if required && f.text == "" {
+		return formatted{}, badRequest("message text is empty")
+	}
+	if utf16Len(f.text) > limit {
+		return formatted{}, badRequest("%s", tooLong)
+	}
+	return f, nil
+}
+
+// markup is a reply_markup after its checks.
+type markup struct {
+	inline   *models.InlineKeyboardMarkup
+	keyboard *models.ReplyKeyboardMarkup
+	remove   bool
+}
+
+func parseMarkup(p params, c *chat) (markup, *apiError) {
+	obj, ok := p.typed["reply_markup"].(map[string]any)
+	if !ok {
+		return markup{}, nil
+	}
+	var m markup
+	switch {
+	case obj["inline_keyboard"] != nil:
+		if err := checkInlineKeyboard(obj); err != nil {
+			return m, err
+		}
+		var k models.InlineKeyboardMarkup
+		if err := p.decode("reply_markup", &k); err != nil {
+			return m, badRequest("can't parse inline keyboard markup JSON object")
+		}
+		if countButtons(k.InlineKeyboard) > 0 {
+			m.inline = &k
+		}
+	case obj["keyboard"] != nil:
+		if err := checkReplyKeyboard(obj, c.private()); err != nil {
+			return m, err
+		}
+		var k models.ReplyKeyboardMarkup
+		if err := p.decode("reply_markup", &k); err != nil {
+			return m, badRequest("can't parse reply keyboard markup JSON object")
+		}
+		m.keyboard = &k
+	case obj["remove_keyboard"] == true:
+		m.remove = true
+	}
+	return m, nil
+}
+
+func countButtons(rows [][]models.InlineKeyboardButton) int {
+	n := 0
+	for _, r := range rows {
+		n += len(r)
+	}
+	return n
+}
+
+// sendOptions are what every send method shares.
+type sendOptions struct {
+	markup  markup
+	replyTo *models.Message
+}
+
+func (s *Server) parseSendOptions(c *chat, p params) (sendOptions, *apiError) {
+	var o sendOptions
+	var err *apiError
+	if o.markup, err = parseMarkup(p, c); err != nil {
+		return o, err
+	}
+	if p.has("reply_parameters") {
+		var rp struct {
+			MessageID                int  `json:"message_id"`
+			AllowSendingWithoutReply bool `json:"allow_sending_without_reply"`
+		}
+		if err := p.decode("reply_parameters", &rp); err != nil {
+			return o, badRequest("can't parse reply parameters JSON object")
+		}
+		if _, m := c.find(rp.MessageID); m != nil {
+			reply := m.msg
+			reply.ReplyToMessage = nil // Telegram nests one level only
+			o.replyTo = &reply
+		} else if !rp.AllowSendingWithoutReply {
+			return o, badRequest("message to be replied not found")
+		}
+	}
+	return o, nil
+}
+
+// newBotMessage starts a message from the bot in a chat; call it only once
+// every check passed, since it takes the next message id.
+func (s *Server) newBotMessage(c *chat, p params, o sendOptions) models.Message {
+	bot := s.bot
+	msg := models.Message{
+		ID:                  c.nextMessageID(),
+		From:                &bot,
+		Date:                int(s.now().Unix()),
+		Chat:                c.info,
+		ReplyToMessage:      o.replyTo,
+		HasProtectedContent: p.bool("protect_content"),
+		ReplyMarkup:         o.markup.inline,
+	}
+	if p.int("message_thread_id") != 0 {
+		msg.MessageThreadID = int(p.int("message_thread_id"))
+		msg.IsTopicMessage = true
+	}
+	return msg
+}
+
+// storeBotMessage adds a bot message to its chat and returns the result the
+// bot receives.
+func (s *Server) storeBotMessage(c *chat, msg models.Message, o sendOptions, rawText, parseMode string) result {
+	stored := &storedMessage{
+		msg:       msg,
+		fromBot:   true,
+		rawText:   rawText,
+		parseMode: parseMode,
+		keyboard:  o.markup.keyboard,
+		remove:    o.markup.remove,
+	}
+	c.messages = append(c.messages, stored)
+	switch {
+	case o.markup.keyboard != nil:
+		c.keyboard = o.markup.keyboard
+	case o.markup.remove:
+		c.keyboard = nil
+	}
+	s.notifyLocked(Event{Kind: EventMessage, ChatID: c.info.ID, MessageID: msg.ID})
+	return result{value: &msg}
+}
+
+func (s *Server) sendMessage(p params) (result, *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.writableChat(p)
+	if err != nil {
+		return result{}, err
+	}
+	f, err := formatParam(p, "text", "entities", maxTextLen, "message is too long", true)
+	if err != nil {
+		return result{}, err
+	}
+	o, err := s.parseSendOptions(c, p)
+	if err != nil {
+		return result{}, err
+	}
+	if err := s.limitLocked(c, "sendMessage"); err != nil {
+		return result{}, err
+	}
+	msg := s.newBotMessage(c, p, o)
+	msg.Text, msg.Entities = f.text, f.entities
+	if p.has("link_preview_options") {
+		var lpo models.LinkPreviewOptions
+		if p.decode("link_preview_options", &lpo) == nil {
+			msg.LinkPreviewOptions = &lpo
+		}
+	}
+	return s.storeBotMessage(c, msg, o, p.str("text"), p.str("parse_mode")), nil
+}
+
+// messageToEdit finds a bot message named by chat_id and message_id.
+func (s *Server) messageToEdit(p params) (*chat, int, *storedMessage, *apiError) {
+	if p.has("inline_message_id") {
+		return nil, 0, nil, badRequest("method not implemented by the emulator for inline messages")
+	}
+	if !p.has("chat_id") || !p.has("message_id") {
+		return nil, 0, nil, badRequest("message identifier is not specified")
+	}
+	c, err := s.writableChat(p)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	i, m := c.find(int(p.int("message_id")))
+	if m == nil {
+		return nil, 0, nil, badRequest("message to edit not found")
+	}
+	if !m.fromBot {
+		return nil, 0, nil, badRequest("message can't be edited")
+	}
+	return c, i, m, nil
+}
+
+const notModified = "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message"
+
+// inlineMarkup reads the reply_markup of an edit: an inline keyboard or none.
+// Leaving it out removes the keyboard, as in Telegram.
+func inlineMarkup(p params, c *chat) (*models.InlineKeyboardMarkup, *apiError) {
+	m, err := parseMarkup(p, c)
+	if err != nil {
+		return nil, err
+	}
+	if m.keyboard != nil || m.remove {
+		return nil, badRequest("inline keyboard expected")
+	}
+	return m.inline, nil
+}
+
+func sameJSON(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return bytes.Equal(x, y)
+}
+
+func (s *Server) replaceEdited(c *chat, i int, old *storedMessage, msg models.Message, rawText, parseMode string) result {
+	msg.EditDate = int(s.now().Unix())
+	c.messages[i] = &storedMessage{
+		msg:       msg,
+		fromBot:   old.fromBot,
+		rawText:   rawText,
+		parseMode: parseMode,
+		keyboard:  old.keyboard,
+		remove:    old.remove,
+		edited:    true,
+	}
+	s.notifyLocked(Event{Kind: EventEdit, ChatID: c.info.ID, MessageID: msg.ID})
+	return result{value: &msg}
+}
+
+func (s *Server) editMessageText(p params) (result, *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.has("rich_message") {
+		return result{}, badRequest("rich_message is not implemented by the emulator")
+	}
+	c, i, old, err := s.messageToEdit(p)
+	if err != nil {
+		return result{}, err
+	}
+	if old.msg.Text == "" {
+		return result{}, badRequest("there is no text in the message to edit")
+	}
+	f, err := formatParam(p, "text", "entities", maxTextLen, "message is too long", true)
+	if err != nil {
+		return result{}, err
+	}
+	kb, err := inlineMarkup(p, c)
+	if err != nil {
+		return result{}, err
+	}
+	if f.text == old.msg.Text && sameJSON(f.entities, old.msg.Entities) && sameJSON(kb, old.msg.ReplyMarkup) {
+		return result{}, badRequest(notModified)
+	}
+	if err := s.limitLocked(c, "editMessageText"); err != nil {
+		return result{}, err
+	}
+	msg := old.msg
+	msg.Text, msg.Entities, msg.ReplyMarkup = f.text, f.entities, kb
+	return s.replaceEdited(c, i, old, msg, p.str("text"), p.str("parse_mode")), nil
+}
+
+func (s *Server) editMessageReplyMarkup(p params) (result, *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, i, old, err := s.messageToEdit(p)
+	if err != nil {
+		return result{}, err
+	}
+	kb, err := inlineMarkup(p, c)
+	if err != nil {
+		return result{}, err
+	}
+	if sameJSON(kb, old.msg.ReplyMarkup) {
+		return result{}, badRequest(notModified)
+	}
+	if err := s.limitLocked(c, "editMessageReplyMarkup"); err != nil {
+		return result{}, err
+	}
+	msg := old.msg
+	msg.ReplyMarkup = kb
+	return s.replaceEdited(c, i, old, msg, old.rawText, old.parseMode), nil
+}
+
+func (s *Server) deleteMessage(p params) (result, *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.targetChat(p)
+	if err != nil {
+		return result{}, err
+	}
+	i, m := c.find(int(p.int("message_id")))
+	if m == nil {
+		return result{}, badRequest("message to delete not found")
+	}
+	c.messages = append(c.messages[:i:i], c.messages[i+1:]...)
+	s.notifyLocked(Event{Kind: EventDelete, ChatID: c.info.ID, MessageID: m.msg.ID})
+	return result{value: true}, nil
+}
+
+// chatActions are the actions sendChatAction accepts.
+var chatActions = map[string]bool{
+	"typing": true, "upload_photo": true, "record_video": true, "upload_video": true,
+	"record_voice": true, "upload_voice": true, "upload_document": true, "choose_sticker": true,
+	"find_location": true, "record_video_note": true, "upload_video_note": true,
+}
+
+func (s *Server) sendChatAction(p params) (result, *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.writableChat(p)
+	if err != nil {
+		return result{}, err
+	}
+	action := p.str("action")
+	if !chatActions[action] {
+		return result{}, badRequest("wrong parameter action in request")
+	}
+	s.notifyLocked(Event{Kind: EventChatAction, ChatID: c.info.ID, Detail: action})
+	return result{value: true}, nil
+}
+
+// maxCallbackAnswer is the limit of answerCallbackQuery's text, in characters.
+const maxCallbackAnswer = 200
+
+func (s *Server) answerCallbackQuery(p params) (result, *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := s.callbackID[p.str("callback_query_id")]
+	if rec == nil || rec.answered {
+		return result{}, badRequest("query is too old and response timeout expired or query ID is invalid")
+	}
+	text := p.str("text")
+	if utf16Len(text) > maxCallbackAnswer {
+		return result{}, badRequest("MESSAGE_TOO_LONG")
+	}
+	link := p.str("url")
+	if link != "" && !callbackURL.MatchString(link) {
+		return result{}, badRequest("URL_INVALID")
+	}
+	rec.answered = true
+	rec.answer = CallbackAnswer{Text: text, ShowAlert: p.bool("show_alert"), URL: link, CacheTime: int(p.int("cache_time")), Time: s.now()}
+	s.notifyLocked(Event{Kind: EventCallbackAnswer, ChatID: rec.ChatID, MessageID: rec.MessageID, UpdateID: rec.UpdateID, Detail: text})
+	return result{value: true}, nil
+}
+
+// callbackURL is what answerCallbackQuery may open: a game, or a link to a
+// bot such as t.me/your_bot?start=XXXX.
+var callbackURL = regexp.MustCompile(`^(https?://)?(t\.me|telegram\.me)/|^tg://`)
+
+func validLocation(lat, lon float64) bool {
+	return lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180
+}
+
+// sendPlace sends a location, a venue or a contact.
+func (s *Server) sendPlace(method string, p params) (result, *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.writableChat(p)
+	if err != nil {
+		return result{}, err
+	}
+	o, err := s.parseSendOptions(c, p)
+	if err != nil {
+		return result{}, err
+	}
+
+	var build func(*models.Message)
+	switch method {
+	case "sendLocation", "sendVenue":
+		loc := models.Location{Latitude: p.float("latitude"), Longitude: p.float("longitude")}
+		if !validLocation(loc.Latitude, loc.Longitude) {
+			return result{}, badRequest("wrong location: latitude must be -90..90 and longitude -180..180")
+		}
+		if method == "sendLocation" {
+			loc.HorizontalAccuracy = p.float("horizontal_accuracy")
+			loc.LivePeriod = int(p.int("live_period"))
+			loc.Heading = int(p.int("heading"))
+			loc.ProximityAlertRadius = int(p.int("proximity_alert_radius"))
+			build = func(m *models.Message) { m.Location = &loc }
+			break
+		}
+		venue := models.Venue{
+			Location:        loc,
+			Title:           p.str("title"),
+			Address:         p.str("address"),
+			FoursquareID:    p.str("foursquare_id"),
+			FoursquareType:  p.str("foursquare_type"),
+			GooglePlaceID:   p.str("google_place_id"),
+			GooglePlaceType: p.str("google_place_type"),
+		}
+		// A venue message carries its location too.
+		build = func(m *models.Message) { m.Venue, m.Location = &venue, &venue.Location }
+	case "sendContact":
+		if len(p.str("vcard")) > 2048 {
+			return result{}, badRequest("vcard must be at most 2048 bytes")
+		}
+		contact := models.Contact{
+			PhoneNumber: p.str("phone_number"),
+			FirstName:   p.str("first_name"),
+			LastName:    p.str("last_name"),
+			VCard:       p.str("vcard"),
+		}
+		build = func(m *models.Message) { m.Contact = &contact }
+	}
+
+	if err := s.limitLocked(c, method); err != nil {
+		return result{}, err
+	}
+	msg := s.newBotMessage(c, p, o)
+	build(&msg)
+	return s.storeBotMessage(c, msg, o, "", ""), nil
+}
+
+// inputFile is a file a send method names: a new upload or URL, or a file_id
+// Telegram already has.
+type inputFile struct {
+	existing *fileInfo
+	name     string
+	size     int64
+}
+
+func (s *Server) readInputFile(p params, field, kind string) (inputFile, *apiError) {
+	switch v := p.typed[field].(type) {
+	case *Upload:
+		if v.Size == 0 {
+			return inputFile{}, badRequest("file must be non-empty")
+		}
+		return inputFile{name: v.Filename, size: v.Size}, nil
+	case string:
+		if strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "https://") {
+			// Telegram would download it; the emulator trusts the URL.
+			return inputFile{name: path.Base(v), size: 1}, nil
+		}
+		if strings.HasPrefix(v, "attach://") {
+			name := strings.TrimPrefix(v, "attach://")
+			if up := p.files[name]; up != nil && up.Size > 0 {
+				return inputFile{name: up.Filename, size: up.Size}, nil
+			}
+			return inputFile{}, badRequest("wrong file identifier/HTTP URL specified")
+		}
+		f, ok := s.files[v]
+		if !ok {
+			return inputFile{}, badRequest("wrong file identifier/HTTP URL specified")
+		}
+		if f.kind != kind {
+			return inputFile{}, badRequest("type of file mismatch")
+		}
+		return inputFile{existing: &f}, nil
+	}
+	return inputFile{}, badRequest("there is no %s in the request", field)
+}
+
+// sendFile sends a photo or a document.
+func (s *Server) sendFile(method string, p params) (result, *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	field, kind := "photo", "photo"
+	if method == "sendDocument" {
+		field, kind = "document", "document"
+	}
+	c, err := s.writableChat(p)
+	if err != nil {
+		return result{}, err
+	}
+	in, err := s.readInputFile(p, field, kind)
+	if err != nil {
+		return result{}, err
+	}
+	caption, err := formatParam(p, "caption", "caption_entities", maxCaptionLen, "message caption is too long", false)
+	if err != nil {
+		return result{}, err
+	}
+	o, err := s.parseSendOptions(c, p)
+	if err != nil {
+		return result{}, err
+	}
+	if err := s.limitLocked(c, method); err != nil {
+		return result{}, err
+	}
+
+	f := in.existing
+	if f == nil {
+		nf := s.newFile(kind, in.name, in.size)
+		f = &nf
+	}
+	msg := s.newBotMessage(c, p, o)
+	msg.Caption, msg.CaptionEntities = caption.text, caption.entities
+	if kind == "photo" {
+		msg.Photo = s.photoSizes(*f)
+	} else {
+		msg.Document = &models.Document{
+			FileID:       f.id,
+			FileUniqueID: f.uniqueID,
+			FileName:     f.name,
+			MimeType:     mime.TypeByExtension(path.Ext(f.name)),
+			FileSize:     f.size,
+		}
+	}
+	return s.storeBotMessage(c, msg, o, p.str("caption"), p.str("parse_mode")), nil
+}
+
+// photoSizes describes a photo as Telegram does: a thumbnail and the full
+// size, the full size last.
+func (s *Server) photoSizes(f fileInfo) []models.PhotoSize {
+	thumb := s.newFile("photo", f.name, f.size/10+1)
+	return []models.PhotoSize{
+		{FileID: thumb.id, FileUniqueID: thumb.uniqueID, Width: 90, Height: 68, FileSize: int(thumb.size)},
+		{FileID: f.id, FileUniqueID: f.uniqueID, Width: 1280, Height: 960, FileSize: int(f.size)},
+	}
+}
