@@ -1,0 +1,161 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kabinet-bot/kabinet/emulator"
+)
+
+// TestSubscriberJourney is the whole first visit of a subscriber, over long
+// polling and over the webhook: /start, linking by account number with a
+// wrong code and a resend, the balance and its refresh, a second account
+// by shared contact, switching, unlinking.
+func TestSubscriberJourney(t *testing.T) {
+	for _, m := range []mode{polling, webhook} {
+		t.Run(string(m), func(t *testing.T) {
+			t.Parallel()
+			s := newStack(t, m, nil)
+			u := newUser("ru")
+
+			s.emu.SendCommand(u, "/start")
+			greet := s.next(u, "Здравствуйте")
+			prompt := s.next(u, "номер лицевого счёта")
+			kb := prompt.ReplyKeyboard
+			if kb == nil || !kb.Keyboard[0][0].RequestContact {
+				t.Fatalf("no 'share my phone number' button under %q", prompt.Text)
+			}
+			_ = greet
+			if cmds := s.emu.CommandsFor(u); len(cmds) < 5 || cmds[0].Command != "start" {
+				t.Errorf("commands for a Russian user: %+v", cmds)
+			}
+			if cmds := s.emu.CommandsFor(emulator.User{ID: 1, LanguageCode: "en"}); len(cmds) == 0 || cmds[1].Description != "Main menu" {
+				t.Errorf("commands for an English user: %+v", cmds)
+			}
+
+			// Link by account number; spaces and dashes are fine.
+			s.emu.SendText(u, "1000 000-004")
+			s.next(u, "+7 *** ***-**-04")
+			first := s.lastCode("+79000000004")
+			s.emu.SendText(u, wrong(first))
+			s.next(u, "Осталось 4 попытки")
+
+			// Resend: refused inside 60 s, works after, and the old code dies.
+			s.press(u, "Отправить код ещё раз")
+			s.waitFor("the resend toast", func() bool {
+				return hasPrefix(s.toasts(), "Новый код можно запросить через")
+			})
+			s.clock.Advance(61 * time.Second)
+			s.press(u, "Отправить код ещё раз")
+			s.next(u, "Код отправлен по СМС на номер +7 *** ***-**-04")
+			s.waitFor("a second SMS", func() bool { return len(s.sms.Messages("+79000000004")) == 2 })
+			second := s.lastCode("+79000000004")
+			if first != second {
+				s.emu.SendText(u, first)
+				s.next(u, "Неверный код")
+			}
+			s.emu.SendText(u, second)
+			s.next(u, "Лицевой счёт 1000000004 привязан к вашему Telegram")
+			bal := s.next(u, "Лицевой счёт 1000000004\nТариф")
+			for _, want := range []string{"Домашний 100", "20,00 ₽", "Денег хватит на 1 день", "Статус: активен", "Последние платежи"} {
+				if !strings.Contains(bal.Text, strings.ReplaceAll(want, " ₽", "\u00a0₽")) {
+					t.Errorf("balance lacks %q:\n%s", want, bal.Text)
+				}
+			}
+			s.waitFor("the linked notice", func() bool {
+				m, ok := s.sms.Last("+79000000004")
+				return ok && strings.Contains(m.Text, "привязан аккаунт Telegram")
+			})
+
+			// Refresh edits the same message in place.
+			s.clock.Advance(time.Minute)
+			s.press(u, "Обновить")
+			s.waitFor("the refreshed balance", func() bool {
+				m, ok := s.emu.Message(u.ID, bal.ID)
+				return ok && m.Edited && strings.Contains(m.Text, "Лицевой счёт 1000000004")
+			})
+			s.waitFor("the refresh toast", func() bool { return hasPrefix(s.toasts(), "Обновлено") })
+
+			// A second account, by sharing the own contact: three accounts on that phone.
+			s.press(u, "Мои счета")
+			s.next(u, "Ваши счета")
+			s.press(u, "Привязать ещё счёт")
+			s.next(u, "номер лицевого счёта")
+			s.emu.SendContact(u, ownContact(u, "79000000001"))
+			pick := s.next(u, "3 счёта")
+			if strings.Contains(pick.Text+buttons(pick), "1000000002") {
+				t.Errorf("account numbers not masked in the pick list: %s", buttons(pick))
+			}
+			s.press(u, "10*****002")
+			s.next(u, "+7 *** ***-**-01")
+			s.emu.SendText(u, s.lastCode("+79000000001"))
+			s.next(u, "Лицевой счёт 1000000002\nТариф")
+
+			// Switch back to the first account.
+			s.press(u, "Мои счета")
+			accounts := s.next(u, "Ваши счета")
+			if !strings.Contains(accounts.Text, "2 из 5") {
+				t.Errorf("accounts screen: %s", accounts.Text)
+			}
+			s.press(u, "1000000004")
+			s.next(u, "Лицевой счёт 1000000004\nТариф")
+			s.waitFor("the switch toast", func() bool { return hasPrefix(s.toasts(), "Текущий счёт: 1000000004") })
+
+			// Unlink the second one after a confirmation.
+			s.press(u, "Мои счета")
+			s.next(u, "Ваши счета")
+			unlinkSecond(t, s, u)
+			s.next(u, "Счёт 1000000002 отвязан")
+			s.next(u, "Главное меню")
+			s.press(u, "Мои счета")
+			after := s.next(u, "Ваши счета")
+			if strings.Contains(after.Text, "1000000002") || !strings.Contains(after.Text, "1 из 5") {
+				t.Errorf("after unlinking: %s", after.Text)
+			}
+		})
+	}
+}
+
+// unlinkSecond presses the "Отвязать" button in the row of 1000000002.
+func unlinkSecond(t *testing.T, s *stack, u emulator.User) {
+	t.Helper()
+	msgs := s.emu.BotMessages(u.ID)
+	last := msgs[len(msgs)-1]
+	for _, row := range last.InlineKeyboard {
+		if len(row) == 2 && strings.Contains(row[0].Text, "1000000002") {
+			s.emu.PressButton(u, last.ID, row[1].CallbackData)
+			s.next(u, "Отвязать счёт 1000000002")
+			s.press(u, "Да, отвязать")
+			return
+		}
+	}
+	t.Fatalf("no unlink button for 1000000002 in %s", buttons(last))
+}
+
+func buttons(m emulator.ChatMessage) string {
+	var b strings.Builder
+	for _, row := range m.InlineKeyboard {
+		for _, btn := range row {
+			b.WriteString("[" + btn.Text + "]")
+		}
+	}
+	return b.String()
+}
+
+func hasPrefix(list []string, prefix string) bool {
+	for _, s := range list {
+		if strings.HasPrefix(s, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// wrong returns a code that is not code.
+func wrong(code string) string {
+	if code == "000000" {
+		return "111111"
+	}
+	return "000000"
+}

@@ -1,0 +1,326 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math/big"
+	"net"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-telegram/bot/models"
+
+	"github.com/kabinet-bot/kabinet/billing/postgres"
+	"github.com/kabinet-bot/kabinet/billing/postgres/pgtest"
+	"github.com/kabinet-bot/kabinet/emulator"
+	"github.com/kabinet-bot/kabinet/internal/redistest"
+	"github.com/kabinet-bot/kabinet/sms"
+)
+
+// The end-to-end tests run the real `serve` wiring (run's code path, with
+// its environment passed in) against the Bot API emulator, a fresh
+// PostgreSQL database with the demo data and the real Redis.
+
+// syncBuffer collects the logs of a whole run, to search them for personal data.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// clock is a test clock that starts at the real time and moves on demand.
+type clock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.off)
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.off += d
+}
+
+// stack is one running bot with everything around it.
+type stack struct {
+	t      *testing.T
+	emu    *emulator.Server
+	sms    *sms.Memory
+	logs   *syncBuffer
+	clock  *clock
+	dbURL  string
+	env    map[string]string
+	secret string
+	addr   string
+	stop   func()
+	seen   map[int64]int   // per chat: bot messages already looked at
+	used   map[string]bool // chat:message:text already returned by next
+	mu     sync.Mutex
+}
+
+type mode string
+
+const (
+	polling mode = "polling"
+	webhook mode = "webhook"
+)
+
+func randomID() int64 {
+	n, _ := rand.Int(rand.Reader, big.NewInt(1<<40))
+	return n.Int64() + 1_000_000
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// newStack starts an emulator, a database with demo data and the bot.
+func newStack(t *testing.T, m mode, extra map[string]string) *stack {
+	t.Helper()
+	pool, dbURL := pgtest.New(t)
+	if err := postgres.LoadDemo(context.Background(), pool); err != nil {
+		t.Fatal(err)
+	}
+	// A bot id of its own gives this test its own Redis keys ("kabinet:<id>:").
+	emu := emulator.New(emulator.Options{BotUser: emulator.User{ID: randomID()}, RetryInitial: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond})
+	t.Cleanup(emu.Close)
+	rdb, _ := redistest.New(t)
+	prefix := fmt.Sprintf("kabinet:%d:", emu.Bot().ID)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+	})
+	var sec [32]byte
+	_, _ = rand.Read(sec[:])
+	s := &stack{
+		t: t, emu: emu, sms: sms.NewMemory(), logs: &syncBuffer{}, clock: &clock{}, dbURL: dbURL,
+		secret: hex.EncodeToString(sec[:4]), seen: map[int64]int{}, used: map[string]bool{},
+		env: map[string]string{
+			"TELEGRAM_TOKEN":   emu.Token(),
+			"TELEGRAM_API_URL": emu.URL(),
+			"DATABASE_URL":     dbURL,
+			"REDIS_URL":        redistest.URL(),
+			"HTTP_ADDR":        freeAddr(t),
+			"CODE_SECRET":      hex.EncodeToString(sec[:]),
+			"SMS_PROVIDER":     "memory",
+			"LOG_LEVEL":        "debug",
+			"WORKERS":          "16",
+		},
+	}
+	s.addr = s.env["HTTP_ADDR"]
+	if m == webhook {
+		s.env["WEBHOOK_URL"] = "http://" + s.addr + "/telegram/webhook"
+		s.env["WEBHOOK_SECRET"] = "s3cret-" + s.secret
+	}
+	for k, v := range extra {
+		s.env[k] = v
+	}
+	s.start()
+	t.Cleanup(func() {
+		s.stop()
+		s.checkLogs()
+		for _, c := range s.emu.Errors() {
+			// A refresh with nothing new is answered so by Telegram and is fine.
+			if !strings.Contains(c.Description, "message is not modified") {
+				t.Errorf("the emulator refused a Bot API call: %s %d %s", c.Method, c.ErrorCode, c.Description)
+			}
+		}
+	})
+	return s
+}
+
+// start runs serve in this process until stop is called.
+func (s *stack) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan struct{})
+	hooks := &serveHooks{sms: s.sms, now: s.clock.Now, listening: func(string) { close(ready) }}
+	go func() {
+		done <- serve(ctx, func(k string) string { return s.env[k] }, s.logs, hooks)
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		s.t.Fatalf("serve stopped at start: %v\n%s", err, s.logs.String())
+	case <-time.After(30 * time.Second):
+		s.t.Fatalf("serve did not start\n%s", s.logs.String())
+	}
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				s.t.Errorf("serve: %v", err)
+			}
+		})
+	}
+}
+
+// checkLogs: nothing personal or secret ever reaches the logs.
+func (s *stack) checkLogs() {
+	logs := s.logs.String()
+	if strings.Contains(logs, s.env["TELEGRAM_TOKEN"]) || strings.Contains(logs, strings.Split(s.env["TELEGRAM_TOKEN"], ":")[1]) {
+		s.t.Error("the bot token is in the logs")
+	}
+	if strings.Contains(logs, s.env["CODE_SECRET"]) {
+		s.t.Error("CODE_SECRET is in the logs")
+	}
+	for _, m := range s.sms.All() {
+		if strings.Contains(logs, m.To) || strings.Contains(logs, strings.TrimPrefix(m.To, "+")) {
+			s.t.Errorf("a full phone number is in the logs")
+		}
+		if code := codeIn(m.Text); code != "" && strings.Contains(logs, code) {
+			s.t.Errorf("an SMS code is in the logs")
+		}
+	}
+	if !strings.Contains(logs, `"msg"`) {
+		s.t.Error("no logs captured: the check above proved nothing")
+	}
+}
+
+var sixDigits = regexp.MustCompile(`\b\d{6}\b`)
+
+func codeIn(text string) string { return sixDigits.FindString(text) }
+
+// user makes a new Telegram user.
+func newUser(lang string) emulator.User {
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return emulator.User{ID: randomID(), FirstName: "Тест", LanguageCode: lang, Username: fmt.Sprintf("u%d", binary.BigEndian.Uint16(b[:]))}
+}
+
+func (s *stack) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 20*time.Second)
+}
+
+// next waits for a bot message in the user's chat that contains want: a
+// new one, or an older one edited in place since it was last looked at.
+func (s *stack) next(u emulator.User, want string) emulator.ChatMessage {
+	s.t.Helper()
+	ctx, cancel := s.ctx()
+	defer cancel()
+	var found emulator.ChatMessage
+	err := s.emu.Wait(ctx, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		msgs := s.emu.BotMessages(u.ID)
+		for i, m := range msgs {
+			key := fmt.Sprintf("%d:%d:%s", u.ID, m.ID, m.Text)
+			if (i < s.seen[u.ID] && !m.Edited) || s.used[key] || !strings.Contains(m.Text, want) {
+				continue
+			}
+			found, s.used[key] = m, true
+			if i+1 > s.seen[u.ID] {
+				s.seen[u.ID] = i + 1
+			}
+			return true
+		}
+		return false
+	})
+	if err != nil {
+		var texts []string
+		for _, m := range s.emu.BotMessages(u.ID) {
+			texts = append(texts, m.Text)
+		}
+		s.t.Fatalf("no bot message with %q; the chat:\n%s", want, strings.Join(texts, "\n---\n"))
+	}
+	return found
+}
+
+// waitFor waits until cond holds.
+func (s *stack) waitFor(what string, cond func() bool) {
+	s.t.Helper()
+	ctx, cancel := s.ctx()
+	defer cancel()
+	if err := s.emu.Wait(ctx, cond); err != nil {
+		s.t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// press finds the newest bot message with a button whose text contains
+// label, and presses it.
+func (s *stack) press(u emulator.User, label string) (msgID int, data string) {
+	s.t.Helper()
+	msgs := s.emu.BotMessages(u.ID)
+	for i := len(msgs) - 1; i >= 0; i-- {
+		for _, row := range msgs[i].InlineKeyboard {
+			for _, b := range row {
+				if strings.Contains(b.Text, label) && b.CallbackData != "" {
+					s.emu.PressButton(u, msgs[i].ID, b.CallbackData)
+					return msgs[i].ID, b.CallbackData
+				}
+			}
+		}
+	}
+	var dump []string
+	for _, m := range msgs {
+		var b []string
+		for _, row := range m.InlineKeyboard {
+			for _, btn := range row {
+				b = append(b, "["+btn.Text+"]")
+			}
+		}
+		dump = append(dump, m.Text+"\n"+strings.Join(b, " "))
+	}
+	s.t.Fatalf("no button %q in the chat:\n%s", label, strings.Join(dump, "\n---\n"))
+	return 0, ""
+}
+
+// lastCode is the code in the newest SMS to phone.
+func (s *stack) lastCode(phone string) string {
+	s.t.Helper()
+	var code string
+	s.waitFor("an SMS to "+phone, func() bool {
+		m, ok := s.sms.Last(phone)
+		if ok {
+			code = codeIn(m.Text)
+		}
+		return code != ""
+	})
+	return code
+}
+
+func (s *stack) toasts() []string {
+	var out []string
+	for _, c := range s.emu.CallsTo("answerCallbackQuery") {
+		if t, ok := c.Params["text"].(string); ok {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func ownContact(u emulator.User, phone string) models.Contact {
+	return models.Contact{PhoneNumber: phone, FirstName: u.FirstName, UserID: u.ID}
+}

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	tgbot "github.com/go-telegram/bot"
+	"github.com/go-telegram/bot/models"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/kabinet-bot/kabinet/billing/postgres"
+	"github.com/kabinet-bot/kabinet/bot"
+	"github.com/kabinet-bot/kabinet/config"
+	"github.com/kabinet-bot/kabinet/dialogs"
+	"github.com/kabinet-bot/kabinet/locales"
+	"github.com/kabinet-bot/kabinet/offices"
+	"github.com/kabinet-bot/kabinet/otp"
+	"github.com/kabinet-bot/kabinet/sms"
+	"github.com/kabinet-bot/kabinet/state"
+)
+
+// allowedUpdates are the update types the bot handles; Telegram sends no others.
+var allowedUpdates = []string{"message", "edited_message", "callback_query", "my_chat_member"}
+
+// serveHooks lets the sandbox and the tests reach into a running server: the
+// SMS sender to use instead of the configured one, and a callback with the
+// HTTP address once it listens. nil in production.
+type serveHooks struct {
+	sms       sms.Sender
+	listening func(addr string)
+	now       func() time.Time
+}
+
+// serve runs the bot until ctx is cancelled, then finishes the updates in
+// hand and returns.
+func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, hooks *serveHooks) error {
+	cfg, err := config.Load(getenv, true)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+
+	pool, err := openDB(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := postgres.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	rdb, err := openRedis(ctx, cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+
+	text, err := locales.Load()
+	if err != nil {
+		return err
+	}
+	api, err := tgbot.New(cfg.TelegramToken,
+		tgbot.WithServerURL(cfg.TelegramAPIURL),
+		tgbot.WithHTTPClient(time.Minute, &http.Client{Timeout: time.Minute}),
+		tgbot.WithErrorsHandler(func(err error) { log.Error("bot client", "err", err) }),
+		tgbot.WithCheckInitTimeout(30*time.Second),
+	)
+	if err != nil {
+		return fmt.Errorf("connect to the Bot API at %s: %w", cfg.TelegramAPIURL, redact(err, cfg.TelegramToken))
+	}
+	me, err := api.GetMe(ctx)
+	if err != nil {
+		return fmt.Errorf("getMe: %w", redact(err, cfg.TelegramToken))
+	}
+
+	now := time.Now
+	if hooks != nil && hooks.now != nil {
+		now = hooks.now
+	}
+	var sender sms.Sender
+	if hooks != nil && hooks.sms != nil {
+		sender = hooks.sms
+	} else {
+		s, closer, err := sms.New(cfg.SMS, log)
+		if err != nil {
+			return err
+		}
+		defer closer.Close()
+		sender = s
+	}
+
+	// Keys of several bots (or environments) sharing one Redis never collide.
+	prefix := "kabinet:" + strconv.FormatInt(me.ID, 10) + ":"
+	codes := otp.New(rdb, sender, func(lang, code string) string {
+		return text.T(lang, "sms_code", map[string]any{"Code": code})
+	}, cfg.CodeSecret, prefix, now)
+	engine := dialogs.New(postgres.New(pool), codes, sender, text, dialogs.Config{
+		MaxAccounts: cfg.MaxAccounts,
+		Location:    cfg.TimeZone,
+		Secret:      cfg.CodeSecret,
+	}, now, log)
+	engine.WithOffices(offices.NewDirectory(offices.New(pool)), dialogs.DefaultOfficesConfig())
+	processor := bot.NewProcessor(api, state.New(rdb, prefix), engine, text, log)
+
+	if err := setCommands(ctx, api, text); err != nil {
+		return redact(err, cfg.TelegramToken)
+	}
+	if err := processor.DrainPending(ctx); err != nil {
+		log.Warn("could not send replies left from before a restart", "err", err)
+	}
+	seq := bot.NewSequencer(processor, cfg.Workers, log)
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", health(pool, rdb))
+	if cfg.WebhookURL != "" {
+		u, _ := url.Parse(cfg.WebhookURL) // validated by config
+		path := u.Path
+		if path == "" {
+			path = "/"
+		}
+		mux.Handle(path, bot.WebhookHandler(seq, cfg.WebhookSecret, log))
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	if hooks != nil && hooks.listening != nil {
+		hooks.listening(ln.Addr().String())
+	}
+
+	var pollErr chan error
+	if cfg.WebhookURL != "" {
+		// Telegram keeps each chat's updates in order and waits for our 2xx,
+		// which we give only after handling: max_connections is the number
+		// of chats handled in parallel.
+		if _, err := api.SetWebhook(ctx, &tgbot.SetWebhookParams{
+			URL: cfg.WebhookURL, SecretToken: cfg.WebhookSecret, AllowedUpdates: allowedUpdates, MaxConnections: 100,
+		}); err != nil {
+			return fmt.Errorf("setWebhook: %w", redact(err, cfg.TelegramToken))
+		}
+		log.Info("serving", "mode", "webhook", "http_addr", ln.Addr().String(), "bot_id", me.ID)
+	} else {
+		if _, err := api.DeleteWebhook(ctx, &tgbot.DeleteWebhookParams{}); err != nil {
+			return fmt.Errorf("deleteWebhook: %w", redact(err, cfg.TelegramToken))
+		}
+		poller := bot.NewPoller(bot.PollerConfig{
+			APIURL: cfg.TelegramAPIURL, Token: cfg.TelegramToken, AllowedUpdates: allowedUpdates, Timeout: 25 * time.Second,
+		}, seq, log)
+		pollErr = make(chan error, 1)
+		go func() { pollErr <- poller.Run(ctx) }()
+		log.Info("serving", "mode", "polling", "http_addr", ln.Addr().String(), "bot_id", me.ID)
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		runErr = fmt.Errorf("http server: %w", err)
+	case err := <-pollErr:
+		runErr = err
+	}
+	// Graceful shutdown: stop taking updates, finish those in hand.
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if pollErr != nil {
+		<-pollErr // the poller finishes its batch before returning
+	}
+	_ = srv.Shutdown(shutdownCtx)
+	if err := seq.Close(shutdownCtx); err != nil {
+		log.Warn("updates still in hand at shutdown", "err", err)
+	}
+	return runErr
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// setCommands registers the command menu in both languages; Russian is also
+// the default for every other language.
+func setCommands(ctx context.Context, api *tgbot.Bot, text *locales.Catalog) error {
+	for _, lang := range []string{"", "ru", "en"} {
+		l := lang
+		if l == "" {
+			l = "ru"
+		}
+		var cmds []models.BotCommand
+		for _, c := range []string{"start", "menu", "balance", "accounts", "offices", "help", "language", "cancel"} {
+			cmds = append(cmds, models.BotCommand{Command: c, Description: text.T(l, "cmd_"+c, nil)})
+		}
+		if _, err := api.SetMyCommands(ctx, &tgbot.SetMyCommandsParams{Commands: cmds, LanguageCode: lang}); err != nil {
+			return fmt.Errorf("setMyCommands %s: %w", l, err)
+		}
+	}
+	return nil
+}
+
+// health answers 200 when PostgreSQL and Redis answer, for load balancers and compose.
+func health(pool *pgxpool.Pool, rdb *redis.Client) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := pool.Ping(ctx); err != nil {
+			http.Error(w, "postgres unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			http.Error(w, "redis unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+}
+
+// redact removes the bot token from an error's text: Go's *url.Error
+// prints the whole request URL, and the token is part of it.
+func redact(err error, token string) error {
+	if err == nil || token == "" {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), token, "<token>"))
+}
