@@ -58,6 +58,17 @@ type Reply struct {
 	Keyboard *Keyboard
 	// Edit makes this reply edit the message with this id instead of sending a new one.
 	Edit int
+	// Venue, when set, makes this reply a map pin with a name and an address
+	// (sendVenue) instead of a text message: Text and Edit are not used,
+	// Buttons or Keyboard go under the pin.
+	Venue *Venue
+}
+
+// Venue is a place shown as a pin on a map, for "the nearest office".
+// Title and Address are plain text, not HTML: Telegram shows them as given.
+type Venue struct {
+	Lat, Lon       float64
+	Title, Address string
 }
 
 // Button is an inline button: either a callback (Data) or a link (URL).
