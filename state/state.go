@@ -37,7 +37,7 @@ const (
 	// update_id cannot come again later than that.
 	SeenTTL = 25 * time.Hour
 	// LockTTL bounds how long a crashed instance can hold a chat.
-	LockTTL = 30 * time.Second
+	LockTTL = 15 * time.Second
 )
 
 // Store is the Redis adapter. Keys are "{prefix}{kind}:{bot}:{chat}...".
