@@ -43,12 +43,16 @@ type UpdateProcessor struct {
 	log    *slog.Logger
 	sleep  func(ctx context.Context, d time.Duration) error
 	maxTry int
+	now    func() time.Time
 }
 
 // NewProcessor wires an UpdateProcessor.
 func NewProcessor(api API, store *state.Store, dlg Dialogs, text *locales.Catalog, log *slog.Logger) *UpdateProcessor {
-	return &UpdateProcessor{api: api, store: store, dlg: dlg, text: text, log: log, sleep: sleepCtx, maxTry: 5}
+	return &UpdateProcessor{api: api, store: store, dlg: dlg, text: text, log: log, sleep: sleepCtx, maxTry: 5, now: time.Now}
 }
+
+// SetClock replaces the clock that timers are scheduled and fired by (tests).
+func (p *UpdateProcessor) SetClock(now func() time.Time) { p.now = now }
 
 // Process implements Processor. It returns nil once the update is handled
 // and its replies are sent (or safely queued): then it may be acknowledged.
@@ -99,6 +103,7 @@ func (p *UpdateProcessor) Process(ctx context.Context, upd *models.Update) (err 
 		cb = upd.CallbackQuery.ID
 	}
 	turn.Outbox = render(ev.ChatID, cb, res)
+	turn.Timers = p.timers(ev, res.Timers)
 	if err := p.store.Commit(ctx, turn); err != nil {
 		return err
 	}

@@ -275,3 +275,30 @@ func TestEnglishBalance(t *testing.T) {
 	_ = h.accounts.Link(context.Background(), user, 1, 5)
 	mustContain(t, h.cmd("balance"), "1,234.50", "61 days", "December 1")
 }
+
+// "Send again" appears only once the resend pause is over: the code step
+// asks for a timer, and the timer offers the button if the person is still
+// waiting for that code.
+func TestSendAgainIsOfferedAfterThePause(t *testing.T) {
+	h := newHarness(t, "ru")
+	h.cmd("start")
+	res := h.text("1000000001")
+	if strings.Contains(all(res), "resend") {
+		t.Fatal("'send again' offered at once")
+	}
+	if len(res.Timers) != 1 || res.Timers[0].After != time.Minute {
+		t.Fatalf("timers %+v, want one after 60 s", res.Timers)
+	}
+	timer := res.Timers[0]
+	now = now.Add(61 * time.Second)
+	defer func() { now = now.Add(-61 * time.Second) }()
+	mustContain(t, h.do(dialogs.Event{Kind: dialogs.KindTimer, Data: timer.Data}), "Код не пришёл", "resend")
+	// A timer for an older code, or after the step ended, says nothing.
+	if r := h.do(dialogs.Event{Kind: dialogs.KindTimer, Data: "resend:1:12345"}); len(r.Replies) != 0 {
+		t.Errorf("stale timer answered: %s", all(r))
+	}
+	h.cmd("cancel")
+	if r := h.do(dialogs.Event{Kind: dialogs.KindTimer, Data: timer.Data}); len(r.Replies) != 0 {
+		t.Errorf("timer after cancel answered: %s", all(r))
+	}
+}

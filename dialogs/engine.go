@@ -23,6 +23,9 @@ type Config struct {
 	MaxAccounts int
 	// Location is the provider's time zone, for dates without a city.
 	Location *time.Location
+	// ResendPause is how long after a code "send again" is offered; it
+	// matches the code service's resend pause (60 s by default).
+	ResendPause time.Duration
 	// Secret keys the decoy answers for unknown account numbers, so that the
 	// masked phone shown for a number is stable but reveals nothing.
 	Secret []byte
@@ -48,6 +51,9 @@ func New(accounts Accounts, codes Codes, notifier Notifier, text *locales.Catalo
 	}
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
+	}
+	if cfg.ResendPause <= 0 {
+		cfg.ResendPause = time.Minute
 	}
 	e := &Engine{accounts: accounts, codes: codes, notifier: notifier, text: text, cfg: cfg, now: now, log: log}
 	e.reg.init()
@@ -93,6 +99,8 @@ func (e *Engine) dispatch(t *turn) error {
 		return e.command(t)
 	case KindCallback:
 		return e.callback(t)
+	case KindTimer:
+		return e.timer(t)
 	case KindEdited:
 		t.reply(Reply{Text: e.t(t, "edited_ignored", nil)})
 		return e.prompt(t)

@@ -6,6 +6,8 @@
 // interfaces declared in deps.go. That makes every conversation a table test.
 package dialogs
 
+import "time"
+
 // Kind says what a person did.
 type Kind int
 
@@ -19,6 +21,7 @@ const (
 	KindLocation             // a shared location, with Location set
 	KindEdited               // an edited message: never acted on
 	KindOther                // a sticker, photo, voice, file...
+	KindTimer                // a Timer this conversation asked for fell due, with Data set
 )
 
 // Event is one thing a person did in a private chat with the bot.
@@ -97,5 +100,18 @@ type Result struct {
 	Replies []Reply
 	// Toast is the short answer to a button press (answerCallbackQuery).
 	Toast string
+	// Timers ask for a KindTimer event later in this conversation (e.g.
+	// offering "send the code again" once the resend pause is over).
+	Timers []Timer
 	State State
+}
+
+// Timer is a KindTimer event with Data, due After from now, in the
+// language of the conversation that asked for it. Timers are kept in Redis
+// and survive a restart; one that fires when the conversation has moved on
+// is simply ignored by its handler.
+type Timer struct {
+	After time.Duration
+	Data  string
+	Lang  string
 }

@@ -255,17 +255,32 @@ func (e *Engine) sendCode(t *turn, accountID int64, number, phone, masked string
 		t.reply(Reply{Text: e.t(t, "code_resend_wait", map[string]any{"Wait": e.wait(t, res.RetryAfter)})})
 		return nil
 	}
-	t.st = State{Lang: t.st.Lang, LangLoaded: true, Step: StepLinkCode, Account: accountID, Number: number, Masked: masked, Decoy: phone == ""}
+	t.st = State{Lang: t.st.Lang, LangLoaded: true, Step: StepLinkCode, Account: accountID, Number: number, Masked: masked, Decoy: phone == "", CodeSentAt: e.now().Unix()}
 	t.reply(Reply{Text: e.t(t, "code_sent", map[string]any{"Phone": masked}), Keyboard: &Keyboard{Remove: true}})
 	t.reply(Reply{Text: e.t(t, "code_prompt", map[string]any{"Phone": masked}), Buttons: e.codeButtons(t)})
+	t.res.Timers = append(t.res.Timers, Timer{After: e.cfg.ResendPause, Data: fmt.Sprintf("resend:%d:%d", accountID, t.st.CodeSentAt), Lang: t.lang})
 	return nil
 }
 
+// codeButtons: "Cancel" always; "Send again" once the resend pause is over.
 func (e *Engine) codeButtons(t *turn) [][]Button {
-	return [][]Button{{
-		{Text: e.t(t, "btn_resend", nil), Data: "resend"},
-		{Text: e.t(t, "btn_cancel", nil), Data: "cancel"},
-	}}
+	cancel := Button{Text: e.t(t, "btn_cancel", nil), Data: "cancel"}
+	if e.now().Sub(time.Unix(t.st.CodeSentAt, 0)) < e.cfg.ResendPause {
+		return [][]Button{{cancel}}
+	}
+	return [][]Button{{{Text: e.t(t, "btn_resend", nil), Data: "resend"}, cancel}}
+}
+
+// timer handles a Timer that fell due. "resend:<account>:<sent at>" offers
+// "send again" if the person is still waiting for that very code; any
+// other state means they moved on, and nothing is said.
+func (e *Engine) timer(t *turn) error {
+	verb, rest, _ := strings.Cut(t.ev.Data, ":")
+	if verb != "resend" || t.st.Step != StepLinkCode || rest != fmt.Sprintf("%d:%d", t.st.Account, t.st.CodeSentAt) {
+		return nil
+	}
+	t.reply(Reply{Text: e.t(t, "code_resend_ready", map[string]any{"Phone": t.st.Masked}), Buttons: e.codeButtons(t)})
+	return nil
 }
 
 // resend sends a new code for the account of the current code step.
@@ -293,9 +308,11 @@ func (e *Engine) resend(t *turn) error {
 		// Early taps get a toast; the step stays as it is.
 		t.res.Toast = e.t(t, "code_resend_wait", map[string]any{"Wait": e.wait(t, res.RetryAfter)})
 	default:
+		t.st.CodeSentAt = e.now().Unix()
 		t.res.Toast = e.t(t, "code_resent_toast", nil)
 		t.reply(Reply{Text: e.t(t, "code_sent", map[string]any{"Phone": t.st.Masked})})
 		t.reply(Reply{Text: e.t(t, "code_prompt", map[string]any{"Phone": t.st.Masked}), Buttons: e.codeButtons(t)})
+		t.res.Timers = append(t.res.Timers, Timer{After: e.cfg.ResendPause, Data: fmt.Sprintf("resend:%d:%d", t.st.Account, t.st.CodeSentAt), Lang: t.lang})
 	}
 	return nil
 }

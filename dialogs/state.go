@@ -30,6 +30,9 @@ type State struct {
 	Masked string `json:"masked,omitempty"`
 	// Number is the account number being linked, to resend the code.
 	Number string `json:"number,omitempty"`
+	// CodeSentAt is when the last code went out (Unix seconds), to offer
+	// "send again" once the resend pause is over.
+	CodeSentAt int64 `json:"code_sent_at,omitempty"`
 	// Candidates are the account numbers offered on a shared phone (StepLinkPick).
 	Candidates []string `json:"candidates,omitempty"`
 	// Nonce tells one "Other amount" request from the next (payments): the

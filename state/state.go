@@ -62,6 +62,7 @@ func (s *Store) lockKey(chat int64) string   { return s.prefix + "lock:" + strco
 func (s *Store) outboxKey(chat int64) string { return s.prefix + "out:" + strconv.FormatInt(chat, 10) }
 func (s *Store) pendingKey() string          { return s.prefix + "out:chats" }
 func (s *Store) unreachableKey() string      { return s.prefix + "unreachable" }
+func (s *Store) timersKey() string           { return s.prefix + "timers" }
 
 // Load returns the dialog state of (chat, user) and its version (0 when there is none).
 func (s *Store) Load(ctx context.Context, chat, user int64) (dialogs.State, int64, error) {
@@ -102,6 +103,15 @@ type Turn struct {
 	SaveState bool
 	// Outbox items to append to the chat's outbox, in order.
 	Outbox [][]byte
+	// Timers to keep until they fall due (see DueTimers).
+	Timers []TimerEntry
+}
+
+// TimerEntry is a payload to hand back at Due. Payloads must be unique
+// (include an id): equal payloads are kept once.
+type TimerEntry struct {
+	Due     time.Time
+	Payload []byte
 }
 
 // Commit saves a turn atomically: state (with a fresh TTL and the next
@@ -135,7 +145,12 @@ func (s *Store) Commit(ctx context.Context, t Turn) error {
 				p.RPush(ctx, s.outboxKey(t.Chat), items...)
 				p.SAdd(ctx, s.pendingKey(), t.Chat)
 			}
-			p.Set(ctx, s.seenKey(t.UpdateID), 1, SeenTTL)
+			if t.UpdateID != 0 {
+				p.Set(ctx, s.seenKey(t.UpdateID), 1, SeenTTL)
+			}
+			for _, tm := range t.Timers {
+				p.ZAdd(ctx, s.timersKey(), redis.Z{Score: float64(tm.Due.UnixMilli()), Member: tm.Payload})
+			}
 			return nil
 		})
 		return err
@@ -261,4 +276,33 @@ func (s *Store) Lock(ctx context.Context, chat int64) (func(), error) {
 			wait *= 2
 		}
 	}
+}
+
+// claimScript takes up to ARGV[2] timers due by ARGV[1] and removes them, in
+// one step, so that of several instances exactly one gets each timer.
+var claimScript = redis.NewScript(`
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, m in ipairs(due) do redis.call('ZREM', KEYS[1], m) end
+return due`)
+
+// DueTimers claims the timers due at now (at most max). A claimed timer
+// belongs to the caller: if handling it fails, Reschedule puts it back.
+func (s *Store) DueTimers(ctx context.Context, now time.Time, max int) ([][]byte, error) {
+	vals, err := claimScript.Run(ctx, s.rdb, []string{s.timersKey()}, now.UnixMilli(), max).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("claim timers: %w", err)
+	}
+	out := make([][]byte, len(vals))
+	for i, v := range vals {
+		out[i] = []byte(v)
+	}
+	return out, nil
+}
+
+// Reschedule puts a claimed timer back, due at due.
+func (s *Store) Reschedule(ctx context.Context, payload []byte, due time.Time) error {
+	if err := s.rdb.ZAdd(ctx, s.timersKey(), redis.Z{Score: float64(due.UnixMilli()), Member: payload}).Err(); err != nil {
+		return fmt.Errorf("reschedule timer: %w", err)
+	}
+	return nil
 }

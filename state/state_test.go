@@ -132,3 +132,47 @@ func TestReachable(t *testing.T) {
 		t.Fatal("unblocked chat unreachable")
 	}
 }
+
+func TestTimersAreClaimedOnceWhenDue(t *testing.T) {
+	rdb, prefix := redistest.New(t)
+	s := state.New(rdb, prefix)
+	ctx := context.Background()
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	err := s.Commit(ctx, state.Turn{Chat: 1, User: 1, UpdateID: 9, SaveState: true, Timers: []state.TimerEntry{
+		{Due: now.Add(time.Minute), Payload: []byte("a")},
+		{Due: now.Add(2 * time.Minute), Payload: []byte("b")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if due, _ := s.DueTimers(ctx, now, 10); len(due) != 0 {
+		t.Fatalf("timers due early: %q", due)
+	}
+	// Two instances asking at once: each timer goes to exactly one.
+	var mu sync.Mutex
+	var got []string
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			due, err := s.DueTimers(ctx, now.Add(90*time.Second), 10)
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			for _, d := range due {
+				got = append(got, string(d))
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if len(got) != 1 || got[0] != "a" {
+		t.Fatalf("claimed %q, want [a] once", got)
+	}
+	_ = s.Reschedule(ctx, []byte("a"), now.Add(3*time.Minute))
+	if due, _ := s.DueTimers(ctx, now.Add(3*time.Minute), 10); len(due) != 2 {
+		t.Fatalf("after reschedule: %q", due)
+	}
+}
