@@ -25,11 +25,10 @@ func toEvent(upd *models.Update) (ev dialogs.Event, ok bool) {
 		case m.Location != nil:
 			ev.Kind = dialogs.KindLocation
 			ev.Location = &dialogs.Location{Lat: m.Location.Latitude, Lon: m.Location.Longitude}
-		case isCommand(m):
+		case isCommand(m) && commandName(m.Text) != "":
 			ev.Kind = dialogs.KindCommand
-			head, args, _ := strings.Cut(m.Text[1:], " ")
-			name, _, _ := strings.Cut(head, "@")
-			ev.Command, ev.Args = strings.ToLower(name), strings.TrimSpace(args)
+			_, args, _ := strings.Cut(m.Text[1:], " ")
+			ev.Command, ev.Args = commandName(m.Text), strings.TrimSpace(args)
 		case m.Text != "":
 			ev.Kind, ev.Text = dialogs.KindText, m.Text
 		default:
@@ -71,6 +70,13 @@ func isCommand(m *models.Message) bool {
 	// Some clients (and people typing fast) send commands without entities.
 	head, _, _ := strings.Cut(m.Text, " ")
 	return len(head) > 1 && len(head) <= 64 && !strings.ContainsAny(head[1:], "/")
+}
+
+// commandName is "start" for "/start@kabinet_bot args"; "" for a bare "/".
+func commandName(text string) string {
+	head, _, _ := strings.Cut(strings.TrimPrefix(text, "/"), " ")
+	name, _, _ := strings.Cut(head, "@")
+	return strings.ToLower(name)
 }
 
 // userID is the person behind an update (0 if none).
