@@ -103,7 +103,7 @@ type Result struct {
 	// Timers ask for a KindTimer event later in this conversation (e.g.
 	// offering "send the code again" once the resend pause is over).
 	Timers []Timer
-	State State
+	State  State
 }
 
 // Timer is a KindTimer event with Data, due After from now, in the
