@@ -35,6 +35,21 @@ type demoAccount struct {
 	// BlockedDaysAgo is how long ago a blocked account was blocked for debt.
 	BlockedDaysAgo int
 	Payments       []demoPayment
+	// Trust is a trust payment the account took, if any.
+	Trust *demoTrust
+}
+
+// demoTrust is a trust payment in the demo, placed relative to the day of
+// loading so that it always shows the same rule.
+type demoTrust struct {
+	// ThisMonth: taken at midnight today (Moscow), so it is this calendar
+	// month's and still running. Otherwise it was taken ten days before
+	// this month began and has ended.
+	ThisMonth bool
+	Amount    money.Amount
+	// PaidAfter is a real payment (by card) two days after the trust
+	// payment was taken; 0 for none.
+	PaidAfter money.Amount
 }
 
 // The demo tariffs and services. Fees are in kopecks like everywhere.
@@ -118,6 +133,25 @@ var demoAccounts = []demoAccount{
 	{Number: "1000000020", Phone: "+79000000020", City: "Элиста", Tariff: "Домашний 100",
 		Status: billing.StatusBlocked, Balance: money.Rub(-35), ChargeDay: 2, OpenedAt: "2021-11-11", BlockedDaysAgo: 1,
 		Payments: []demoPayment{{33, money.Rub(500), "terminal"}}},
+
+	// The trust payment's rules, beside 1000000016 and 1000000020 (allowed),
+	// 1000000001 (balance high enough), 1000000008 (frozen), 1000000010 (closed).
+	// Took one today while 600 ₽ in debt: active again, -100 ₽, and refused
+	// another until the 1st of next month.
+	{Number: "1000000021", Phone: "+79000000021", City: "Елец", Tariff: "Домашний 100",
+		Status: billing.StatusActive, Balance: money.Rub(-100), ChargeDay: 5, OpenedAt: "2020-02-20",
+		Payments: []demoPayment{{34, money.Rub(500), "terminal"}, {65, money.Rub(500), "terminal"}},
+		Trust:    &demoTrust{ThisMonth: true, Amount: money.Rub(500)}},
+	// Took one last month and has paid nothing since: refused until a payment arrives.
+	{Number: "1000000022", Phone: "+79000000022", City: "Ефремов", Tariff: "Домашний 100",
+		Status: billing.StatusBlocked, Balance: money.Rub(-470), ChargeDay: 3, OpenedAt: "2021-04-04", BlockedDaysAgo: 2,
+		Payments: []demoPayment{{45, money.Rub(500), "cash"}, {76, money.Rub(500), "cash"}},
+		Trust:    &demoTrust{Amount: money.Rub(500)}},
+	// Took one last month, then paid: allowed again this month.
+	{Number: "1000000023", Phone: "+79000000023", City: "Невинномысск", Tariff: "Домашний 500",
+		Status: billing.StatusActive, Balance: money.Rub(40), ChargeDay: 8, OpenedAt: "2019-09-19",
+		Payments: []demoPayment{{50, money.Rub(750), "sberbank"}},
+		Trust:    &demoTrust{Amount: money.Rub(750), PaidAfter: money.Rub(800)}}, // 1 day
 }
 
 // moscowTime is fixed: Russia has not changed its clocks since 2014, and a
@@ -207,6 +241,60 @@ ON CONFLICT (provider, provider_payment_id) DO UPDATE SET
     account_id = EXCLUDED.account_id, amount = EXCLUDED.amount,
     channel = EXCLUDED.channel, paid_at = EXCLUDED.paid_at`,
 			id, p.Amount, p.Channel, demoProvider, fmt.Sprintf("%s-%d", a.Number, i+1), paidAt); err != nil {
+			return err
+		}
+	}
+	return loadDemoTrust(ctx, tx, id, a, today)
+}
+
+// loadDemoTrust puts the account's trust payments back as the demo has
+// them: the ones taken since the last load (through the bot) are removed
+// with the rest of the account's state, and the demo's own is written
+// with its ledger rows. A trust payment is in the ledger like any credit
+// (channel "trust"); the trigger sends no push for it.
+func loadDemoTrust(ctx context.Context, tx pgx.Tx, id int64, a demoAccount, today time.Time) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM trust_payments WHERE account_id = $1`, id); err != nil {
+		return err
+	}
+	if a.Trust == nil {
+		return nil
+	}
+	monthStart := time.Date(today.Year(), today.Month(), 1, 0, 0, 0, 0, moscowTime)
+	grantedAt := today
+	if !a.Trust.ThisMonth {
+		grantedAt = monthStart.AddDate(0, 0, -10).Add(12 * time.Hour)
+	}
+	local := grantedAt.In(moscowTime)
+	month := time.Date(local.Year(), local.Month(), 1, 0, 0, 0, 0, moscowTime)
+	expiresAt := grantedAt.Add(3 * 24 * time.Hour)
+	var endedAt *time.Time
+	if !a.Trust.ThisMonth {
+		endedAt = &expiresAt
+	}
+	if _, err := tx.Exec(ctx, `
+INSERT INTO trust_payments (account_id, month, amount, granted_at, expires_at, reminded_at, ended_at)
+VALUES ($1, $2::date, $3, $4, $5, $6, $6)`,
+		id, month.Format(time.DateOnly), a.Trust.Amount, grantedAt, expiresAt, endedAt); err != nil {
+		return err
+	}
+	type row struct {
+		suffix  string
+		amount  money.Amount
+		channel string
+		paidAt  time.Time
+	}
+	rows := []row{{"trust", a.Trust.Amount, "trust", grantedAt}}
+	if a.Trust.PaidAfter > 0 {
+		rows = append(rows, row{"after-trust", a.Trust.PaidAfter, "card", grantedAt.AddDate(0, 0, 2)})
+	}
+	for _, r := range rows {
+		if _, err := tx.Exec(ctx, `
+INSERT INTO payments (account_id, amount, channel, provider, provider_payment_id, paid_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (provider, provider_payment_id) DO UPDATE SET
+    account_id = EXCLUDED.account_id, amount = EXCLUDED.amount,
+    channel = EXCLUDED.channel, paid_at = EXCLUDED.paid_at`,
+			id, r.amount, r.channel, demoProvider, a.Number+"-"+r.suffix, r.paidAt); err != nil {
 			return err
 		}
 	}

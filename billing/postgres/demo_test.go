@@ -47,6 +47,10 @@ func demoSnapshot(t *testing.T, pool *pgxpool.Pool) []string {
 		 FROM payments p JOIN accounts a ON a.id = p.account_id
 		 WHERE p.provider = 'demo'
 		 ORDER BY p.provider_payment_id`,
+		`SELECT format('trust %s %s fee %s reminded %s ended %s', a.number, tp.amount, tp.fee,
+		        tp.reminded_at IS NOT NULL, tp.ended_at IS NOT NULL)
+		 FROM trust_payments tp JOIN accounts a ON a.id = tp.account_id
+		 ORDER BY a.number, tp.month`,
 	} {
 		rows, err := pool.Query(context.Background(), sql)
 		if err != nil {
@@ -87,6 +91,14 @@ func TestLoadDemoAgain(t *testing.T) {
 	exec(t, pool, `UPDATE payments SET amount = 1 WHERE provider = 'demo'`)
 	exec(t, pool, `INSERT INTO payments (account_id, amount, channel, provider, provider_payment_id, paid_at)
 VALUES ($1, 100, 'card', 'billing', 'real-1', now())`, a.ID)
+	// Trying the trust payment on the demo: the reload makes it possible again.
+	allowed, err := s.AccountByNumber(ctx, "1000000016")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GrantTrust(ctx, allowed.ID, time.Now(), billing.DefaultTrustSettings(time.UTC)); err != nil {
+		t.Fatalf("trust payment on the demo: %v", err)
+	}
 
 	if err := postgres.LoadDemo(ctx, pool); err != nil {
 		t.Fatalf("second load: %v", err)
@@ -268,4 +280,58 @@ func demoNumbers(t *testing.T, pool *pgxpool.Pool) []string {
 		t.Fatal(err)
 	}
 	return numbers
+}
+
+// TestDemoShowsEveryTrustRule: the demo has an account for each answer to
+// "may I take a trust payment?", whatever the day it is loaded on.
+func TestDemoShowsEveryTrustRule(t *testing.T) {
+	s, _ := loadDemo(t)
+	ctx := context.Background()
+	moscow := time.FixedZone("MSK", 3*60*60)
+	set := billing.DefaultTrustSettings(moscow)
+	for _, tc := range []struct {
+		number string
+		reason billing.TrustReason // "" for allowed
+	}{
+		{"1000000016", ""},                         // active, money runs out today
+		{"1000000020", ""},                         // blocked for a small debt
+		{"1000000023", ""},                         // took one last month, paid since
+		{"1000000001", billing.TrustBalanceEnough}, // enough money
+		{"1000000008", billing.TrustFrozen},        // frozen at the subscriber's request
+		{"1000000010", billing.TrustClosed},        // contract terminated
+		{"1000000021", billing.TrustUsedThisMonth}, // took one today
+		{"1000000022", billing.TrustNoPayment},     // took one last month, paid nothing since
+	} {
+		a, err := s.AccountByNumber(ctx, tc.number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.OfferTrust(ctx, a.ID, time.Now(), set)
+		var refusal *billing.TrustRefusal
+		switch {
+		case tc.reason == "" && err != nil:
+			t.Errorf("%s: refused (%v), the demo shows it allowed", tc.number, err)
+		case tc.reason != "" && !errors.As(err, &refusal):
+			t.Errorf("%s: %v, the demo shows a refusal for %s", tc.number, err, tc.reason)
+		case tc.reason != "" && refusal.Reason != tc.reason:
+			t.Errorf("%s: refused for %s, the demo shows %s", tc.number, refusal.Reason, tc.reason)
+		case tc.reason == billing.TrustUsedThisMonth:
+			now := time.Now().In(moscow)
+			if next := time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, moscow); !refusal.From.Equal(next) {
+				t.Errorf("%s: possible again from %v, want the 1st of next month %v", tc.number, refusal.From, next)
+			}
+		}
+	}
+	// The trust payments are in the history, as the subscriber took them.
+	a, err := s.AccountByNumber(ctx, "1000000021")
+	if err != nil {
+		t.Fatal(err)
+	}
+	payments, err := s.RecentPayments(ctx, a.ID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(payments) == 0 || payments[0].Channel != "trust" || payments[0].Amount != money.Rub(500) {
+		t.Errorf("history of 1000000021 does not start with today's trust payment: %+v", payments)
+	}
 }

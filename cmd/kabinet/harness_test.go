@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
@@ -66,7 +68,7 @@ func (c *clock) Advance(d time.Duration) {
 
 // stack is one running bot with everything around it.
 type stack struct {
-	t      *testing.T
+	t      testing.TB
 	emu    *emulator.Server
 	sms    *sms.Memory
 	logs   *syncBuffer
@@ -93,7 +95,7 @@ func randomID() int64 {
 	return n.Int64() + 1_000_000
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +105,15 @@ func freeAddr(t *testing.T) string {
 }
 
 // newStack starts an emulator, a database with demo data and the bot.
-func newStack(t *testing.T, m mode, extra map[string]string) *stack {
+func newStack(t testing.TB, m mode, extra map[string]string) *stack {
+	t.Helper()
+	s := prepareStack(t, m, extra)
+	s.start()
+	return s
+}
+
+// prepareStack is newStack without starting the bot.
+func prepareStack(t testing.TB, m mode, extra map[string]string) *stack {
 	t.Helper()
 	pool, dbURL := pgtest.New(t)
 	if err := postgres.LoadDemo(context.Background(), pool); err != nil {
@@ -133,6 +143,7 @@ func newStack(t *testing.T, m mode, extra map[string]string) *stack {
 			"REDIS_URL":        redistest.URL(),
 			"HTTP_ADDR":        freeAddr(t),
 			"CODE_SECRET":      hex.EncodeToString(sec[:]),
+			"PAY_LINK_SECRET":  randomHex(32),
 			"SMS_PROVIDER":     "memory",
 			"LOG_LEVEL":        "debug",
 			"WORKERS":          "16",
@@ -146,13 +157,15 @@ func newStack(t *testing.T, m mode, extra map[string]string) *stack {
 	for k, v := range extra {
 		s.env[k] = v
 	}
-	s.start()
+	s.stop = func() {}
 	t.Cleanup(func() {
 		s.stop()
 		s.checkLogs()
 		for _, c := range s.emu.Errors() {
-			// A refresh with nothing new is answered so by Telegram and is fine.
-			if !strings.Contains(c.Description, "message is not modified") {
+			// A refresh with nothing new is answered so by Telegram and is
+			// fine; so is the long poll cut off by the poller's last confirming
+			// getUpdates at shutdown.
+			if !strings.Contains(c.Description, "message is not modified") && !strings.Contains(c.Description, "terminated by other getUpdates") {
 				t.Errorf("the emulator refused a Bot API call: %s %d %s", c.Method, c.ErrorCode, c.Description)
 			}
 		}
@@ -160,24 +173,45 @@ func newStack(t *testing.T, m mode, extra map[string]string) *stack {
 	return s
 }
 
+// withLatency puts a network delay in front of the emulator, as between a
+// data centre in Russia and Telegram's servers, so that measurements of
+// parallelism are not dominated by this machine's two cores.
+func (s *stack) withLatency(d time.Duration) {
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(d)
+		s.emu.ServeHTTP(w, r)
+	}))
+	s.t.Cleanup(proxy.Close)
+	s.env["TELEGRAM_API_URL"] = proxy.URL
+}
+
 // start runs serve in this process until stop is called.
 func (s *stack) start() {
+	s.stop = s.launch(s.env)
+}
+
+// launch runs one more serve process (in this process) with env and
+// returns the function that stops it; a second instance shares the
+// emulator, database and Redis, as behind one load balancer.
+func (s *stack) launch(env map[string]string) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	ready := make(chan struct{})
 	hooks := &serveHooks{sms: s.sms, now: s.clock.Now, listening: func(string) { close(ready) }}
 	go func() {
-		done <- serve(ctx, func(k string) string { return s.env[k] }, s.logs, hooks)
+		done <- serve(ctx, func(k string) string { return env[k] }, s.logs, hooks)
 	}()
 	select {
 	case <-ready:
 	case err := <-done:
+		cancel()
 		s.t.Fatalf("serve stopped at start: %v\n%s", err, s.logs.String())
 	case <-time.After(30 * time.Second):
+		cancel()
 		s.t.Fatalf("serve did not start\n%s", s.logs.String())
 	}
 	var once sync.Once
-	s.stop = func() {
+	return func() {
 		once.Do(func() {
 			cancel()
 			if err := <-done; err != nil {
@@ -323,4 +357,11 @@ func (s *stack) toasts() []string {
 
 func ownContact(u emulator.User, phone string) models.Contact {
 	return models.Contact{PhoneNumber: phone, FirstName: u.FirstName, UserID: u.ID}
+}
+
+// randomHex is n random bytes in hex, for the secrets serve requires.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

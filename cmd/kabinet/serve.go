@@ -25,6 +25,7 @@ import (
 	"github.com/kabinet-bot/kabinet/locales"
 	"github.com/kabinet-bot/kabinet/offices"
 	"github.com/kabinet-bot/kabinet/otp"
+	"github.com/kabinet-bot/kabinet/payments"
 	"github.com/kabinet-bot/kabinet/sms"
 	"github.com/kabinet-bot/kabinet/state"
 )
@@ -109,7 +110,14 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 		Secret:      cfg.CodeSecret,
 	}, now, log)
 	engine.WithOffices(offices.NewDirectory(offices.New(pool)), dialogs.DefaultOfficesConfig())
+	billingStore := postgres.New(pool)
+	payer, yooKassa, err := newPayments(cfg, billingStore, me.Username, now)
+	if err != nil {
+		return err
+	}
+	engine.WithPayments(payer, billingStore, dialogs.PayConfig{Limit: cfg.PayLimit, Trust: trustSettings(cfg)})
 	processor := bot.NewProcessor(api, state.New(rdb, prefix), engine, text, log)
+	processor.SetClock(now)
 
 	if err := setCommands(ctx, api, text); err != nil {
 		return redact(err, cfg.TelegramToken)
@@ -118,9 +126,16 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 		log.Warn("could not send replies left from before a restart", "err", err)
 	}
 	seq := bot.NewSequencer(processor, cfg.Workers, log)
+	timersCtx, stopTimers := context.WithCancel(ctx)
+	timersDone := make(chan struct{})
+	go func() { defer close(timersDone); processor.RunTimers(timersCtx, time.Second) }()
+	defer func() { stopTimers(); <-timersDone }()
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", health(pool, rdb))
+	if yooKassa != nil {
+		mux.Handle(yooKassaWebhookPath, payments.WebhookHandler(yooKassa, billingStore, cfg.YooKassaAllowedIPs, log))
+	}
 	if cfg.WebhookURL != "" {
 		u, _ := url.Parse(cfg.WebhookURL) // validated by config
 		path := u.Path
@@ -136,9 +151,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	if hooks != nil && hooks.listening != nil {
-		hooks.listening(ln.Addr().String())
-	}
+	defer srv.Close() // on every early return below; Shutdown has run on the normal path
 
 	var pollErr chan error
 	if cfg.WebhookURL != "" {
@@ -163,6 +176,21 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 		log.Info("serving", "mode", "polling", "http_addr", ln.Addr().String(), "bot_id", me.ID)
 	}
 
+	if hooks != nil && hooks.listening != nil {
+		hooks.listening(ln.Addr().String())
+	}
+
+	// Pushes, trust reminders and expiries; the work is rows in PostgreSQL,
+	// so several instances share it and a restart loses none of it.
+	scheduler := payments.NewScheduler(billingStore, bot.NewNotifier(api, state.New(rdb, prefix), log), text, cfg.SchedulerPoll, cfg.TimeZone, now, log)
+	schedulerCtx, stopScheduler := context.WithCancel(ctx)
+	defer stopScheduler()
+	schedulerDone := make(chan struct{})
+	go func() {
+		defer close(schedulerDone)
+		_ = scheduler.Run(schedulerCtx) // returns only when stopped; failures are logged and retried inside
+	}()
+
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -179,6 +207,8 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 		<-pollErr // the poller finishes its batch before returning
 	}
 	_ = srv.Shutdown(shutdownCtx)
+	stopScheduler()
+	<-schedulerDone
 	if err := seq.Close(shutdownCtx); err != nil {
 		log.Warn("updates still in hand at shutdown", "err", err)
 	}

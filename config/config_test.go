@@ -1,0 +1,162 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kabinet-bot/kabinet/money"
+	"github.com/kabinet-bot/kabinet/payments"
+)
+
+const (
+	codeSecret = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+	linkSecret = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
+)
+
+// env is a valid environment for serve with the overrides applied; an
+// override of "" removes the variable.
+func env(overrides map[string]string) func(string) string {
+	e := map[string]string{
+		"TELEGRAM_TOKEN":  "123:abc",
+		"CODE_SECRET":     codeSecret,
+		"PAY_LINK_SECRET": linkSecret,
+	}
+	for k, v := range overrides {
+		if v == "" {
+			delete(e, k)
+			continue
+		}
+		e[k] = v
+	}
+	return func(k string) string { return e[k] }
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(env(nil), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PayProvider != PayProviderLink || c.PayLinkTemplate != DefaultPayLinkTemplate || c.PayLinkTTL != 24*time.Hour {
+		t.Errorf("pay link defaults: %q %q %v", c.PayProvider, c.PayLinkTemplate, c.PayLinkTTL)
+	}
+	if len(c.PayLinkSecret) != 32 {
+		t.Errorf("PAY_LINK_SECRET read as %d bytes, want 32", len(c.PayLinkSecret))
+	}
+	if c.PayLimit != money.Rub(15000) {
+		t.Errorf("PAY_LIMIT default %d kopecks, want 15 000 ₽", c.PayLimit)
+	}
+	if c.AutopayURLTemplate != DefaultAutopayURLTemplate || c.YooKassaAPIURL != payments.YooKassaAPI {
+		t.Errorf("autopay %q, YooKassa API %q", c.AutopayURLTemplate, c.YooKassaAPIURL)
+	}
+	want, _ := payments.ParseNetworks(payments.YooKassaNetworks)
+	if len(c.YooKassaAllowedIPs) != len(want) || len(want) == 0 {
+		t.Errorf("YOOKASSA_ALLOWED_IPS default: %v", c.YooKassaAllowedIPs)
+	}
+	if c.TrustDays != 3 || c.TrustAmount != 0 || c.TrustFee != 0 || !c.TrustRequirePayment {
+		t.Errorf("trust defaults: %d days, amount %d, fee %d, require payment %v", c.TrustDays, c.TrustAmount, c.TrustFee, c.TrustRequirePayment)
+	}
+	if c.SchedulerPoll != 2*time.Second {
+		t.Errorf("SCHEDULER_POLL default %v", c.SchedulerPoll)
+	}
+}
+
+func TestPaymentSettingsAreRead(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"PAY_PROVIDER":          "YooKassa",
+		"PAY_LINK_SECRET":       "", // not needed for YooKassa
+		"PAY_LIMIT":             "30 000",
+		"YOOKASSA_SHOP_ID":      "123456",
+		"YOOKASSA_SECRET_KEY":   "test_key",
+		"YOOKASSA_API_URL":      "http://127.0.0.1:9999/",
+		"YOOKASSA_RETURN_URL":   "https://t.me/kabinet_bot",
+		"YOOKASSA_ALLOWED_IPS":  "127.0.0.1, 10.0.0.0/8",
+		"TRUST_DAYS":            "5",
+		"TRUST_AMOUNT":          "300",
+		"TRUST_FEE":             "49,90",
+		"TRUST_REQUIRE_PAYMENT": "false",
+		"SCHEDULER_POLL":        "250ms",
+	}), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PayProvider != PayProviderYooKassa || c.PayLimit != money.Rub(30000) || c.YooKassaAPIURL != "http://127.0.0.1:9999" {
+		t.Errorf("provider %q, limit %d, API %q", c.PayProvider, c.PayLimit, c.YooKassaAPIURL)
+	}
+	if len(c.YooKassaAllowedIPs) != 2 || c.YooKassaAllowedIPs[0].String() != "127.0.0.1/32" {
+		t.Errorf("allowed IPs %v", c.YooKassaAllowedIPs)
+	}
+	if c.TrustDays != 5 || c.TrustAmount != money.Rub(300) || c.TrustFee != 4990 || c.TrustRequirePayment || c.SchedulerPoll != 250*time.Millisecond {
+		t.Errorf("trust %d days, amount %d, fee %d, require %v, poll %v", c.TrustDays, c.TrustAmount, c.TrustFee, c.TrustRequirePayment, c.SchedulerPoll)
+	}
+}
+
+// Commands that take no money (migrate, demo-data) need no payment secrets.
+func TestPaymentSecretsOnlyForServe(t *testing.T) {
+	if _, err := Load(env(map[string]string{"TELEGRAM_TOKEN": "", "CODE_SECRET": "", "PAY_LINK_SECRET": ""}), false); err != nil {
+		t.Errorf("migrate without secrets: %v", err)
+	}
+	if _, err := Load(env(map[string]string{"PAY_PROVIDER": "yookassa", "YOOKASSA_SHOP_ID": "1"}), false); err != nil {
+		t.Errorf("migrate with YooKassa and no secret key: %v", err)
+	}
+}
+
+// Every bad value is refused at start with an error that names the
+// variable to fix, and never repeats a secret.
+func TestBadValuesNameTheirVariable(t *testing.T) {
+	for _, tc := range []struct {
+		name, variable string
+		env            map[string]string
+	}{
+		{"no token", "TELEGRAM_TOKEN", map[string]string{"TELEGRAM_TOKEN": ""}},
+		{"api url", "TELEGRAM_API_URL", map[string]string{"TELEGRAM_API_URL": "ftp://x"}},
+		{"database", "DATABASE_URL", map[string]string{"DATABASE_URL": "mysql://x"}},
+		{"redis", "REDIS_URL", map[string]string{"REDIS_URL": "http://x"}},
+		{"webhook secret", "WEBHOOK_SECRET", map[string]string{"WEBHOOK_URL": "https://x.example/h"}},
+		{"log level", "LOG_LEVEL", map[string]string{"LOG_LEVEL": "loud"}},
+		{"time zone", "TIME_ZONE", map[string]string{"TIME_ZONE": "Mars/Olympus"}},
+		{"code secret", "CODE_SECRET", map[string]string{"CODE_SECRET": "abcd"}},
+		{"workers", "WORKERS", map[string]string{"WORKERS": "0"}},
+
+		{"provider", "PAY_PROVIDER", map[string]string{"PAY_PROVIDER": "paypal"}},
+		{"no link secret", "PAY_LINK_SECRET", map[string]string{"PAY_LINK_SECRET": ""}},
+		{"short link secret", "PAY_LINK_SECRET", map[string]string{"PAY_LINK_SECRET": "00112233445566778899aabbccddeeff"}},
+		{"link secret not hex", "PAY_LINK_SECRET", map[string]string{"PAY_LINK_SECRET": strings.Repeat("zz", 32)}},
+		{"link secret = code secret", "PAY_LINK_SECRET", map[string]string{"PAY_LINK_SECRET": codeSecret}},
+		{"template not a URL", "PAY_LINK_TEMPLATE", map[string]string{"PAY_LINK_TEMPLATE": "zelenaya.net/pay"}},
+		{"template without sig", "PAY_LINK_TEMPLATE", map[string]string{"PAY_LINK_TEMPLATE": "https://p.example/?account={account}&amount={amount}&expires={expires}"}},
+		{"template with swapped names", "PAY_LINK_TEMPLATE", map[string]string{"PAY_LINK_TEMPLATE": "https://p.example/?account={amount}&amount={account}&expires={expires}&sig={sig}"}},
+		{"link ttl", "PAY_LINK_TTL", map[string]string{"PAY_LINK_TTL": "forever"}},
+		{"link ttl too short", "PAY_LINK_TTL", map[string]string{"PAY_LINK_TTL": "5s"}},
+		{"autopay without account", "AUTOPAY_URL_TEMPLATE", map[string]string{"AUTOPAY_URL_TEMPLATE": "https://p.example/autopay"}},
+		{"limit nonsense", "PAY_LIMIT", map[string]string{"PAY_LIMIT": "lots"}},
+		{"limit zero", "PAY_LIMIT", map[string]string{"PAY_LIMIT": "0"}},
+		{"limit negative", "PAY_LIMIT", map[string]string{"PAY_LIMIT": "-100"}},
+		{"yookassa without shop", "YOOKASSA_SHOP_ID", map[string]string{"PAY_PROVIDER": "yookassa"}},
+		{"yookassa without key", "YOOKASSA_SECRET_KEY", map[string]string{"PAY_PROVIDER": "yookassa", "YOOKASSA_SHOP_ID": "123"}},
+		{"yookassa api", "YOOKASSA_API_URL", map[string]string{"YOOKASSA_API_URL": "api.yookassa.ru"}},
+		{"return url", "YOOKASSA_RETURN_URL", map[string]string{"YOOKASSA_RETURN_URL": "t.me/bot"}},
+		{"allowed ips", "YOOKASSA_ALLOWED_IPS", map[string]string{"YOOKASSA_ALLOWED_IPS": "185.71.76.0/33"}},
+		{"allowed ips empty list", "YOOKASSA_ALLOWED_IPS", map[string]string{"YOOKASSA_ALLOWED_IPS": ", ,"}},
+		{"trust days", "TRUST_DAYS", map[string]string{"TRUST_DAYS": "0"}},
+		{"trust amount", "TRUST_AMOUNT", map[string]string{"TRUST_AMOUNT": "-5"}},
+		{"trust fee", "TRUST_FEE", map[string]string{"TRUST_FEE": "free"}},
+		{"trust require payment", "TRUST_REQUIRE_PAYMENT", map[string]string{"TRUST_REQUIRE_PAYMENT": "sometimes"}},
+		{"scheduler poll", "SCHEDULER_POLL", map[string]string{"SCHEDULER_POLL": "2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(env(tc.env), true)
+			if err == nil {
+				t.Fatalf("accepted %v", tc.env)
+			}
+			if !strings.Contains(err.Error(), tc.variable) {
+				t.Errorf("error does not name %s: %v", tc.variable, err)
+			}
+			for _, secret := range []string{codeSecret, linkSecret} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error repeats a secret: %v", err)
+				}
+			}
+		})
+	}
+}
