@@ -158,7 +158,7 @@ func (s *Scheduler) sendReminder(ctx context.Context, tp billing.TrustPayment) e
 			"Date":   date,
 			"Time":   end.Format("15:04"),
 		})
-		buttons := [][]Button{{{Text: s.text.T(lang, "btn_pay", nil), Data: fmt.Sprintf("pay:%d", tp.AccountID)}}}
+		buttons := [][]Button{{{Text: s.text.T(lang, "btn_pay", nil), Data: fmt.Sprintf("payn:%d", tp.AccountID)}}}
 		if err := s.msg.Send(ctx, r.UserID, text, buttons); err != nil {
 			s.log.Warn("trust reminder not sent", "event", "reminder_failed", "trust", tp.ID, "err", err)
 			return err

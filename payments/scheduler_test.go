@@ -255,7 +255,7 @@ func TestTrustReminderAndExpiry(t *testing.T) {
 		if msg.chat == 101 && !strings.Contains(msg.text, "заканчивается завтра, 28 ноября, в 14:00") {
 			t.Errorf("reminder %q", msg.text)
 		}
-		if len(msg.buttons) != 1 || msg.buttons[0][0].Data != fmt.Sprintf("pay:%d", e.acc) {
+		if len(msg.buttons) != 1 || msg.buttons[0][0].Data != fmt.Sprintf("payn:%d", e.acc) {
 			t.Errorf("reminder buttons %+v", msg.buttons)
 		}
 	}

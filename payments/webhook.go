@@ -18,7 +18,7 @@ import (
 )
 
 // YooKassaNetworks are the addresses YooKassa sends notifications from, as
-// published in its documentation. WEBHOOK_ALLOWED_IPS replaces them.
+// published in its documentation. YOOKASSA_ALLOWED_IPS replaces them.
 const YooKassaNetworks = "185.71.76.0/27,185.71.77.0/27,77.75.153.0/25,77.75.156.11,77.75.156.35,77.75.154.128/25,2a02:5180::/32"
 
 // ParseNetworks reads a comma-separated list of CIDR ranges and single

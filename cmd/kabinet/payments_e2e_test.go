@@ -473,6 +473,9 @@ func TestTrustPaymentFlow(t *testing.T) {
 	}
 	s.emu.PressButton(u, reminder.ID, callbackOf(t, reminder, "Оплатить"))
 	s.next(u, "Оплата счёта 1000000020")
+	if m, _ := s.emu.Message(u.ID, reminder.ID); !strings.Contains(m.Text, "заканчивается завтра") {
+		t.Error("the pay screen overwrote the reminder")
+	}
 
 	// The end: the sum is taken back and the debt blocks the account again.
 	s.clock.Advance(24 * time.Hour)
