@@ -60,7 +60,17 @@ type Config struct {
 	// SchedulerPoll is how often the payments scheduler looks for due work
 	// (reminders, expiries, pushes whose wake-up was lost). SCHEDULER_POLL.
 	SchedulerPoll time.Duration
+
+	// Offices: what "nearest to me" looks for, the page size, and the URLs of
+	// the messengers-and-pages screen ("none" hides a button).
+	OfficesNearest  string            // OFFICES_NEAREST: all, offices or payments
+	OfficesPageSize int               // OFFICES_PAGE_SIZE
+	OfficesLinks    map[string]string // OFFICES_<NAME>_URL, by lower-case name
 }
+
+// OfficeLinkNames are the buttons of the messengers-and-pages screen, each
+// set by OFFICES_<NAME>_URL.
+var OfficeLinkNames = []string{"whatsapp", "telegram", "viber", "vk", "ok", "youtube", "director"}
 
 // The payment providers PAY_PROVIDER names.
 const (
@@ -170,6 +180,9 @@ func Load(getenv func(string) string, needToken bool) (Config, error) {
 	if c.Workers, err = positive(get("WORKERS", "64"), 1, 10000); err != nil {
 		return c, fmt.Errorf("WORKERS %w", err)
 	}
+	if err := c.loadOffices(get); err != nil {
+		return c, err
+	}
 	if err := c.loadPayments(get, needToken); err != nil {
 		return c, err
 	}
@@ -254,6 +267,32 @@ func (c *Config) loadPayments(get func(name, def string) string, needToken bool)
 	}
 	if c.SchedulerPoll, err = duration(get("SCHEDULER_POLL", "2s"), 10*time.Millisecond, time.Minute); err != nil {
 		return fmt.Errorf("SCHEDULER_POLL %w", err)
+	}
+	return nil
+}
+
+// loadOffices reads the offices screens' settings; an empty link keeps the
+// built-in default, "none" hides the button.
+func (c *Config) loadOffices(get func(name, def string) string) error {
+	c.OfficesNearest = get("OFFICES_NEAREST", "all")
+	switch c.OfficesNearest {
+	case "all", "offices", "payments":
+	default:
+		return errors.New("OFFICES_NEAREST must be all, offices or payments")
+	}
+	var err error
+	if c.OfficesPageSize, err = positive(get("OFFICES_PAGE_SIZE", "5"), 1, 20); err != nil {
+		return fmt.Errorf("OFFICES_PAGE_SIZE %w", err)
+	}
+	c.OfficesLinks = map[string]string{}
+	for _, name := range OfficeLinkNames {
+		v := get("OFFICES_"+strings.ToUpper(name)+"_URL", "")
+		if v != "" && v != "none" && !httpURL(v) && !strings.HasPrefix(v, "tg://") {
+			return fmt.Errorf("OFFICES_%s_URL must be an http(s) or tg:// URL, or none", strings.ToUpper(name))
+		}
+		if v != "" {
+			c.OfficesLinks[name] = v
+		}
 	}
 	return nil
 }

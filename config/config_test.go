@@ -117,6 +117,9 @@ func TestBadValuesNameTheirVariable(t *testing.T) {
 		{"time zone", "TIME_ZONE", map[string]string{"TIME_ZONE": "Mars/Olympus"}},
 		{"code secret", "CODE_SECRET", map[string]string{"CODE_SECRET": "abcd"}},
 		{"workers", "WORKERS", map[string]string{"WORKERS": "0"}},
+		{"nearest", "OFFICES_NEAREST", map[string]string{"OFFICES_NEAREST": "banks"}},
+		{"page size", "OFFICES_PAGE_SIZE", map[string]string{"OFFICES_PAGE_SIZE": "100"}},
+		{"viber link", "OFFICES_VIBER_URL", map[string]string{"OFFICES_VIBER_URL": "viber://chat?number=1"}},
 
 		{"provider", "PAY_PROVIDER", map[string]string{"PAY_PROVIDER": "paypal"}},
 		{"no link secret", "PAY_LINK_SECRET", map[string]string{"PAY_LINK_SECRET": ""}},
@@ -158,5 +161,18 @@ func TestBadValuesNameTheirVariable(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestOfficeSettings(t *testing.T) {
+	c, err := Load(env(map[string]string{"OFFICES_NEAREST": "payments", "OFFICES_VK_URL": "none", "OFFICES_DIRECTOR_URL": "https://example.ru/director"}), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OfficesNearest != "payments" || c.OfficesPageSize != 5 || c.OfficesLinks["vk"] != "none" || c.OfficesLinks["director"] != "https://example.ru/director" {
+		t.Errorf("offices settings: %q %d %v", c.OfficesNearest, c.OfficesPageSize, c.OfficesLinks)
+	}
+	if _, ok := c.OfficesLinks["whatsapp"]; ok {
+		t.Error("an unset link must keep the built-in default")
 	}
 }

@@ -109,7 +109,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 		Location:    cfg.TimeZone,
 		Secret:      cfg.CodeSecret,
 	}, now, log)
-	engine.WithOffices(offices.NewDirectory(offices.New(pool)), dialogs.DefaultOfficesConfig())
+	engine.WithOffices(offices.NewDirectory(offices.New(pool)), officesConfig(cfg))
 	billingStore := postgres.New(pool)
 	payer, yooKassa, err := newPayments(cfg, billingStore, me.Username, now)
 	if err != nil {
@@ -266,4 +266,23 @@ func redact(err error, token string) error {
 		return err
 	}
 	return errors.New(strings.ReplaceAll(err.Error(), token, "<token>"))
+}
+
+// officesConfig is the seed provider's offices setup with what the
+// environment overrides.
+func officesConfig(cfg config.Config) dialogs.OfficesConfig {
+	oc := dialogs.DefaultOfficesConfig()
+	oc.Nearest = dialogs.NearestKinds(cfg.OfficesNearest)
+	oc.PageSize = cfg.OfficesPageSize
+	links := map[string]*string{
+		"whatsapp": &oc.Links.WhatsApp, "telegram": &oc.Links.Telegram, "viber": &oc.Links.Viber,
+		"vk": &oc.Links.VK, "ok": &oc.Links.OK, "youtube": &oc.Links.YouTube, "director": &oc.Links.Director,
+	}
+	for name, v := range cfg.OfficesLinks {
+		if v == "none" {
+			v = ""
+		}
+		*links[name] = v
+	}
+	return oc
 }
