@@ -83,7 +83,7 @@ type stack struct {
 	// tolerate lists emulator errors a test expects (e.g. requests cut off
 	// by a SIGKILL), which the cleanup check then passes over.
 	tolerate []string
-	mu     sync.Mutex
+	mu       sync.Mutex
 }
 
 type mode string
