@@ -71,7 +71,7 @@ func (e *Engine) WithPayments(pay Payments, trust Trust, cfg PayConfig) *Engine 
 		// payn: the Pay button of a push (reminder): the pay screen comes as a
 		// new message, so the reminder itself stays readable.
 		e.reg.callbacks["payn"] = func(e *Engine, t *turn, arg string, _ int) error { return f.payScreen(e, t, arg, 0) }
-		e.reg.callbacks["pa"] = f.payAmount  // pa:account:kopecks
+		e.reg.callbacks["pa"] = f.payAmount // pa:account:kopecks
 		e.reg.callbacks["po"] = f.otherAmount
 		e.reg.callbacks["ap"] = f.autopay
 		e.reg.steps[StepPayAmount] = f.typedAmount

@@ -15,6 +15,8 @@ import (
 const usage = `usage: kabinet <command>
 
 commands:
+  sandbox     try the bot in a browser: the bot against the built-in Bot API
+              emulator, with demo data, at SANDBOX_ADDR (default localhost:8080)
   serve       run the bot (long polling, or a webhook when WEBHOOK_URL is set)
   migrate     create the database if needed and apply the migrations (safe to repeat)
   demo-data   load the demo subscribers, offices and payment points (safe to repeat)
@@ -40,6 +42,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("no command given")
 	}
 	switch args[0] {
+	case "sandbox":
+		return runSandbox(ctx, getenv, stdout, stderr, nil)
 	case "serve":
 		return serve(ctx, getenv, stderr, nil)
 	case "migrate":

@@ -1,0 +1,439 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/kabinet-bot/kabinet/billing/postgres/pgtest"
+	"github.com/kabinet-bot/kabinet/emulator"
+	"github.com/kabinet-bot/kabinet/internal/redistest"
+)
+
+// The browser tests run `kabinet sandbox` in this process (runSandbox, with
+// its environment passed in) on a fresh database, and drive its page in
+// Debian's headless Chromium as a person would.
+
+// sandboxRun is one running sandbox.
+type sandboxRun struct {
+	url  string
+	emu  *emulator.Server
+	logs *syncBuffer
+}
+
+func startSandbox(t *testing.T) *sandboxRun {
+	t.Helper()
+	_, dbURL := pgtest.New(t)
+	rdb, _ := redistest.New(t)
+	env := map[string]string{
+		"DATABASE_URL": dbURL,
+		"REDIS_URL":    redistest.URL(),
+		"SANDBOX_ADDR": "127.0.0.1:0",
+		"LOG_LEVEL":    "debug",
+	}
+	run := &sandboxRun{logs: &syncBuffer{}}
+	ready := make(chan struct{})
+	hooks := &sandboxHooks{ready: func(pageURL string, emu *emulator.Server) {
+		run.url, run.emu = pageURL, emu
+		close(ready)
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var stdout syncBuffer
+	go func() {
+		done <- runSandbox(ctx, func(k string) string { return env[k] }, &stdout, run.logs, hooks)
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("the sandbox stopped at start: %v\n%s", err, run.logs.String())
+	case <-time.After(60 * time.Second):
+		cancel()
+		t.Fatalf("the sandbox did not start\n%s", run.logs.String())
+	}
+	if !strings.Contains(stdout.String(), run.url) {
+		t.Errorf("the sandbox did not print its address %s: %q", run.url, stdout.String())
+	}
+	prefix := fmt.Sprintf("kabinet:%d:", run.emu.Bot().ID)
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("sandbox: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("the sandbox did not stop")
+		}
+		bg := context.Background()
+		iter := rdb.Scan(bg, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(bg) {
+			rdb.Del(bg, iter.Val())
+		}
+	})
+	return run
+}
+
+// browser is one headless Chromium with one tab.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+	mu  sync.Mutex
+	js  []string // exceptions and errors the page wrote to the console
+}
+
+func chromiumPath(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("Chromium is needed for the browser tests: apt-get install -y chromium (.ci/run installs it)")
+	return ""
+}
+
+// newBrowser starts Chromium with a window of width x height; mobile makes
+// it a phone (a mobile viewport with a device pixel ratio of 3).
+func newBrowser(t *testing.T, width, height int, mobile bool) *browser {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.NoSandbox, // CI runs the tests as root
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(width, height),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() { cancelTab(); cancelAlloc() })
+	b := &browser{t: t, ctx: ctx}
+	// The first call starts the browser and must have no timeout of its own:
+	// the browser lives as long as that call's context.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	console := chromedp.Console(ctx)
+	go func() {
+		for m, err := range console {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleException {
+				b.mu.Lock()
+				b.js = append(b.js, m.String())
+				b.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for _, e := range b.js {
+			t.Errorf("the page reported an error: %s", e)
+		}
+	})
+	if mobile {
+		b.do(chromedp.EmulateViewport(int64(width), int64(height), chromedp.EmulateScale(3), chromedp.EmulateMobile))
+	}
+	return b
+}
+
+func (b *browser) do(steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.t.Fatalf("browser: %v\nthe chat on screen:\n%s", err, b.screenText())
+	}
+}
+
+// eval runs a JavaScript expression in the page.
+func eval[T any](b *browser, js string) (T, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	return chromedp.Run(ctx, chromedp.Evaluate[T](js))
+}
+
+// text is what the person sees in the element sel (innerText), with
+// no-break spaces as spaces.
+func (b *browser) text(sel string) string {
+	s, _ := eval[string](b, fmt.Sprintf(`(() => { const e = document.querySelector(%s); return e ? e.innerText : ""; })()`, jsString(sel)))
+	return strings.ReplaceAll(s, "\u00a0", " ")
+}
+
+// textAll is the text of every element matching sel, one per line.
+func (b *browser) textAll(sel string) string {
+	s, _ := eval[string](b, fmt.Sprintf(`[...document.querySelectorAll(%s)].map((e) => e.innerText).join("\n")`, jsString(sel)))
+	return strings.ReplaceAll(s, "\u00a0", " ")
+}
+
+func (b *browser) screenText() string { return b.text("#messages") }
+
+// waitText waits until the element sel shows want.
+func (b *browser) waitText(sel, want string) string {
+	b.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := b.text(sel)
+		if strings.Contains(got, want) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%q never appeared in %s; it shows:\n%s", want, sel, got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// count is how many elements match sel.
+func (b *browser) count(sel string) int {
+	b.t.Helper()
+	n, err := eval[int](b, fmt.Sprintf(`document.querySelectorAll(%s).length`, jsString(sel)))
+	if err != nil {
+		b.t.Fatalf("count %s: %v", sel, err)
+	}
+	return n
+}
+
+// clickText clicks the last element of class cls whose text contains label:
+// the newest button of that name, as a person would.
+func (b *browser) clickText(cls, label string) {
+	b.t.Helper()
+	b.do(chromedp.Click(fmt.Sprintf(`(//*[contains(concat(" ", @class, " "), " %s ")][contains(normalize-space(.), %s)])[last()]`, cls, xpathString(label))))
+}
+
+// click clicks the element of a CSS selector once it is visible.
+func (b *browser) click(sel string) {
+	b.t.Helper()
+	b.do(chromedp.Click(chromedp.CSS(sel)))
+}
+
+// send types a message and presses the send button.
+func (b *browser) send(text string) {
+	b.t.Helper()
+	b.do(chromedp.SendKeys(chromedp.CSS("#input"), text), chromedp.Click(chromedp.CSS("#send")))
+}
+
+// screenshot saves what is on screen as a test artifact.
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		b.t.Fatalf("screenshot: %v", err)
+	}
+	file := filepath.Join(artifactDir(b.t), name)
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		b.t.Fatalf("save the screenshot: %v", err)
+	}
+	b.t.Logf("screenshot: %s", file)
+}
+
+// artifactDir is KABINET_ARTIFACTS when set (kept after the run), or the
+// test's artifact directory (kept with `go test -artifacts`).
+func artifactDir(t *testing.T) string {
+	if dir := os.Getenv("KABINET_ARTIFACTS"); dir != "" {
+		dir = filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_"))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatalf("KABINET_ARTIFACTS: %v", err)
+		}
+		return dir
+	}
+	return t.ArtifactDir()
+}
+
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// xpathString quotes s for XPath 1.0, which has no escapes.
+func xpathString(s string) string {
+	if !strings.Contains(s, `"`) {
+		return `"` + s + `"`
+	}
+	return `'` + s + `'`
+}
+
+// readCode reads the code from the newest SMS to phone in the phone panel.
+func (b *browser) readCode(phone string) string {
+	b.t.Helper()
+	sel := fmt.Sprintf(`.sms-phone[data-phone=%q] .sms:last-child .sms-text`, phone)
+	text := b.waitText(sel, "Код")
+	code := codeIn(text)
+	if code == "" {
+		b.t.Fatalf("no code in the SMS on the page: %q", text)
+	}
+	return code
+}
+
+// TestSandboxInBrowser is a first visit on the page: pick the new Russian
+// user, start the bot, link demo account 1000000004 by its number with the
+// code read from the page's phone panel, see the balance and refresh it. On
+// a desktop window and on a phone-sized one.
+func TestSandboxInBrowser(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		width, height int
+		mobile        bool
+	}{
+		{"desktop", 1366, 900, false},
+		{"phone", 390, 844, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sb := startSandbox(t)
+			b := newBrowser(t, tc.width, tc.height, tc.mobile)
+			b.do(chromedp.Navigate(sb.url), chromedp.WaitVisible(chromedp.CSS(".persona")))
+			if tc.mobile {
+				b.screenshot("0-personas.png")
+			}
+
+			// Who am I: the new Russian user.
+			b.clickText("persona", "Анна")
+			if tc.mobile {
+				b.do(chromedp.Sleep(400 * time.Millisecond)) // the persona list slides away
+			}
+			b.click("#start")
+			b.waitText("#messages", "Здравствуйте")
+			b.waitText("#messages", "номер лицевого счёта")
+			if kb := b.text("#keyboard"); !strings.Contains(kb, "Поделиться номером телефона") {
+				t.Errorf("no 'share my phone number' button above the input; the keyboard shows %q", kb)
+			}
+			b.do(chromedp.WaitVisible(chromedp.CSS("#menu-btn")))
+
+			// Link by account number, with the code from the phone panel.
+			b.send("1000000004")
+			b.waitText("#messages", "+7 *** ***-**-04")
+			if tc.mobile {
+				b.click("#open-phone")
+				b.do(chromedp.Sleep(300 * time.Millisecond)) // the drawer slides in
+			}
+			code := b.readCode("+79000000004")
+			if tc.mobile {
+				b.screenshot("1-phone-panel.png")
+				b.click("#phone .close-panel")
+				b.do(chromedp.Sleep(300 * time.Millisecond))
+			}
+			b.send(code)
+			b.waitText("#messages", "Лицевой счёт 1000000004 привязан")
+			bal := b.waitText("#messages", "Последние платежи")
+			for _, want := range []string{"Лицевой счёт 1000000004", "Домашний 100", "Баланс: 20,00 ₽", "Статус: активен"} {
+				if !strings.Contains(bal, want) {
+					t.Errorf("the balance on screen lacks %q:\n%s", want, bal)
+				}
+			}
+			// The bot's <b> is drawn bold, and the person's own messages are on the right.
+			if n := b.count(`.msg.in .text b`); n == 0 {
+				t.Error("no bold text in the bot's messages: entities not drawn")
+			}
+			if mine := b.textAll(".msg.out"); !strings.Contains(mine, "1000000004") || !strings.Contains(mine, code) {
+				t.Errorf("the person's messages are not on their side; it shows %q", mine)
+			}
+
+			// Refresh: the answer shows as a toast.
+			b.clickText("kb-btn", "Обновить")
+			b.waitText("#toast", "Обновлено")
+			b.waitText("#messages", "Лицевой счёт 1000000004")
+			if n := b.count(".system.error"); n != 0 {
+				t.Errorf("a happy path shows %d red error lines:\n%s", n, b.screenText())
+			}
+			b.screenshot("2-balance.png")
+		})
+	}
+}
+
+// TestSandboxShowsRejectedRequests: a request the emulator rejects appears in
+// the chat as a red system line, at once.
+func TestSandboxShowsRejectedRequests(t *testing.T) {
+	sb := startSandbox(t)
+	b := newBrowser(t, 1100, 800, false)
+	b.do(chromedp.Navigate(sb.url), chromedp.WaitVisible(chromedp.CSS(".persona")))
+	b.clickText("persona", "Alex")
+	b.click("#start")
+	b.waitText("#messages", "Hello!")
+	hash, err := eval[string](b, `location.hash.slice(1)`)
+	if err != nil || hash == "" {
+		t.Fatalf("the page names no persona in its address: %q %v", hash, err)
+	}
+
+	// Broken HTML, as a buggy bot would send it: the real Bot API refuses it.
+	resp, err := http.PostForm(sb.emu.URL()+"/bot"+sb.emu.Token()+"/sendMessage", url.Values{
+		"chat_id": {hash}, "text": {"<b>Balance"}, "parse_mode": {"HTML"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("the emulator answered broken HTML with %d", resp.StatusCode)
+	}
+	line := b.waitText(".system.error", "can't parse entities")
+	if !strings.Contains(line, "sendMessage") || !strings.Contains(line, "400") {
+		t.Errorf("the red line does not name the method and the code: %q", line)
+	}
+	color, _ := eval[string](b, `getComputedStyle(document.querySelector(".system.error")).color`)
+	if color != "rgb(198, 40, 40)" {
+		t.Errorf("the error line's colour is %s, not red", color)
+	}
+
+	// The bot's own reply refused (as when Telegram has trouble): also red.
+	sb.emu.FailNext("sendMessage", 1, http.StatusBadRequest, "Bad Request: chat not found", 0)
+	b.send("/help")
+	b.waitText("#messages", "chat not found")
+	if n := b.count(".system.error"); n != 2 {
+		t.Errorf("%d red lines, want 2:\n%s", n, b.screenText())
+	}
+	b.screenshot("rejected.png")
+	if !bytes.Contains([]byte(sb.logs.String()), []byte("Telegram refused a reply")) {
+		t.Error("the bot did not log the refused reply")
+	}
+}
+
+// TestSandboxNeedsPostgresAndRedis: when one of them does not answer, the
+// sandbox says so in one line that names the address and what to do.
+func TestSandboxNeedsPostgresAndRedis(t *testing.T) {
+	closed := freeAddr(t) // nothing listens there any more
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"postgres", map[string]string{"DATABASE_URL": "postgres://postgres@" + closed + "/kabinet?sslmode=disable"}, "PostgreSQL at " + closed + " is not reachable"},
+		{"redis", map[string]string{"DATABASE_URL": pgtest.AdminURL(), "REDIS_URL": "redis://" + closed + "/0"}, "Redis at " + closed + " is not reachable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), []string{"sandbox"}, func(k string) string { return tc.env[k] }, &stdout, &stderr)
+			if err == nil {
+				t.Fatal("the sandbox started without it")
+			}
+			msg := err.Error()
+			for _, want := range []string{tc.want, "docker compose up -d postgres redis", "DATABASE_URL / REDIS_URL"} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("the error lacks %q: %s", want, msg)
+				}
+			}
+			if strings.Contains(msg, "\n") {
+				t.Errorf("the error is not one line: %q", msg)
+			}
+		})
+	}
+}

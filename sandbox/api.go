@@ -1,0 +1,455 @@
+package sandbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-telegram/bot/models"
+
+	"github.com/kabinet-bot/kabinet/emulator"
+)
+
+// Limits of what the page may send: a JSON action is small; an upload is
+// kept in memory to be shown back, so it is capped well under Telegram's 50 MB.
+const (
+	maxJSONBody   = 64 << 10
+	maxUpload     = 10 << 20
+	maxKeptPhotos = 100
+)
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// readJSON decodes a small JSON body into dst, answering 400 itself when it
+// cannot.
+func readJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxJSONBody)
+	if err := json.NewDecoder(r.Body).Decode(dst); err != nil {
+		writeError(w, http.StatusBadRequest, "the request body is not the JSON expected")
+		return false
+	}
+	return true
+}
+
+// personaOr404 finds the persona of the path or answers 404.
+func (s *Server) personaOr404(w http.ResponseWriter, r *http.Request) (*Persona, bool) {
+	p, ok := s.persona(r)
+	if !ok {
+		writeError(w, http.StatusNotFound, "no such persona")
+	}
+	return p, ok
+}
+
+func (s *Server) listPersonas(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	list := make([]personaView, 0, len(s.personas))
+	for _, p := range s.personas {
+		list = append(list, viewPersona(p))
+	}
+	s.mu.Unlock()
+	bot := s.emu.Bot()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"personas": list,
+		"bot":      botView{Name: bot.FirstName, Username: bot.Username},
+	})
+}
+
+// createPersona adds a fresh Telegram user: {"lang": "ru"}.
+func (s *Server) createPersona(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Lang string `json:"lang"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if req.Lang != "ru" && req.Lang != "en" {
+		writeError(w, http.StatusBadRequest, `lang must be "ru" or "en"`)
+		return
+	}
+	writeJSON(w, http.StatusCreated, viewPersona(s.newPersona(req.Lang)))
+}
+
+// chat is everything the page draws for one persona: the messages with the
+// rejected requests among them, the reply keyboard and the commands menu.
+func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.personaOr404(w, r)
+	if !ok {
+		return
+	}
+	id := p.User.ID
+	var msgs []*messageView
+	all := s.emu.Messages(id)
+	s.awaitArrivals(id, all)
+	for _, m := range all {
+		msgs = append(msgs, s.viewMessage(m, id))
+	}
+	bot := s.emu.Bot()
+	v := chatView{
+		Persona:  viewPersona(p),
+		Bot:      botView{Name: bot.FirstName, Username: bot.Username},
+		Items:    merge(msgs, s.systemLines(id)),
+		Keyboard: viewKeyboard(s.emu.ReplyKeyboard(id)),
+		Commands: []commandView{},
+	}
+	for _, c := range s.emu.CommandsFor(p.User) {
+		v.Commands = append(v.Commands, commandView{Command: c.Command, Description: c.Description})
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// sendText is the person typing a text (or a command) and sending it.
+func (s *Server) sendText(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.personaOr404(w, r)
+	if !ok {
+		return
+	}
+	var req struct {
+		Text string `json:"text"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	text := strings.TrimSpace(req.Text)
+	if text == "" {
+		writeError(w, http.StatusBadRequest, "the text is empty")
+		return
+	}
+	// Telegram's app refuses longer messages before they reach a bot.
+	if len([]rune(text)) > 4096 {
+		writeError(w, http.StatusBadRequest, "a message is at most 4096 characters")
+		return
+	}
+	s.emu.SendText(p.User, text)
+	writeJSON(w, http.StatusAccepted, map[string]bool{"ok": true})
+}
+
+// editText is the person editing a text they sent.
+func (s *Server) editText(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.personaOr404(w, r)
+	if !ok {
+		return
+	}
+	var req struct {
+		MessageID int    `json:"message_id"`
+		Text      string `json:"text"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	text := strings.TrimSpace(req.Text)
+	if text == "" {
+		writeError(w, http.StatusBadRequest, "the text is empty")
+		return
+	}
+	if _, err := s.emu.EditText(p.User, req.MessageID, text); err != nil {
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]bool{"ok": true})
+}
+
+// pressButton is the person pressing an inline button under a message.
+func (s *Server) pressButton(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.personaOr404(w, r)
+	if !ok {
+		return
+	}
+	var req struct {
+		MessageID int    `json:"message_id"`
+		Data      string `json:"data"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if req.Data == "" {
+		writeError(w, http.StatusBadRequest, "the button has no callback data")
+		return
+	}
+	s.emu.PressButton(p.User, req.MessageID, req.Data)
+	writeJSON(w, http.StatusAccepted, map[string]bool{"ok": true})
+}
+
+// pressKey is the person pressing a button of the reply keyboard: a plain
+// one sends its text, "share my phone number" the persona's own contact.
+func (s *Server) pressKey(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.personaOr404(w, r)
+	if !ok {
+		return
+	}
+	var req struct {
+		Text string `json:"text"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if _, err := s.emu.PressKeyboardButton(p.User, req.Text); err != nil {
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]bool{"ok": true})
+}
+
+// sendLocation is the person sharing a location (the "share location"
+// button, or the attachment menu).
+func (s *Server) sendLocation(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.personaOr404(w, r)
+	if !ok {
+		return
+	}
+	var req struct {
+		Latitude  *float64 `json:"latitude"`
+		Longitude *float64 `json:"longitude"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if req.Latitude == nil || req.Longitude == nil ||
+		*req.Latitude < -90 || *req.Latitude > 90 || *req.Longitude < -180 || *req.Longitude > 180 {
+		writeError(w, http.StatusBadRequest, "latitude must be -90..90 and longitude -180..180")
+		return
+	}
+	s.emu.SendLocation(p.User, *req.Latitude, *req.Longitude)
+	writeJSON(w, http.StatusAccepted, map[string]bool{"ok": true})
+}
+
+// sendContact is the person sharing someone else's contact from their
+// address book: a contact whose user_id is not the sender's, which the bot
+// must refuse to link by.
+func (s *Server) sendContact(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.personaOr404(w, r)
+	if !ok {
+		return
+	}
+	var req struct {
+		Phone     string `json:"phone"`
+		FirstName string `json:"first_name"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	phone := strings.TrimPrefix(strings.Map(func(c rune) rune {
+		if c == '+' || c >= '0' && c <= '9' {
+			return c
+		}
+		return -1
+	}, req.Phone), "+")
+	if len(phone) < 7 || len(phone) > 15 {
+		writeError(w, http.StatusBadRequest, "the phone number needs 7 to 15 digits")
+		return
+	}
+	name := strings.TrimSpace(req.FirstName)
+	if name == "" {
+		name = "Contact"
+	}
+	s.emu.SendContact(p.User, models.Contact{PhoneNumber: phone, FirstName: name, UserID: s.newUserID()})
+	writeJSON(w, http.StatusAccepted, map[string]bool{"ok": true})
+}
+
+// sendSticker is the person sending a sticker (a thumbs-up).
+func (s *Server) sendSticker(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.personaOr404(w, r)
+	if !ok {
+		return
+	}
+	s.emu.SendSticker(p.User)
+	writeJSON(w, http.StatusAccepted, map[string]bool{"ok": true})
+}
+
+// storedPhoto is a picture the person sent, kept to show it in the chat.
+type storedPhoto struct {
+	contentType string
+	data        []byte
+}
+
+// sendFile is the person sending a photo ("as" = "photo") or any file
+// ("as" = "document"), multipart with "file" and an optional "caption".
+func (s *Server) sendFile(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.personaOr404(w, r)
+	if !ok {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxUpload+64<<10)
+	f, hdr, err := r.FormFile("file")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "send the file as multipart form field \"file\", at most 10 MB")
+		return
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxUpload+1))
+	if err != nil || len(data) > maxUpload {
+		writeError(w, http.StatusRequestEntityTooLarge, "the sandbox takes files up to 10 MB")
+		return
+	}
+	if len(data) == 0 {
+		writeError(w, http.StatusBadRequest, "the file is empty")
+		return
+	}
+	caption := strings.TrimSpace(r.FormValue("caption"))
+	if len([]rune(caption)) > 1024 {
+		writeError(w, http.StatusBadRequest, "a caption is at most 1024 characters")
+		return
+	}
+
+	switch r.FormValue("as") {
+	case "photo":
+		// Only pictures are kept and served back; anything else sent "as a
+		// photo" still reaches the bot, shown as a placeholder.
+		ctype := http.DetectContentType(data)
+		s.emu.SendPhoto(p.User, caption)
+		if isPicture(ctype) {
+			s.keepPhoto(p.User.ID, storedPhoto{contentType: ctype, data: data})
+		}
+	case "document":
+		if err := s.sendDocument(p.User, hdr.Filename, int64(len(data)), caption); err != nil {
+			writeError(w, http.StatusConflict, err.Error())
+			return
+		}
+	default:
+		writeError(w, http.StatusBadRequest, `"as" must be "photo" or "document"`)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]bool{"ok": true})
+}
+
+func isPicture(ctype string) bool {
+	switch ctype {
+	case "image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp":
+		return true
+	}
+	return false
+}
+
+// keepPhoto remembers the picture of the person's newest photo message that
+// has none yet. The emulator names a photo only by its file_id.
+func (s *Server) keepPhoto(chatID int64, ph storedPhoto) {
+	msgs := s.emu.Messages(chatID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(msgs) - 1; i >= 0; i-- {
+		m := msgs[i]
+		if m.FromBot || len(m.Message.Photo) == 0 {
+			continue
+		}
+		id := m.Message.Photo[len(m.Message.Photo)-1].FileID
+		if _, ok := s.photos[id]; ok {
+			return
+		}
+		s.photos[id] = ph
+		s.photoOrder = append(s.photoOrder, id)
+		if len(s.photoOrder) > maxKeptPhotos {
+			delete(s.photos, s.photoOrder[0])
+			s.photoOrder = s.photoOrder[1:]
+		}
+		return
+	}
+}
+
+func (s *Server) hasPhoto(fileID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.photos[fileID]
+	return ok
+}
+
+// file serves back a picture the person sent. Only pictures are ever kept,
+// with their sniffed type and nosniff, so an upload cannot become a page
+// that runs script on the sandbox's origin.
+func (s *Server) file(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	ph, ok := s.photos[r.PathValue("fileID")]
+	s.mu.Unlock()
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", ph.contentType)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(ph.data))
+}
+
+// sendDocument is the person sending a file. The emulator has no user
+// action for it, so the message is pushed as a raw update with the chat's
+// next message id.
+func (s *Server) sendDocument(u emulator.User, name string, size int64, caption string) error {
+	last, ok := s.emu.LastMessage(u.ID)
+	if !ok {
+		return errors.New("start the chat first: the bot has no chat with this persona yet")
+	}
+	if name == "" {
+		name = "file"
+	}
+	from := models.User{ID: u.ID, FirstName: u.FirstName, LastName: u.LastName, Username: u.Username, LanguageCode: u.LanguageCode}
+	n := time.Now().UnixNano()
+	msg := models.Message{
+		ID:   last.ID + 1,
+		From: &from,
+		Date: int(time.Now().Unix()),
+		Chat: models.Chat{ID: u.ID, Type: models.ChatTypePrivate, FirstName: u.FirstName, LastName: u.LastName, Username: u.Username},
+		Document: &models.Document{
+			FileID:       "BQACAgIAAxkBAAEsandbox" + strconv.FormatInt(n, 36),
+			FileUniqueID: "AgADsandbox" + strconv.FormatInt(n, 36),
+			FileName:     name,
+			FileSize:     size,
+		},
+		Caption: caption,
+	}
+	body, err := json.Marshal(map[string]any{"message": msg})
+	if err != nil {
+		return fmt.Errorf("encode the document message: %w", err)
+	}
+	if _, err := s.emu.PushRaw(body); err != nil {
+		return fmt.Errorf("send the document: %w", err)
+	}
+	return nil
+}
+
+type phoneView struct {
+	Phone    string    `json:"phone"`
+	Messages []smsView `json:"messages"`
+}
+
+type smsView struct {
+	Text string `json:"text"`
+	At   int64  `json:"at"` // Unix milliseconds
+}
+
+// listPhones is the "phone" panel: the SMS sent to each phone, the phone
+// with the newest message first, its messages oldest first.
+func (s *Server) listPhones(w http.ResponseWriter, r *http.Request) {
+	byPhone := map[string]*phoneView{}
+	var order []*phoneView
+	for _, m := range s.phones.All() {
+		pv := byPhone[m.To]
+		if pv == nil {
+			pv = &phoneView{Phone: m.To}
+			byPhone[m.To] = pv
+			order = append(order, pv)
+		}
+		pv.Messages = append(pv.Messages, smsView{Text: m.Text, At: m.At.UnixMilli()})
+	}
+	sort.SliceStable(order, func(i, j int) bool {
+		a, b := order[i].Messages, order[j].Messages
+		return a[len(a)-1].At > b[len(b)-1].At
+	})
+	if order == nil {
+		order = []*phoneView{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"phones": order})
+}
