@@ -102,15 +102,21 @@ func demoData(ctx context.Context, getenv func(string) string, stdout io.Writer)
 		return err
 	}
 	defer pool.Close()
+	if err := loadDemo(ctx, pool); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "demo data loaded")
+	return nil
+}
+
+// loadDemo migrates and loads every demo dataset: subscribers, offices and
+// payment points. Safe to run again.
+func loadDemo(ctx context.Context, pool *pgxpool.Pool) error {
 	if err := postgres.Migrate(ctx, pool); err != nil {
 		return err
 	}
 	if err := postgres.LoadDemo(ctx, pool); err != nil {
 		return err
 	}
-	if err := offices.LoadDemo(ctx, pool); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, "demo data loaded")
-	return nil
+	return offices.LoadDemo(ctx, pool)
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/kabinet-bot/kabinet/billing/postgres"
 	"github.com/kabinet-bot/kabinet/config"
 	"github.com/kabinet-bot/kabinet/emulator"
-	"github.com/kabinet-bot/kabinet/offices"
 	"github.com/kabinet-bot/kabinet/sandbox"
 	"github.com/kabinet-bot/kabinet/sms"
 )
@@ -70,13 +69,7 @@ func runSandbox(ctx context.Context, getenv func(string) string, stdout, stderr 
 		return err
 	}
 	defer pool.Close()
-	if err := postgres.Migrate(ctx, pool); err != nil {
-		return err
-	}
-	if err := postgres.LoadDemo(ctx, pool); err != nil {
-		return err
-	}
-	if err := offices.LoadDemo(ctx, pool); err != nil {
+	if err := loadDemo(ctx, pool); err != nil {
 		return err
 	}
 	personas, err := sandboxPersonas(ctx, pool, cfg.MaxAccounts)
