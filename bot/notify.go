@@ -78,17 +78,13 @@ func (n *Notifier) Send(ctx context.Context, chatID int64, text string, buttons 
 			return err
 		}
 		_, err := n.api.SendMessage(ctx, params)
-		var tooMany *tgbot.TooManyRequestsError
+		wait, limitedNow := retryAfter(err)
 		switch {
 		case err == nil:
 			return nil
-		case errors.As(err, &tooMany):
-			wait := time.Duration(tooMany.RetryAfter) * time.Second
-			if wait <= 0 {
-				wait = time.Second
-			}
+		case limitedNow:
 			n.pause(wait)
-			n.log.Warn("rate limited by Telegram", "event", "push_rate_limited", "retry_after_s", tooMany.RetryAfter)
+			n.log.Warn("rate limited by Telegram", "event", "push_rate_limited", "retry_after_s", wait.Seconds())
 			// The pause stays on the lane, so giving the work back after
 			// a few rounds still never sends before Telegram allows.
 			if limited++; limited >= 5 {

@@ -177,16 +177,12 @@ func (p *UpdateProcessor) deliver(ctx context.Context, it outItem) error {
 	var err error
 	for try := 1; try <= p.maxTry; try++ {
 		err = p.call(ctx, it)
-		var tooMany *tgbot.TooManyRequestsError
+		wait, limited := retryAfter(err)
 		switch {
 		case err == nil:
 			return nil
-		case errors.As(err, &tooMany):
-			wait := time.Duration(tooMany.RetryAfter) * time.Second
-			if wait <= 0 {
-				wait = time.Second
-			}
-			p.log.Warn("rate limited by Telegram", "retry_after_s", tooMany.RetryAfter, "op", it.Op)
+		case limited:
+			p.log.Warn("rate limited by Telegram", "retry_after_s", wait.Seconds(), "op", it.Op)
 			if err := p.sleep(ctx, wait); err != nil {
 				return err
 			}
