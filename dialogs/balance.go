@@ -63,14 +63,18 @@ func (e *Engine) balanceText(t *turn, acc billing.Account, payments []billing.Pa
 	line(e.t(t, "balance_status", map[string]any{"Status": e.t(t, "status_"+string(acc.Status), nil)}))
 	switch acc.Status {
 	case billing.StatusActive:
-		if days := acc.DaysLeft(); days >= 0 {
+		days := acc.DaysLeft()
+		if days >= 0 {
 			line(e.n(t, "balance_days_left", days, nil))
 		}
-		next := acc.NextChargeDate(now, loc)
 		if acc.Balance >= acc.MonthlyCharge() {
+			next := acc.NextChargeDate(now, loc)
 			line(e.t(t, "balance_next_charge", map[string]any{"Date": e.date(t, next), "Amount": acc.MonthlyCharge().Format(t.lang)}))
-		} else {
-			line(e.t(t, "balance_block_on", map[string]any{"Date": e.date(t, next), "Amount": (acc.MonthlyCharge() - acc.Balance).Format(t.lang)}))
+		} else if days >= 0 {
+			// The same estimate as "the money lasts N days", so that the two
+			// lines never contradict each other.
+			blockOn := now.AddDate(0, 0, days)
+			line(e.t(t, "balance_block_on", map[string]any{"Date": e.date(t, blockOn), "Amount": (acc.MonthlyCharge() - acc.Balance).Format(t.lang)}))
 		}
 	case billing.StatusBlocked:
 		need := acc.MonthlyCharge() - acc.Balance

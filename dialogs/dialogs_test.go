@@ -263,7 +263,7 @@ func TestBalanceStatusesAndPlurals(t *testing.T) {
 	for id, want := range map[int64][]string{
 		2: {"заблокирован за неуплату", "Пополните счёт на 700,00"},
 		3: {"добровольная блокировка"},
-		4: {"Статический IP", "хватит на 4 дня", "Не хватает 650,00"},
+		4: {"Статический IP", "хватит на 4 дня", "Не хватает 650,00", "приостановлен 29 ноября"},
 	} {
 		_ = h.accounts.Link(ctx, user, id, 5)
 		mustContain(t, h.press("bal:"+string(rune('0'+id))), want...)
