@@ -302,3 +302,22 @@ func TestSendAgainIsOfferedAfterThePause(t *testing.T) {
 		t.Errorf("timer after cancel answered: %s", all(r))
 	}
 }
+
+// /language switches the language for good, whatever Telegram's language is.
+func TestLanguageChoiceIsKept(t *testing.T) {
+	h := newHarness(t, "ru")
+	mustContain(t, h.cmd("language"), "lang:ru", "lang:en")
+	res := h.press("lang:en")
+	mustContain(t, res, "Language: English")
+	if h.accounts.lang[user] != "en" || h.st.Lang != "en" {
+		t.Fatalf("choice not stored: %q / %q", h.accounts.lang[user], h.st.Lang)
+	}
+	// A fresh conversation (the dialog state expired) still speaks English.
+	h.st = dialogs.State{}
+	mustContain(t, h.cmd("help"), "What I can do")
+	// A forged language is refused and changes nothing.
+	h.press("lang:de")
+	if h.accounts.lang[user] != "en" {
+		t.Errorf("language changed to %q", h.accounts.lang[user])
+	}
+}

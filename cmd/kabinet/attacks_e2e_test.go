@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kabinet-bot/kabinet/emulator"
+	"github.com/kabinet-bot/kabinet/internal/redistest"
 )
 
 // accountID looks up an account's internal id, as a forged button would carry it.
@@ -182,4 +183,21 @@ func TestWebhookRefusesStrangersAndDuplicates(t *testing.T) {
 	if n := len(s.emu.BotMessages(u.ID)); n != 2 {
 		t.Errorf("an update delivered three times gave %d replies, want 1", n-1)
 	}
+}
+
+// A person who blocks the bot is remembered as unreachable (pushes skip
+// them) until they unblock it.
+func TestBlockingTheBotIsRemembered(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, polling, nil)
+	u := newUser("ru")
+	s.emu.SendCommand(u, "/help")
+	s.next(u, "Что я умею")
+	rdb, _ := redistest.New(t)
+	key := fmt.Sprintf("kabinet:%d:unreachable", s.emu.Bot().ID)
+	member := func() bool { ok, _ := rdb.SIsMember(context.Background(), key, u.ID).Result(); return ok }
+	s.emu.BlockBot(u)
+	s.waitFor("the chat marked unreachable", member)
+	s.emu.UnblockBot(u)
+	s.waitFor("the chat reachable again", func() bool { return !member() })
 }
