@@ -75,7 +75,9 @@ func openRedis(ctx context.Context, redisURL string) (*redis.Client, error) {
 	return rdb, nil
 }
 
-func migrate(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+// withMigratedDB runs fn with a pool on DATABASE_URL, the database created
+// if missing and migrated: the common start of the commands that are not serve.
+func withMigratedDB(ctx context.Context, getenv func(string) string, fn func(*pgxpool.Pool) error) error {
 	cfg, err := config.Load(getenv, false)
 	if err != nil {
 		return err
@@ -88,25 +90,24 @@ func migrate(ctx context.Context, getenv func(string) string, stdout io.Writer) 
 	if err := postgres.Migrate(ctx, pool); err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, "migrations applied")
-	return nil
+	return fn(pool)
+}
+
+func migrate(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	return withMigratedDB(ctx, getenv, func(*pgxpool.Pool) error {
+		fmt.Fprintln(stdout, "migrations applied")
+		return nil
+	})
 }
 
 func demoData(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
-	cfg, err := config.Load(getenv, false)
-	if err != nil {
-		return err
-	}
-	pool, err := openDB(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if err := loadDemo(ctx, pool); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, "demo data loaded")
-	return nil
+	return withMigratedDB(ctx, getenv, func(pool *pgxpool.Pool) error {
+		if err := loadDemo(ctx, pool); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "demo data loaded")
+		return nil
+	})
 }
 
 // loadDemo migrates and loads every demo dataset: subscribers, offices and

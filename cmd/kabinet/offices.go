@@ -7,8 +7,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/kabinet-bot/kabinet/billing/postgres"
-	"github.com/kabinet-bot/kabinet/config"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/kabinet-bot/kabinet/offices"
 )
 
@@ -31,23 +31,18 @@ func officesCommand(ctx context.Context, args []string, getenv func(string) stri
 // lines is reported line by line on stderr, so that the operator can fix
 // them all in one go; the error then makes the command exit non-zero.
 func importOffices(ctx context.Context, path string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := config.Load(getenv, false)
-	if err != nil {
-		return err
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("offices import: %w", err)
 	}
 	defer f.Close()
-	pool, err := openDB(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if err := postgres.Migrate(ctx, pool); err != nil {
-		return err
-	}
+	return withMigratedDB(ctx, getenv, func(pool *pgxpool.Pool) error {
+		return reportImport(ctx, pool, f, path, stdout, stderr)
+	})
+}
+
+// reportImport runs the import and writes its result for a person.
+func reportImport(ctx context.Context, pool *pgxpool.Pool, f io.Reader, path string, stdout, stderr io.Writer) error {
 	res, err := offices.Import(ctx, pool, f)
 	var fileErr *offices.FileError
 	if errors.As(err, &fileErr) {
