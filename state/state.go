@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -36,20 +37,22 @@ const (
 	// SeenTTL: Telegram keeps undelivered updates for 24 hours, so an
 	// update_id cannot come again later than that.
 	SeenTTL = 25 * time.Hour
-	// LockTTL bounds how long a crashed instance can hold a chat.
+	// LockTTL bounds how long a crashed instance can hold a chat. A live
+	// holder keeps extending it (a 429 may make it wait longer than this).
 	LockTTL = 15 * time.Second
 )
 
 // Store is the Redis adapter. Keys are "{prefix}{kind}:{bot}:{chat}...".
 type Store struct {
-	rdb    redis.UniversalClient
-	prefix string
+	rdb     redis.UniversalClient
+	prefix  string
+	lockTTL time.Duration
 }
 
 // New returns a Store; prefix separates bots and tests sharing one Redis
 // (e.g. "kabinet:123456:" with the bot's id).
 func New(rdb redis.UniversalClient, prefix string) *Store {
-	return &Store{rdb: rdb, prefix: prefix}
+	return &Store{rdb: rdb, prefix: prefix, lockTTL: LockTTL}
 }
 
 func (s *Store) dialogKey(chat, user int64) string {
@@ -248,9 +251,19 @@ var unlockScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`)
 
+// extendScript extends the lock only if we still hold it.
+var extendScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`)
+
+// SetLockTTL changes how long a lock outlives a crashed holder (tests).
+func (s *Store) SetLockTTL(d time.Duration) { s.lockTTL = d }
+
 // Lock takes the chat's lock, waiting while another instance holds it. The
 // returned function releases it. Updates of one chat are handled one at a
-// time even when a load balancer spreads them over several instances.
+// time even when a load balancer spreads them over several instances. While
+// held, the lock is extended every third of its TTL, so a holder that waits
+// out a long retry_after keeps the chat; a crashed one loses it within the TTL.
 func (s *Store) Lock(ctx context.Context, chat int64) (func(), error) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -258,14 +271,12 @@ func (s *Store) Lock(ctx context.Context, chat int64) (func(), error) {
 	key := s.lockKey(chat)
 	wait := 2 * time.Millisecond
 	for {
-		ok, err := s.rdb.SetNX(ctx, key, token, LockTTL).Result()
+		ok, err := s.rdb.SetNX(ctx, key, token, s.lockTTL).Result()
 		if err != nil {
 			return nil, fmt.Errorf("lock chat: %w", err)
 		}
 		if ok {
-			return func() {
-				_ = unlockScript.Run(context.WithoutCancel(ctx), s.rdb, []string{key}, token).Err()
-			}, nil
+			break
 		}
 		select {
 		case <-ctx.Done():
@@ -276,6 +287,30 @@ func (s *Store) Lock(ctx context.Context, chat int64) (func(), error) {
 			wait *= 2
 		}
 	}
+	bg := context.WithoutCancel(ctx)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(s.lockTTL / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				_ = extendScript.Run(bg, s.rdb, []string{key}, token, s.lockTTL.Milliseconds()).Err()
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(stop)
+			<-done
+			_ = unlockScript.Run(bg, s.rdb, []string{key}, token).Err()
+		})
+	}, nil
 }
 
 // claimScript takes up to ARGV[2] timers due by ARGV[1] and removes them, in

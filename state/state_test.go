@@ -176,3 +176,39 @@ func TestTimersAreClaimedOnceWhenDue(t *testing.T) {
 		t.Fatalf("after reschedule: %q", due)
 	}
 }
+
+// A live holder keeps its chat past the lock's TTL (it may be waiting out a
+// long retry_after); a holder that stops extending loses it within the TTL.
+func TestLockOutlivesItsTTLWhileHeld(t *testing.T) {
+	rdb, prefix := redistest.New(t)
+	s := state.New(rdb, prefix)
+	s.SetLockTTL(300 * time.Millisecond)
+	ctx := context.Background()
+	unlock, err := s.Lock(ctx, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // three TTLs
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, err := s.Lock(short, 7); err == nil {
+		t.Fatal("a second holder got the chat while the first still held it")
+	}
+	unlock()
+	u2, err := s.Lock(ctx, 7)
+	if err != nil {
+		t.Fatalf("after unlock: %v", err)
+	}
+	u2()
+	// A crashed holder: its key is left without anyone extending it.
+	if err := rdb.Set(ctx, prefix+"lock:8", "dead", 300*time.Millisecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	u3, err := s.Lock(ctx, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u3()
+	t.Logf("took a crashed holder's chat after %v", time.Since(start).Round(time.Millisecond))
+}
