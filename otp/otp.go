@@ -223,6 +223,10 @@ func (s *Service) WithLimits(l Limits) *Service {
 	return &c
 }
 
+// Limits returns the limits in force, so that the dialogs offer "send again"
+// exactly when a new code may go out.
+func (s *Service) Limits() Limits { return s.limits }
+
 // randomCode returns 6 uniformly random digits. rand.Int draws by rejection,
 // so no digit is more likely than another (no modulo bias).
 func randomCode() (string, error) {

@@ -108,6 +108,8 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 		MaxAccounts: cfg.MaxAccounts,
 		Location:    cfg.TimeZone,
 		Secret:      cfg.CodeSecret,
+		// "Send again" is offered exactly when the code service allows it.
+		ResendPause: codes.Limits().ResendPause,
 	}, now, log)
 	engine.WithOffices(offices.NewDirectory(offices.New(pool)), officesConfig(cfg))
 	billingStore := postgres.New(pool)
