@@ -64,21 +64,22 @@ func (p *UpdateProcessor) Process(ctx context.Context, upd *models.Update) (err 
 	}
 	defer unlock()
 
-	// Replies of an earlier update that a crash left unsent go first, so
-	// that the chat reads in order.
-	if err := p.Drain(ctx, chat); err != nil {
-		return err
-	}
-	seen, err := p.store.Seen(ctx, int64(upd.ID))
+	// One round trip reads what the turn starts from; replies of an earlier
+	// update that a crash left unsent go out first, so the chat reads in order.
+	user := userID(upd)
+	snap, err := p.store.Begin(ctx, chat, user, int64(upd.ID))
 	if err != nil {
 		return err
 	}
-	if seen {
+	if err := p.deliverAll(ctx, chat, snap.Outbox); err != nil {
+		return err
+	}
+	if snap.Seen {
 		p.log.Debug("duplicate update", "update_id", upd.ID)
 		return nil
 	}
 
-	turn := state.Turn{Chat: chat, User: userID(upd), UpdateID: int64(upd.ID)}
+	turn := state.Turn{Chat: chat, User: user, UpdateID: int64(upd.ID)}
 	if upd.MyChatMember != nil {
 		// The person blocked or unblocked the bot: remember whether we may write.
 		st := upd.MyChatMember.NewChatMember.Type
@@ -92,12 +93,8 @@ func (p *UpdateProcessor) Process(ctx context.Context, upd *models.Update) (err 
 	if !ok {
 		return p.store.Commit(ctx, turn)
 	}
-	st, version, err := p.store.Load(ctx, ev.ChatID, ev.UserID)
-	if err != nil {
-		return err
-	}
-	res := p.handle(ctx, st, ev, upd.ID)
-	turn.Version, turn.State, turn.SaveState = version, res.State, true
+	res := p.handle(ctx, snap.State, ev, upd.ID)
+	turn.Version, turn.State, turn.SaveState = snap.Version, res.State, true
 	cb := ""
 	if upd.CallbackQuery != nil {
 		cb = upd.CallbackQuery.ID
@@ -107,7 +104,8 @@ func (p *UpdateProcessor) Process(ctx context.Context, upd *models.Update) (err 
 	if err := p.store.Commit(ctx, turn); err != nil {
 		return err
 	}
-	return p.Drain(ctx, chat)
+	// The outbox was empty before this turn, so it now holds exactly these.
+	return p.deliverAll(ctx, chat, turn.Outbox)
 }
 
 // handle runs the engine. A failing dependency or a panic gets a polite
@@ -141,12 +139,18 @@ func (p *UpdateProcessor) handle(ctx context.Context, st dialogs.State, ev dialo
 
 // Drain sends a chat's outbox in order. Items are removed only after the
 // Bot API accepted them (or refused them for good), so a crash repeats at
-// most the one item in flight.
+// most the one item in flight. Call it holding the chat's lock.
 func (p *UpdateProcessor) Drain(ctx context.Context, chat int64) error {
 	items, err := p.store.Outbox(ctx, chat)
 	if err != nil {
 		return err
 	}
+	return p.deliverAll(ctx, chat, items)
+}
+
+// deliverAll sends items, the head of the chat's outbox, in order, removing
+// each from the outbox once sent.
+func (p *UpdateProcessor) deliverAll(ctx context.Context, chat int64, items [][]byte) error {
 	for _, raw := range items {
 		var it outItem
 		if err := json.Unmarshal(raw, &it); err != nil {

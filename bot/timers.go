@@ -72,19 +72,19 @@ func (p *UpdateProcessor) fire(ctx context.Context, raw []byte) error {
 		return err
 	}
 	defer unlock()
-	if err := p.Drain(ctx, tp.Chat); err != nil {
-		return err
-	}
-	st, version, err := p.store.Load(ctx, tp.Chat, tp.User)
+	snap, err := p.store.Begin(ctx, tp.Chat, tp.User, 0)
 	if err != nil {
 		return err
 	}
+	if err := p.deliverAll(ctx, tp.Chat, snap.Outbox); err != nil {
+		return err
+	}
 	ev := dialogs.Event{UserID: tp.User, ChatID: tp.Chat, LanguageCode: tp.Lang, Kind: dialogs.KindTimer, Data: tp.Data}
-	res := p.handle(ctx, st, ev, 0)
-	turn := state.Turn{Chat: tp.Chat, User: tp.User, Version: version, State: res.State, SaveState: true,
+	res := p.handle(ctx, snap.State, ev, 0)
+	turn := state.Turn{Chat: tp.Chat, User: tp.User, Version: snap.Version, State: res.State, SaveState: true,
 		Outbox: render(tp.Chat, "", res), Timers: p.timers(ev, res.Timers)}
 	if err := p.store.Commit(ctx, turn); err != nil {
 		return err
 	}
-	return p.Drain(ctx, tp.Chat)
+	return p.deliverAll(ctx, tp.Chat, turn.Outbox)
 }

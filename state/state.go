@@ -73,16 +73,7 @@ func (s *Store) Load(ctx context.Context, chat, user int64) (dialogs.State, int6
 	if err != nil {
 		return dialogs.State{}, 0, fmt.Errorf("load dialog: %w", err)
 	}
-	var st dialogs.State
-	if vals[0] == nil || vals[1] == nil {
-		return st, 0, nil
-	}
-	version, _ := strconv.ParseInt(vals[0].(string), 10, 64)
-	if err := json.Unmarshal([]byte(vals[1].(string)), &st); err != nil {
-		// A state written by an incompatible older version: start over
-		// rather than fail every update of this chat.
-		return dialogs.State{}, version, nil
-	}
+	st, version := decodeDialog(vals)
 	return st, version, nil
 }
 
@@ -117,54 +108,110 @@ type TimerEntry struct {
 	Payload []byte
 }
 
+// commitScript saves a turn in one round trip: the version check, the new
+// state with its TTL, the outbox items, the "handled" mark and the timers, all
+// or nothing (a Lua script runs without interruption).
+//
+// KEYS: dialog, outbox, pending chats, seen, timers.
+// ARGV: save (0/1), expected version, state JSON, dialog TTL ms, seen TTL ms,
+// chat, number of outbox items, the items, then timer (score, member) pairs.
+var commitScript = redis.NewScript(`
+if ARGV[1] == '1' then
+  local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+  if cur ~= tonumber(ARGV[2]) then return 'conflict' end
+  redis.call('HSET', KEYS[1], 'v', cur + 1, 's', ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
+local n = tonumber(ARGV[7])
+for i = 1, n do redis.call('RPUSH', KEYS[2], ARGV[7 + i]) end
+if n > 0 then redis.call('SADD', KEYS[3], ARGV[6]) end
+if KEYS[4] ~= '' then redis.call('SET', KEYS[4], 1, 'PX', ARGV[5]) end
+for i = 8 + n, #ARGV, 2 do redis.call('ZADD', KEYS[5], ARGV[i], ARGV[i + 1]) end
+return 'ok'`)
+
 // Commit saves a turn atomically: state (with a fresh TTL and the next
-// version), outbox items and the update's "handled" mark.
+// version), outbox items, timers and the update's "handled" mark.
 func (s *Store) Commit(ctx context.Context, t Turn) error {
-	key := s.dialogKey(t.Chat, t.User)
 	stateJSON, err := json.Marshal(t.State)
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	err = s.rdb.Watch(ctx, func(tx *redis.Tx) error {
-		if t.SaveState {
-			cur, err := tx.HGet(ctx, key, "v").Int64()
-			if err != nil && !errors.Is(err, redis.Nil) {
-				return err
-			}
-			if cur != t.Version {
-				return ErrConflict
-			}
-		}
-		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			if t.SaveState {
-				p.HSet(ctx, key, "v", t.Version+1, "s", stateJSON)
-				p.Expire(ctx, key, DialogTTL)
-			}
-			if len(t.Outbox) > 0 {
-				items := make([]any, len(t.Outbox))
-				for i, it := range t.Outbox {
-					items[i] = it
-				}
-				p.RPush(ctx, s.outboxKey(t.Chat), items...)
-				p.SAdd(ctx, s.pendingKey(), t.Chat)
-			}
-			if t.UpdateID != 0 {
-				p.Set(ctx, s.seenKey(t.UpdateID), 1, SeenTTL)
-			}
-			for _, tm := range t.Timers {
-				p.ZAdd(ctx, s.timersKey(), redis.Z{Score: float64(tm.Due.UnixMilli()), Member: tm.Payload})
-			}
-			return nil
-		})
-		return err
-	}, key)
-	if errors.Is(err, redis.TxFailedErr) {
-		return ErrConflict
+	save := "0"
+	if t.SaveState {
+		save = "1"
 	}
-	if err != nil && !errors.Is(err, ErrConflict) {
+	seen := ""
+	if t.UpdateID != 0 {
+		seen = s.seenKey(t.UpdateID)
+	}
+	args := []any{save, t.Version, stateJSON, DialogTTL.Milliseconds(), SeenTTL.Milliseconds(), t.Chat, len(t.Outbox)}
+	for _, it := range t.Outbox {
+		args = append(args, it)
+	}
+	for _, tm := range t.Timers {
+		args = append(args, tm.Due.UnixMilli(), tm.Payload)
+	}
+	keys := []string{s.dialogKey(t.Chat, t.User), s.outboxKey(t.Chat), s.pendingKey(), seen, s.timersKey()}
+	res, err := commitScript.Run(ctx, s.rdb, keys, args...).Text()
+	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	return err
+	if res == "conflict" {
+		return ErrConflict
+	}
+	return nil
+}
+
+// Snapshot is what a turn starts from: replies a crash left unsent, whether
+// the update was handled before, and the dialog state with its version.
+type Snapshot struct {
+	Outbox  [][]byte
+	Seen    bool
+	State   dialogs.State
+	Version int64
+}
+
+// Begin reads everything a turn starts from in one round trip. Call it
+// holding the chat's lock, so that nothing changes between it and Commit.
+func (s *Store) Begin(ctx context.Context, chat, user, updateID int64) (Snapshot, error) {
+	var (
+		outbox *redis.StringSliceCmd
+		seen   *redis.IntCmd
+		dlg    *redis.SliceCmd
+	)
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		outbox = p.LRange(ctx, s.outboxKey(chat), 0, -1)
+		seen = p.Exists(ctx, s.seenKey(updateID))
+		dlg = p.HMGet(ctx, s.dialogKey(chat, user), "v", "s")
+		return nil
+	})
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("begin turn: %w", err)
+	}
+	var snap Snapshot
+	for _, v := range outbox.Val() {
+		snap.Outbox = append(snap.Outbox, []byte(v))
+	}
+	snap.Seen = updateID != 0 && seen.Val() > 0
+	snap.State, snap.Version = decodeDialog(dlg.Val())
+	return snap, nil
+}
+
+// decodeDialog reads the "v" and "s" fields of a dialog hash. A state
+// written by an incompatible older version starts over rather than failing
+// every update of its chat.
+func decodeDialog(vals []any) (dialogs.State, int64) {
+	var st dialogs.State
+	if len(vals) != 2 || vals[0] == nil || vals[1] == nil {
+		return st, 0
+	}
+	v, _ := vals[0].(string)
+	version, _ := strconv.ParseInt(v, 10, 64)
+	raw, _ := vals[1].(string)
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		return dialogs.State{}, version
+	}
+	return st, version
 }
 
 // Outbox returns the chat's unsent items, oldest first.

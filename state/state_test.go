@@ -212,3 +212,23 @@ func TestLockOutlivesItsTTLWhileHeld(t *testing.T) {
 	u3()
 	t.Logf("took a crashed holder's chat after %v", time.Since(start).Round(time.Millisecond))
 }
+
+func TestBeginReadsATurnsStartInOneGo(t *testing.T) {
+	rdb, prefix := redistest.New(t)
+	s := state.New(rdb, prefix)
+	ctx := context.Background()
+	snap, err := s.Begin(ctx, 3, 4, 77)
+	if err != nil || snap.Seen || snap.Version != 0 || len(snap.Outbox) != 0 {
+		t.Fatalf("empty begin: %+v %v", snap, err)
+	}
+	if err := s.Commit(ctx, state.Turn{Chat: 3, User: 4, UpdateID: 77, SaveState: true, State: dialogs.State{Step: dialogs.StepLinkNumber}, Outbox: [][]byte{[]byte("r1")}}); err != nil {
+		t.Fatal(err)
+	}
+	snap, _ = s.Begin(ctx, 3, 4, 77)
+	if !snap.Seen || snap.Version != 1 || snap.State.Step != dialogs.StepLinkNumber || len(snap.Outbox) != 1 || string(snap.Outbox[0]) != "r1" {
+		t.Fatalf("after commit: %+v", snap)
+	}
+	if snap, _ := s.Begin(ctx, 3, 4, 0); snap.Seen {
+		t.Error("update id 0 (a timer) reported seen")
+	}
+}
