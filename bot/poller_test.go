@@ -451,7 +451,7 @@ func TestPollerStopsOnRejectedToken(t *testing.T) {
 	var handled atomic.Int64
 	seq := NewSequencer(countingProcessor(&handled, nil), 1, logger)
 	defer closeSequencer(t, seq)
-	const wrongToken = "987654321:AAwrongwrongwrongwrongwrongwrongwro"
+	const wrongToken = "987654321:AAwrong-not-a-real-token"
 	poller := NewPoller(PollerConfig{APIURL: f.srv.URL, Token: wrongToken}, seq, logger)
 	poller.sleep = (&recordedSleeps{}).sleep
 
