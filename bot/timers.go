@@ -33,9 +33,10 @@ func (p *UpdateProcessor) timers(ev dialogs.Event, ts []dialogs.Timer) []state.T
 }
 
 // RunTimers fires due dialog timers every interval until ctx ends. Each
-// timer is claimed by exactly one instance and handled like an update of
-// its chat: under the chat's lock, with the state saved and the replies
-// sent from the outbox. A timer whose handling fails is tried again later.
+// timer is leased to exactly one instance and handled like an update of its
+// chat: under the chat's lock, with the state saved and the replies sent from
+// the outbox. A timer whose handling fails, or whose instance dies, comes
+// again later; a dialog ignores a timer that no longer fits its state.
 func (p *UpdateProcessor) RunTimers(ctx context.Context, every time.Duration) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
@@ -52,10 +53,16 @@ func (p *UpdateProcessor) RunTimers(ctx context.Context, every time.Duration) {
 		}
 		for _, raw := range due {
 			if err := p.fire(ctx, raw); err != nil {
+				// Back in the queue; if even that fails, the lease runs out
+				// and the timer comes again anyway.
 				p.log.Warn("timer failed, retrying later", "err", err)
 				if err := p.store.Reschedule(context.WithoutCancel(ctx), raw, p.now().Add(5*time.Second)); err != nil {
-					p.log.Error("timer lost", "err", err)
+					p.log.Warn("timer left to its lease", "err", err)
 				}
+				continue
+			}
+			if err := p.store.Ack(ctx, raw); err != nil {
+				p.log.Warn("timer not acknowledged, it may fire again", "err", err)
 			}
 		}
 	}

@@ -360,17 +360,33 @@ func (s *Store) Lock(ctx context.Context, chat int64) (func(), error) {
 	}, nil
 }
 
-// claimScript takes up to ARGV[2] timers due by ARGV[1] and removes them, in
-// one step, so that of several instances exactly one gets each timer.
+// claimScript leases up to ARGV[2] timers due by ARGV[1] to the caller for
+// ARGV[3] ms, in one step, so that of several instances exactly one gets each
+// timer; leases that ran out (their holder died) are handed out again.
 var claimScript = redis.NewScript(`
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, m in ipairs(due) do redis.call('ZREM', KEYS[1], m) end
-return due`)
+local now, max, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = {}
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, max)) do
+  redis.call('ZADD', KEYS[2], now + lease, m)
+  table.insert(out, m)
+end
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, max)) do
+  redis.call('ZREM', KEYS[1], m)
+  redis.call('ZADD', KEYS[2], now + lease, m)
+  table.insert(out, m)
+end
+return out`)
 
-// DueTimers claims the timers due at now (at most max). A claimed timer
-// belongs to the caller: if handling it fails, Reschedule puts it back.
+// TimerLease is how long a claimed timer belongs to its claimer before
+// another instance may take it (the claimer died before Ack).
+const TimerLease = 30 * time.Second
+
+func (s *Store) leaseKey() string { return s.timersKey() + ":lease" }
+
+// DueTimers claims the timers due at now (at most max, plus leases that ran
+// out). A claimed timer must be Acked once handled, or Rescheduled.
 func (s *Store) DueTimers(ctx context.Context, now time.Time, max int) ([][]byte, error) {
-	vals, err := claimScript.Run(ctx, s.rdb, []string{s.timersKey()}, now.UnixMilli(), max).StringSlice()
+	vals, err := claimScript.Run(ctx, s.rdb, []string{s.timersKey(), s.leaseKey()}, now.UnixMilli(), max, TimerLease.Milliseconds()).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("claim timers: %w", err)
 	}
@@ -381,9 +397,22 @@ func (s *Store) DueTimers(ctx context.Context, now time.Time, max int) ([][]byte
 	return out, nil
 }
 
+// Ack forgets a timer that was handled.
+func (s *Store) Ack(ctx context.Context, payload []byte) error {
+	if err := s.rdb.ZRem(ctx, s.leaseKey(), payload).Err(); err != nil {
+		return fmt.Errorf("ack timer: %w", err)
+	}
+	return nil
+}
+
 // Reschedule puts a claimed timer back, due at due.
 func (s *Store) Reschedule(ctx context.Context, payload []byte, due time.Time) error {
-	if err := s.rdb.ZAdd(ctx, s.timersKey(), redis.Z{Score: float64(due.UnixMilli()), Member: payload}).Err(); err != nil {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRem(ctx, s.leaseKey(), payload)
+		p.ZAdd(ctx, s.timersKey(), redis.Z{Score: float64(due.UnixMilli()), Member: payload})
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("reschedule timer: %w", err)
 	}
 	return nil

@@ -148,15 +148,16 @@ func TestTimersAreClaimedOnceWhenDue(t *testing.T) {
 	if due, _ := s.DueTimers(ctx, now, 10); len(due) != 0 {
 		t.Fatalf("timers due early: %q", due)
 	}
-	// Two instances asking at once: each timer goes to exactly one.
+	// Several instances asking at once: each timer goes to exactly one.
 	var mu sync.Mutex
 	var got []string
 	var wg sync.WaitGroup
+	at := now.Add(90 * time.Second)
 	for i := 0; i < 8; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			due, err := s.DueTimers(ctx, now.Add(90*time.Second), 10)
+			due, err := s.DueTimers(ctx, at, 10)
 			if err != nil {
 				t.Error(err)
 			}
@@ -171,9 +172,26 @@ func TestTimersAreClaimedOnceWhenDue(t *testing.T) {
 	if len(got) != 1 || got[0] != "a" {
 		t.Fatalf("claimed %q, want [a] once", got)
 	}
-	_ = s.Reschedule(ctx, []byte("a"), now.Add(3*time.Minute))
-	if due, _ := s.DueTimers(ctx, now.Add(3*time.Minute), 10); len(due) != 2 {
-		t.Fatalf("after reschedule: %q", due)
+	// Its claimer died without Ack: after the lease, another instance gets it.
+	if due, _ := s.DueTimers(ctx, at.Add(state.TimerLease/2), 10); len(due) != 0 {
+		t.Fatalf("leased timer handed out again early: %q", due)
+	}
+	again, _ := s.DueTimers(ctx, at.Add(state.TimerLease+time.Second), 10)
+	if len(again) != 2 { // "a" from its lapsed lease, "b" now due
+		t.Fatalf("after the lease: %q", again)
+	}
+	for _, d := range again {
+		_ = s.Ack(ctx, d)
+	}
+	if due, _ := s.DueTimers(ctx, at.Add(10*time.Minute), 10); len(due) != 0 {
+		t.Fatalf("acknowledged timers came back: %q", due)
+	}
+	// A failed one goes back to the queue at the time given.
+	_ = s.Commit(ctx, state.Turn{Chat: 1, User: 1, Timers: []state.TimerEntry{{Due: now, Payload: []byte("c")}}})
+	c, _ := s.DueTimers(ctx, now, 10)
+	_ = s.Reschedule(ctx, c[0], now.Add(time.Hour))
+	if due, _ := s.DueTimers(ctx, now.Add(time.Hour), 10); len(due) != 1 || string(due[0]) != "c" {
+		t.Fatalf("rescheduled: %q", due)
 	}
 }
 
