@@ -67,30 +67,11 @@ func (s *Store) pendingKey() string          { return s.prefix + "out:chats" }
 func (s *Store) unreachableKey() string      { return s.prefix + "unreachable" }
 func (s *Store) timersKey() string           { return s.prefix + "timers" }
 
-// Load returns the dialog state of (chat, user) and its version (0 when there is none).
-func (s *Store) Load(ctx context.Context, chat, user int64) (dialogs.State, int64, error) {
-	vals, err := s.rdb.HMGet(ctx, s.dialogKey(chat, user), "v", "s").Result()
-	if err != nil {
-		return dialogs.State{}, 0, fmt.Errorf("load dialog: %w", err)
-	}
-	st, version := decodeDialog(vals)
-	return st, version, nil
-}
-
-// Seen reports whether an update was already handled.
-func (s *Store) Seen(ctx context.Context, updateID int64) (bool, error) {
-	n, err := s.rdb.Exists(ctx, s.seenKey(updateID)).Result()
-	if err != nil {
-		return false, fmt.Errorf("check update seen: %w", err)
-	}
-	return n > 0, nil
-}
-
 // Turn is everything one handled update changes.
 type Turn struct {
 	Chat, User int64
 	UpdateID   int64
-	// Version is what Load returned; Commit fails with ErrConflict if it moved.
+	// Version is what Begin returned; Commit fails with ErrConflict if it moved.
 	Version int64
 	State   dialogs.State
 	// SaveState is false for updates that do not touch the dialog (e.g. a member update).

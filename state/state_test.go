@@ -18,23 +18,23 @@ func TestCommitSavesStateOutboxAndSeenTogether(t *testing.T) {
 	s := state.New(rdb, prefix)
 	ctx := context.Background()
 
-	st, v, err := s.Load(ctx, 10, 20)
-	if err != nil || v != 0 || st.Step != "" {
-		t.Fatalf("fresh load: %+v %d %v", st, v, err)
+	snap, err := s.Begin(ctx, 10, 20, 5)
+	if err != nil || snap.Version != 0 || snap.State.Step != "" || snap.Seen {
+		t.Fatalf("fresh begin: %+v %v", snap, err)
 	}
-	err = s.Commit(ctx, state.Turn{Chat: 10, User: 20, UpdateID: 5, Version: v, SaveState: true,
+	err = s.Commit(ctx, state.Turn{Chat: 10, User: 20, UpdateID: 5, Version: snap.Version, SaveState: true,
 		State: dialogs.State{Step: dialogs.StepLinkCode, Account: 7}, Outbox: [][]byte{[]byte("a"), []byte("b")}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, v, _ = s.Load(ctx, 10, 20)
-	if st.Step != dialogs.StepLinkCode || st.Account != 7 || v != 1 {
-		t.Fatalf("after commit: %+v v%d", st, v)
+	snap, _ = s.Begin(ctx, 10, 20, 5)
+	if snap.State.Step != dialogs.StepLinkCode || snap.State.Account != 7 || snap.Version != 1 {
+		t.Fatalf("after commit: %+v", snap)
 	}
-	if seen, _ := s.Seen(ctx, 5); !seen {
+	if !snap.Seen {
 		t.Error("update 5 not marked handled")
 	}
-	if seen, _ := s.Seen(ctx, 6); seen {
+	if other, _ := s.Begin(ctx, 10, 20, 6); other.Seen {
 		t.Error("update 6 marked handled")
 	}
 	out, _ := s.Outbox(ctx, 10)
@@ -64,14 +64,14 @@ func TestCommitRefusesAStaleVersion(t *testing.T) {
 	if !errors.Is(err, state.ErrConflict) {
 		t.Fatalf("stale commit: %v", err)
 	}
-	if seen, _ := s.Seen(ctx, 2); seen {
+	if snap, _ := s.Begin(ctx, 1, 1, 2); snap.Seen {
 		t.Error("refused update marked handled")
 	}
 	if out, _ := s.Outbox(ctx, 1); len(out) != 0 {
 		t.Error("refused update left replies")
 	}
-	if st, _, _ := s.Load(ctx, 1, 1); st.Step != dialogs.StepLinkNumber {
-		t.Errorf("state overwritten: %+v", st)
+	if snap, _ := s.Begin(ctx, 1, 1, 0); snap.State.Step != dialogs.StepLinkNumber {
+		t.Errorf("state overwritten: %+v", snap.State)
 	}
 }
 
