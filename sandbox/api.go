@@ -113,136 +113,129 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
+// actionError is a page action refused with an HTTP status and a reason
+// the page shows.
+type actionError struct {
+	status int
+	msg    string
+}
+
+func (e *actionError) Error() string { return e.msg }
+
+func badAction(msg string) error { return &actionError{http.StatusBadRequest, msg} }
+
+// conflict: the emulator refused the action (e.g. the message is gone).
+func conflict(err error) error { return &actionError{http.StatusConflict, err.Error()} }
+
+// action turns a page action into a handler: it finds the persona of the
+// path (404), decodes the JSON body into a Req (400), runs act as that
+// persona and answers 202, or the status of the actionError act returns.
+func action[Req any](s *Server, act func(u emulator.User, req Req) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, ok := s.personaOr404(w, r)
+		if !ok {
+			return
+		}
+		var req Req
+		if !readJSON(w, r, &req) {
+			return
+		}
+		if err := act(p.User, req); err != nil {
+			status := http.StatusInternalServerError
+			var ae *actionError
+			if errors.As(err, &ae) {
+				status = ae.status
+			}
+			writeError(w, status, err.Error())
+			return
+		}
+		writeJSON(w, http.StatusAccepted, map[string]bool{"ok": true})
+	}
+}
+
+type textRequest struct {
+	Text string `json:"text"`
+}
+
 // sendText is the person typing a text (or a command) and sending it.
-func (s *Server) sendText(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.personaOr404(w, r)
-	if !ok {
-		return
-	}
-	var req struct {
-		Text string `json:"text"`
-	}
-	if !readJSON(w, r, &req) {
-		return
-	}
+func (s *Server) sendText(u emulator.User, req textRequest) error {
 	text := strings.TrimSpace(req.Text)
 	if text == "" {
-		writeError(w, http.StatusBadRequest, "the text is empty")
-		return
+		return badAction("the text is empty")
 	}
 	// Telegram's app refuses longer messages before they reach a bot.
 	if len([]rune(text)) > 4096 {
-		writeError(w, http.StatusBadRequest, "a message is at most 4096 characters")
-		return
+		return badAction("a message is at most 4096 characters")
 	}
-	s.emu.SendText(p.User, text)
-	writeJSON(w, http.StatusAccepted, map[string]bool{"ok": true})
+	s.emu.SendText(u, text)
+	return nil
+}
+
+type editRequest struct {
+	MessageID int    `json:"message_id"`
+	Text      string `json:"text"`
 }
 
 // editText is the person editing a text they sent.
-func (s *Server) editText(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.personaOr404(w, r)
-	if !ok {
-		return
-	}
-	var req struct {
-		MessageID int    `json:"message_id"`
-		Text      string `json:"text"`
-	}
-	if !readJSON(w, r, &req) {
-		return
-	}
+func (s *Server) editText(u emulator.User, req editRequest) error {
 	text := strings.TrimSpace(req.Text)
 	if text == "" {
-		writeError(w, http.StatusBadRequest, "the text is empty")
-		return
+		return badAction("the text is empty")
 	}
-	if _, err := s.emu.EditText(p.User, req.MessageID, text); err != nil {
-		writeError(w, http.StatusConflict, err.Error())
-		return
+	if _, err := s.emu.EditText(u, req.MessageID, text); err != nil {
+		return conflict(err)
 	}
-	writeJSON(w, http.StatusAccepted, map[string]bool{"ok": true})
+	return nil
+}
+
+type buttonRequest struct {
+	MessageID int    `json:"message_id"`
+	Data      string `json:"data"`
 }
 
 // pressButton is the person pressing an inline button under a message.
-func (s *Server) pressButton(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.personaOr404(w, r)
-	if !ok {
-		return
-	}
-	var req struct {
-		MessageID int    `json:"message_id"`
-		Data      string `json:"data"`
-	}
-	if !readJSON(w, r, &req) {
-		return
-	}
+func (s *Server) pressButton(u emulator.User, req buttonRequest) error {
 	if req.Data == "" {
-		writeError(w, http.StatusBadRequest, "the button has no callback data")
-		return
+		return badAction("the button has no callback data")
 	}
-	s.emu.PressButton(p.User, req.MessageID, req.Data)
-	writeJSON(w, http.StatusAccepted, map[string]bool{"ok": true})
+	s.emu.PressButton(u, req.MessageID, req.Data)
+	return nil
 }
 
 // pressKey is the person pressing a button of the reply keyboard: a plain
 // one sends its text, "share my phone number" the persona's own contact.
-func (s *Server) pressKey(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.personaOr404(w, r)
-	if !ok {
-		return
+func (s *Server) pressKey(u emulator.User, req textRequest) error {
+	if _, err := s.emu.PressKeyboardButton(u, req.Text); err != nil {
+		return conflict(err)
 	}
-	var req struct {
-		Text string `json:"text"`
-	}
-	if !readJSON(w, r, &req) {
-		return
-	}
-	if _, err := s.emu.PressKeyboardButton(p.User, req.Text); err != nil {
-		writeError(w, http.StatusConflict, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusAccepted, map[string]bool{"ok": true})
+	return nil
+}
+
+type locationRequest struct {
+	Latitude  *float64 `json:"latitude"`
+	Longitude *float64 `json:"longitude"`
 }
 
 // sendLocation is the person sharing a location (the "share location"
 // button, or the attachment menu).
-func (s *Server) sendLocation(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.personaOr404(w, r)
-	if !ok {
-		return
-	}
-	var req struct {
-		Latitude  *float64 `json:"latitude"`
-		Longitude *float64 `json:"longitude"`
-	}
-	if !readJSON(w, r, &req) {
-		return
-	}
+func (s *Server) sendLocation(u emulator.User, req locationRequest) error {
 	if req.Latitude == nil || req.Longitude == nil ||
 		*req.Latitude < -90 || *req.Latitude > 90 || *req.Longitude < -180 || *req.Longitude > 180 {
-		writeError(w, http.StatusBadRequest, "latitude must be -90..90 and longitude -180..180")
-		return
+		return badAction("latitude must be -90..90 and longitude -180..180")
 	}
-	s.emu.SendLocation(p.User, *req.Latitude, *req.Longitude)
-	writeJSON(w, http.StatusAccepted, map[string]bool{"ok": true})
+	s.emu.SendLocation(u, *req.Latitude, *req.Longitude)
+	return nil
+}
+
+type contactRequest struct {
+	Phone     string `json:"phone"`
+	FirstName string `json:"first_name"`
 }
 
 // sendContact is the person sharing someone else's contact from their
 // address book: a contact whose user_id is not the sender's, which the bot
 // must refuse to link by.
-func (s *Server) sendContact(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.personaOr404(w, r)
-	if !ok {
-		return
-	}
-	var req struct {
-		Phone     string `json:"phone"`
-		FirstName string `json:"first_name"`
-	}
-	if !readJSON(w, r, &req) {
-		return
-	}
+func (s *Server) sendContact(u emulator.User, req contactRequest) error {
 	phone := strings.TrimPrefix(strings.Map(func(c rune) rune {
 		if c == '+' || c >= '0' && c <= '9' {
 			return c
@@ -250,15 +243,14 @@ func (s *Server) sendContact(w http.ResponseWriter, r *http.Request) {
 		return -1
 	}, req.Phone), "+")
 	if len(phone) < 7 || len(phone) > 15 {
-		writeError(w, http.StatusBadRequest, "the phone number needs 7 to 15 digits")
-		return
+		return badAction("the phone number needs 7 to 15 digits")
 	}
 	name := strings.TrimSpace(req.FirstName)
 	if name == "" {
 		name = "Contact"
 	}
-	s.emu.SendContact(p.User, models.Contact{PhoneNumber: phone, FirstName: name, UserID: s.newUserID()})
-	writeJSON(w, http.StatusAccepted, map[string]bool{"ok": true})
+	s.emu.SendContact(u, models.Contact{PhoneNumber: phone, FirstName: name, UserID: s.newUserID()})
+	return nil
 }
 
 // sendSticker is the person sending a sticker (a thumbs-up).
