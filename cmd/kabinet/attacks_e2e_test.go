@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/kabinet-bot/kabinet/emulator"
 	"github.com/kabinet-bot/kabinet/internal/redistest"
 )
@@ -18,13 +16,8 @@ import (
 // accountID looks up an account's internal id, as a forged button would carry it.
 func (s *stack) accountID(number string) int64 {
 	s.t.Helper()
-	conn, err := pgx.Connect(context.Background(), s.dbURL)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
 	var id int64
-	if err := conn.QueryRow(context.Background(), `SELECT id FROM accounts WHERE number = $1`, number).Scan(&id); err != nil {
+	if err := s.db().QueryRow(context.Background(), `SELECT id FROM accounts WHERE number = $1`, number).Scan(&id); err != nil {
 		s.t.Fatal(err)
 	}
 	return id
@@ -33,27 +26,19 @@ func (s *stack) accountID(number string) int64 {
 // linkedCount counts the accounts linked to a Telegram user.
 func (s *stack) linkedCount(userID int64) int {
 	s.t.Helper()
-	conn, err := pgx.Connect(context.Background(), s.dbURL)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
 	var n int
-	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM telegram_links WHERE telegram_user_id = $1`, userID).Scan(&n); err != nil {
+	if err := s.db().QueryRow(context.Background(), `SELECT count(*) FROM telegram_links WHERE telegram_user_id = $1`, userID).Scan(&n); err != nil {
 		s.t.Fatal(err)
 	}
 	return n
 }
 
-// link walks a user through linking an account by number.
+// link walks a new user through /start and linking an account by number.
 func (s *stack) link(u emulator.User, number, phone string) {
 	s.t.Helper()
 	s.emu.SendCommand(u, "/start")
 	s.next(u, "номер лицевого счёта")
-	s.emu.SendText(u, number)
-	s.next(u, "Введите 6 цифр")
-	s.emu.SendText(u, s.lastCode(phone))
-	s.next(u, "Лицевой счёт "+number+"\nТариф")
+	s.linkAccount(u, number, phone)
 }
 
 func TestBadInputGetsAHintAndChangesNothing(t *testing.T) {

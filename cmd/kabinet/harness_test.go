@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/go-telegram/bot/models"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kabinet-bot/kabinet/billing/postgres"
 	"github.com/kabinet-bot/kabinet/billing/postgres/pgtest"
@@ -376,4 +377,46 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// db opens the stack's database, as the provider's own billing would.
+func (s *stack) db() *pgxpool.Pool {
+	s.t.Helper()
+	pool, err := pgxpool.New(context.Background(), s.dbURL)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(pool.Close)
+	return pool
+}
+
+// linkAccount links an account to u the way a person does: the number,
+// then the code from the SMS to the phone on the contract.
+func (s *stack) linkAccount(u emulator.User, number, phone string) {
+	s.t.Helper()
+	before := len(s.sms.Messages(phone))
+	s.emu.SendText(u, number)
+	s.next(u, "+7 *** ***-**-"+phone[len(phone)-2:])
+	var code string
+	s.waitFor("the code SMS to "+phone, func() bool {
+		for _, m := range s.sms.Messages(phone)[before:] {
+			if c := codeIn(m.Text); c != "" {
+				code = c
+			}
+		}
+		return code != ""
+	})
+	s.emu.SendText(u, code)
+	s.next(u, "Лицевой счёт "+number+" привязан")
+	s.next(u, "Лицевой счёт "+number+"\nТариф")
+}
+
+// moscow is the provider's time zone.
+func moscow(t *testing.T) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation("Europe/Moscow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
 }

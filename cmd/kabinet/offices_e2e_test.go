@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/go-telegram/bot/models"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kabinet-bot/kabinet/emulator"
 	"github.com/kabinet-bot/kabinet/offices"
@@ -33,22 +32,11 @@ var (
 func newOfficesStack(t *testing.T) *stack {
 	t.Helper()
 	s := prepareStack(t, polling, nil)
-	if err := offices.LoadDemo(context.Background(), s.officesPool()); err != nil {
+	if err := offices.LoadDemo(context.Background(), s.db()); err != nil {
 		t.Fatal(err)
 	}
 	s.start()
 	return s
-}
-
-// officesPool opens a pool on the stack's database, closed when the test ends.
-func (s *stack) officesPool() *pgxpool.Pool {
-	s.t.Helper()
-	pool, err := pgxpool.New(context.Background(), s.dbURL)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	s.t.Cleanup(pool.Close)
-	return pool
 }
 
 // openOffices is the subscriber opening the menu (whose text is menu) and
@@ -283,7 +271,7 @@ func TestOfficesPaging(t *testing.T) {
 	s := newOfficesStack(t)
 	// A fixed clock keeps each page's "open until" lines the same when ◀
 	// comes back to it.
-	s.clock.Advance(officesWednesdayAt(13, officesMoscow(t)).Sub(s.clock.Now()))
+	s.clock.Advance(officesWednesdayAt(13, moscow(t)).Sub(s.clock.Now()))
 
 	var csv strings.Builder
 	csv.WriteString(strings.Join(offices.Columns, ",") + "\n")
@@ -306,7 +294,7 @@ func TestOfficesPaging(t *testing.T) {
 		pays = append(pays, name)
 		point(fmt.Sprintf("tom-pay-%d", i+1), kind.kind, name, 10+i)
 	}
-	res, err := offices.Import(context.Background(), s.officesPool(), strings.NewReader(csv.String()))
+	res, err := offices.Import(context.Background(), s.db(), strings.NewReader(csv.String()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,15 +361,6 @@ func TestOfficesPaging(t *testing.T) {
 	}
 }
 
-func officesMoscow(t *testing.T) *time.Location {
-	t.Helper()
-	msk, err := time.LoadLocation("Europe/Moscow")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return msk
-}
-
 // officesWednesdayAt is the latest Wednesday at hour:00 in loc that is not in
 // the future.
 func officesWednesdayAt(hour int, loc *time.Location) time.Time {
@@ -401,7 +380,7 @@ func officesWednesdayAt(hour int, loc *time.Location) time.Time {
 func TestOfficesNearestInLocalTime(t *testing.T) {
 	t.Parallel()
 	s := newOfficesStack(t)
-	s.clock.Advance(officesWednesdayAt(13, officesMoscow(t)).Sub(s.clock.Now()))
+	s.clock.Advance(officesWednesdayAt(13, moscow(t)).Sub(s.clock.Now()))
 
 	u := newUser("ru")
 	s.openOffices(u, officesMenuUnlinked, "Офисы и контакты", "Выберите город")

@@ -38,38 +38,6 @@ const fastScheduler = "100ms"
 // rub is an amount as a Russian subscriber reads it ("1 500,00 ₽").
 func rub(roubles int64) string { return money.Rub(roubles).Format("ru") }
 
-// db opens the stack's database, as the provider's own billing would.
-func (s *stack) db() *pgxpool.Pool {
-	s.t.Helper()
-	pool, err := pgxpool.New(context.Background(), s.dbURL)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	s.t.Cleanup(pool.Close)
-	return pool
-}
-
-// linkAccount links an account to u the way a person does: the number,
-// then the code from the SMS to the phone on the contract.
-func (s *stack) linkAccount(u emulator.User, number, phone string) {
-	s.t.Helper()
-	before := len(s.sms.Messages(phone))
-	s.emu.SendText(u, number)
-	s.next(u, "+7 *** ***-**-"+phone[len(phone)-2:])
-	var code string
-	s.waitFor("the code SMS to "+phone, func() bool {
-		for _, m := range s.sms.Messages(phone)[before:] {
-			if c := codeIn(m.Text); c != "" {
-				code = c
-			}
-		}
-		return code != ""
-	})
-	s.emu.SendText(u, code)
-	s.next(u, "Лицевой счёт "+number+" привязан")
-	s.next(u, "Лицевой счёт "+number+"\nТариф")
-}
-
 // payByBilling is the provider's billing taking a payment at a terminal: it
 // writes the ledger row and the balance in its own transaction, knowing
 // nothing of the bot.
@@ -170,15 +138,6 @@ func ruDate(t *testing.T, d time.Time) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprintf("%d %s", d.Day(), text.T("ru", fmt.Sprintf("month_%d", int(d.Month())), nil))
-}
-
-func moscow(t *testing.T) *time.Location {
-	t.Helper()
-	loc, err := time.LoadLocation("Europe/Moscow")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return loc
 }
 
 // TestPayFlow: Pay from the balance screen with a suggested sum and with
