@@ -38,6 +38,7 @@ type Account struct {
 	// personal data: show it only through MaskPhone, never log it.
 	Phone      string
 	City       string // city name as in the offices directory (Russian)
+	CityEN     string // the same city's English name, for the English interface
 	Status     Status
 	Balance    money.Amount
 	Tariff     Tariff
@@ -47,6 +48,15 @@ type Account struct {
 	OpenedAt   time.Time
 	TimeZone   string // IANA zone of the account's city, for dates shown to the subscriber
 	LastChange time.Time
+	// Trust is the trust payment running on the account, nil if none. Its
+	// sum is part of Balance until it ends and is taken back.
+	Trust *ActiveTrust
+}
+
+// ActiveTrust is a trust payment that has been granted and not yet ended.
+type ActiveTrust struct {
+	Amount    money.Amount
+	ExpiresAt time.Time
 }
 
 // Tariff is the plan an account is on.
@@ -79,18 +89,68 @@ func (a Account) MonthlyCharge() money.Amount {
 	return total
 }
 
-// DaysLeft estimates for how many whole days the balance pays the service,
-// spreading the monthly charge over 30 days. It is 0 when the balance is not
-// positive and -1 when nothing is charged (the money lasts indefinitely).
-func (a Account) DaysLeft() int {
-	monthly := a.MonthlyCharge()
-	if monthly <= 0 {
-		return -1
+// OwnBalance is the money that stays on the account when a running trust
+// payment is taken back: the balance less the trust payment's sum.
+func (a Account) OwnBalance() money.Amount {
+	if a.Trust == nil {
+		return a.Balance
 	}
-	if a.Balance <= 0 {
-		return 0
+	return a.Balance - a.Trust.Amount
+}
+
+// Forecast is until when an account's money keeps its service on, and what
+// to pay to keep it on after that: what the balance screen and every other
+// date of blocking say.
+type Forecast struct {
+	// Unlimited: nothing is charged, the money lasts indefinitely.
+	Unlimited bool
+	// DaysLeft is how many whole days the service stays on without a payment.
+	DaysLeft int
+	// BlockOn is the day the service stops without a payment, in the zone
+	// passed to Forecast.
+	BlockOn time.Time
+	// TrustEnds tells that BlockOn is the end of a running trust payment:
+	// its sum is taken back that day and what stays does not pay on.
+	TrustEnds bool
+	// Need is what to pay before BlockOn to keep the service on for a month
+	// after it (the monthly charge less the money that stays); 0 when the
+	// money that stays covers the month.
+	Need money.Amount
+}
+
+// Forecast estimates, at now, how long the service stays on. Only the money
+// that stays counts: a trust payment's sum is taken back when it ends, so
+// while one runs the service lasts until its end at the earliest and past
+// it only as far as the account's own money pays. The monthly charge is
+// spread over 30 days.
+func (a Account) Forecast(now time.Time, loc *time.Location) Forecast {
+	charge := a.MonthlyCharge()
+	if charge <= 0 {
+		return Forecast{Unlimited: true}
 	}
-	return int(int64(a.Balance) * 30 / int64(monthly))
+	own := a.OwnBalance()
+	days := 0
+	if own > 0 {
+		days = int(int64(own) * 30 / int64(charge))
+	}
+	f := Forecast{DaysLeft: days, BlockOn: now.In(loc).AddDate(0, 0, days)}
+	if a.Trust != nil && a.Trust.ExpiresAt.After(f.BlockOn) {
+		f.BlockOn, f.TrustEnds = a.Trust.ExpiresAt.In(loc), true
+		f.DaysLeft = calendarDays(now.In(loc), f.BlockOn)
+	}
+	if own < charge {
+		f.Need = charge - own
+	}
+	return f
+}
+
+// calendarDays counts the midnights between two instants of one zone.
+func calendarDays(from, to time.Time) int {
+	y1, m1, d1 := from.Date()
+	y2, m2, d2 := to.Date()
+	a := time.Date(y1, m1, d1, 0, 0, 0, 0, time.UTC)
+	b := time.Date(y2, m2, d2, 0, 0, 0, 0, time.UTC)
+	return int(b.Sub(a).Hours() / 24)
 }
 
 // NextChargeDate is the next date (in loc) on or after now when the monthly

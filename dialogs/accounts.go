@@ -10,12 +10,23 @@ import (
 
 // showAccounts lists the linked accounts with switch and unlink buttons.
 func (e *Engine) showAccounts(t *turn, edit int) error {
+	return e.accountsScreen(t, "", edit)
+}
+
+// accountsScreen is the accounts list, under a line saying what just
+// happened (head, "" for none): every action on the list redraws it, so the
+// list never shows an account that was unlinked or an old ✅.
+func (e *Engine) accountsScreen(t *turn, head string, edit int) error {
 	t.st.Step, t.st.Account = StepIdle, 0
 	linked, err := e.accounts.LinkedAccounts(t.ctx, t.ev.UserID)
 	if err != nil {
 		return err
 	}
 	if len(linked) == 0 {
+		if head != "" {
+			t.reply(Reply{Text: head, Edit: edit})
+			edit = 0
+		}
 		return e.menu(t, edit)
 	}
 	cur, err := e.accounts.CurrentAccount(t.ctx, t.ev.UserID)
@@ -23,6 +34,9 @@ func (e *Engine) showAccounts(t *turn, edit int) error {
 		return err
 	}
 	var b strings.Builder
+	if head != "" {
+		b.WriteString(head + "\n\n")
+	}
 	b.WriteString(e.n(t, "accounts_title", len(linked), map[string]any{"Max": e.cfg.MaxAccounts}))
 	var rows [][]Button
 	for _, a := range linked {
@@ -31,7 +45,7 @@ func (e *Engine) showAccounts(t *turn, edit int) error {
 			mark = " ✅"
 		}
 		b.WriteString("\n" + e.t(t, "accounts_item", map[string]any{
-			"Number": esc(a.Number), "City": esc(a.City), "Balance": a.Balance.Format(t.lang),
+			"Number": esc(a.Number), "City": esc(accountCity(t, a)), "Balance": a.Balance.Format(t.lang),
 			"Status": e.t(t, "status_"+string(a.Status), nil),
 		}) + mark)
 		rows = append(rows, []Button{
@@ -61,7 +75,22 @@ func (e *Engine) switchAccount(t *turn, id int64, edit int) error {
 		return err
 	}
 	t.res.Toast = e.t(t, "account_switched", map[string]any{"Number": acc.Number})
+	// The list the button was pressed on gets its ✅ moved; the balance of
+	// the new current account comes below it.
+	if edit > 0 {
+		if err := e.showAccounts(t, edit); err != nil {
+			return err
+		}
+	}
 	return e.showBalance(t, acc.ID, 0)
+}
+
+// accountCity is the account's city in the person's language.
+func accountCity(t *turn, a billing.Account) string {
+	if t.lang == "en" && a.CityEN != "" {
+		return a.CityEN
+	}
+	return a.City
 }
 
 func (e *Engine) askUnlink(t *turn, id int64, edit int) error {
@@ -99,6 +128,6 @@ func (e *Engine) unlink(t *turn, id int64, edit int) error {
 		return err
 	}
 	t.st.Step, t.st.Account = StepIdle, 0
-	t.reply(Reply{Text: e.t(t, "unlink_done", map[string]any{"Number": esc(acc.Number)}), Edit: edit})
-	return e.menu(t, 0)
+	// The question turns back into the list, without the unlinked account.
+	return e.accountsScreen(t, e.t(t, "unlink_done", map[string]any{"Number": esc(acc.Number)}), edit)
 }

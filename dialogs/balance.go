@@ -63,18 +63,25 @@ func (e *Engine) balanceText(t *turn, acc billing.Account, payments []billing.Pa
 	line(e.t(t, "balance_status", map[string]any{"Status": e.t(t, "status_"+string(acc.Status), nil)}))
 	switch acc.Status {
 	case billing.StatusActive:
-		days := acc.DaysLeft()
-		if days >= 0 {
-			line(e.n(t, "balance_days_left", days, nil))
+		// Only the money that stays counts: a running trust payment is taken
+		// back at its end, so the forecast never promises days it pays for.
+		fc := acc.Forecast(e.now(), loc)
+		if acc.Trust != nil {
+			line(e.t(t, "balance_trust", map[string]any{"Amount": acc.Trust.Amount.Format(t.lang), "Date": e.date(t, acc.Trust.ExpiresAt.In(loc))}))
 		}
-		if acc.Balance >= acc.MonthlyCharge() {
+		if fc.Unlimited {
+			break
+		}
+		if fc.DaysLeft == 0 {
+			line(e.t(t, "balance_runs_out_today", nil))
+		} else {
+			line(e.n(t, "balance_days_left", fc.DaysLeft, map[string]any{"Date": e.date(t, fc.BlockOn)}))
+		}
+		if fc.Need == 0 {
 			next := acc.NextChargeDate(now, loc)
 			line(e.t(t, "balance_next_charge", map[string]any{"Date": e.date(t, next), "Amount": acc.MonthlyCharge().Format(t.lang)}))
-		} else if days >= 0 {
-			// The same estimate as "the money lasts N days", so that the two
-			// lines never contradict each other.
-			blockOn := now.AddDate(0, 0, days)
-			line(e.t(t, "balance_block_on", map[string]any{"Date": e.date(t, blockOn), "Amount": (acc.MonthlyCharge() - acc.Balance).Format(t.lang)}))
+		} else {
+			line(e.t(t, "balance_block_on", map[string]any{"Date": e.date(t, fc.BlockOn), "Amount": fc.Need.Format(t.lang)}))
 		}
 	case billing.StatusBlocked:
 		need := acc.MonthlyCharge() - acc.Balance

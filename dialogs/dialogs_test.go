@@ -21,10 +21,10 @@ var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 func demoAccounts() []billing.Account {
 	tariff := billing.Tariff{Name: "Домашний 100", MonthlyFee: money.Rub(600)}
 	return []billing.Account{
-		{ID: 1, Number: "1000000001", Phone: "+79000000001", City: "Москва", Status: billing.StatusActive, Balance: 123450, Tariff: tariff, ChargeDay: 1, TimeZone: "Europe/Moscow"},
-		{ID: 2, Number: "1000000002", Phone: "+79000000001", City: "Москва", Status: billing.StatusBlocked, Balance: -10000, Tariff: tariff, ChargeDay: 1},
-		{ID: 3, Number: "1000000003", Phone: "+79000000001", City: "Томск", Status: billing.StatusFrozen, Balance: 0, Tariff: tariff, ChargeDay: 5, TimeZone: "Asia/Tomsk"},
-		{ID: 4, Number: "1000000004", Phone: "+79000000004", City: "Уфа", Status: billing.StatusActive, Balance: money.Rub(100), Tariff: tariff, ChargeDay: 10,
+		{ID: 1, Number: "1000000001", Phone: "+79000000001", City: "Москва", CityEN: "Moscow", Status: billing.StatusActive, Balance: 123450, Tariff: tariff, ChargeDay: 1, TimeZone: "Europe/Moscow"},
+		{ID: 2, Number: "1000000002", Phone: "+79000000001", City: "Москва", CityEN: "Moscow", Status: billing.StatusBlocked, Balance: -10000, Tariff: tariff, ChargeDay: 1},
+		{ID: 3, Number: "1000000003", Phone: "+79000000001", City: "Томск", CityEN: "Tomsk", Status: billing.StatusFrozen, Balance: 0, Tariff: tariff, ChargeDay: 5, TimeZone: "Asia/Tomsk"},
+		{ID: 4, Number: "1000000004", Phone: "+79000000004", City: "Уфа", CityEN: "Ufa", Status: billing.StatusActive, Balance: money.Rub(100), Tariff: tariff, ChargeDay: 10,
 			Services: []billing.Service{{Name: "Статический IP", MonthlyFee: money.Rub(150)}}},
 	}
 }
@@ -100,8 +100,9 @@ func mustContain(t *testing.T, res dialogs.Result, parts ...string) {
 
 func TestStartGreetsInTheUsersLanguage(t *testing.T) {
 	ru := newHarness(t, "ru")
-	res := ru.cmd("start")
-	mustContain(t, res, "Здравствуйте", "номер лицевого счёта")
+	mustContain(t, ru.cmd("start"), "Здравствуйте", "[🔗 Привязать лицевой счёт|link]", "[❓ Помощь|help]")
+	res := ru.press("link")
+	mustContain(t, res, "номер лицевого счёта")
 	if ru.st.Step != dialogs.StepLinkNumber {
 		t.Fatalf("step %q, want link.number", ru.st.Step)
 	}
@@ -115,7 +116,7 @@ func TestStartGreetsInTheUsersLanguage(t *testing.T) {
 		t.Error("no 'share my phone number' button")
 	}
 	en := newHarness(t, "en-US")
-	mustContain(t, en.cmd("start"), "Hello", "account number")
+	mustContain(t, en.cmd("start"), "Hello", "your internet and TV provider account", "[🔗 Link an account|link]")
 }
 
 func TestLinkByNumberThenBalance(t *testing.T) {
@@ -143,7 +144,7 @@ func TestLinkByNumberThenBalance(t *testing.T) {
 func TestBadAccountNumbersGetAHintAndChangeNothing(t *testing.T) {
 	for _, input := range []string{"1' OR '1'='1", "١٢٣٤٥٦٧٨٩٠", strings.Repeat("9", 5000), "12ab34", "123"} {
 		h := newHarness(t, "ru")
-		h.cmd("start")
+		h.press("link")
 		res := h.text(input)
 		mustContain(t, res, "от 5 до 20 цифр")
 		if len(h.codes.sent) != 0 || h.codes.lookups != 0 {

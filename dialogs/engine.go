@@ -145,15 +145,22 @@ func (e *Engine) command(t *turn) error {
 	switch t.ev.Command {
 	case "start":
 		t.st = State{Lang: t.st.Lang, LangLoaded: true}
+		if t.st.Lang != "" {
+			// A chosen language outlives a reinstalled app or a cleared chat,
+			// and so must the command menu in it.
+			t.res.ChatCommands = e.Commands(t.lang)
+		}
 		linked, err := e.accounts.LinkedAccounts(t.ctx, t.ev.UserID)
 		if err != nil {
 			return err
 		}
+		// Someone who only wants the hotline must not be pushed into
+		// linking: the menu offers linking next to contacts and help.
+		greeting := "start_again"
 		if len(linked) == 0 {
-			t.reply(Reply{Text: e.t(t, "start_greeting", nil), Keyboard: &Keyboard{Remove: true}})
-			return e.startLinking(t)
+			greeting = "start_greeting"
 		}
-		t.reply(Reply{Text: e.t(t, "start_again", nil), Keyboard: &Keyboard{Remove: true}})
+		t.reply(Reply{Text: e.t(t, greeting, nil), Keyboard: &Keyboard{Remove: true}})
 		return e.menu(t, 0)
 	case "menu", "cancel":
 		cancelled := t.st.Step != StepIdle
@@ -163,7 +170,7 @@ func (e *Engine) command(t *turn) error {
 		}
 		return e.menu(t, 0)
 	case "help":
-		t.reply(Reply{Text: e.t(t, "help", nil), Buttons: [][]Button{{e.menuButton(t)}}})
+		t.reply(Reply{Text: e.helpText(t), Buttons: [][]Button{{e.menuButton(t)}}})
 		return nil
 	case "language":
 		t.reply(Reply{Text: e.t(t, "language_choose", nil), Buttons: [][]Button{
@@ -194,9 +201,14 @@ func (e *Engine) callback(t *turn) error {
 	switch verb {
 	case "menu":
 		t.st = State{Lang: t.st.Lang, LangLoaded: true}
+		if arg == "n" {
+			// "menu:n" sits under a message worth keeping (a payment link, a
+			// granted trust payment): the menu comes as a new message.
+			edit = 0
+		}
 		return e.menu(t, edit)
 	case "help":
-		t.reply(Reply{Text: e.t(t, "help", nil), Buttons: [][]Button{{e.menuButton(t)}}, Edit: edit})
+		t.reply(Reply{Text: e.helpText(t), Buttons: [][]Button{{e.menuButton(t)}}, Edit: edit})
 		return nil
 	case "bal":
 		return e.showBalance(t, id, 0)
@@ -231,6 +243,9 @@ func (e *Engine) callback(t *turn) error {
 			return err
 		}
 		t.st.Lang, t.lang = arg, arg
+		// Telegram picks a command menu by the app's language; one chosen
+		// here must reach the menu too, for this chat.
+		t.res.ChatCommands = e.Commands(arg)
 		t.reply(Reply{Text: e.t(t, "language_set", nil), Edit: edit})
 		return e.menu(t, 0)
 	}
@@ -285,6 +300,54 @@ func (e *Engine) menu(t *turn, edit int) error {
 
 func (e *Engine) menuButton(t *turn) Button {
 	return Button{Text: e.t(t, "btn_menu", nil), Data: "menu"}
+}
+
+// newMenuButton is "Menu" under a message that must stay readable: the
+// menu comes as a new message instead of replacing it.
+func (e *Engine) newMenuButton(t *turn) Button {
+	return Button{Text: e.t(t, "btn_menu", nil), Data: "menu:n"}
+}
+
+// backButton is "◀ Back" to the screen a screen was opened from.
+func (e *Engine) backButton(t *turn, data string) Button {
+	return Button{Text: e.t(t, "btn_back", nil), Data: data}
+}
+
+// The command menu: the core's commands around those the features register.
+var (
+	coreCommandsHead = []string{"start", "menu", "balance", "accounts"}
+	coreCommandsTail = []string{"help", "language", "cancel"}
+)
+
+// Commands is the bot's command menu in lang, in the order it is shown:
+// what serve registers with Telegram and what a chat gets after /language.
+func (e *Engine) Commands(lang string) []Command {
+	names := append(append(append([]string(nil), coreCommandsHead...), e.reg.commandOrder...), coreCommandsTail...)
+	out := make([]Command, len(names))
+	for i, n := range names {
+		out[i] = Command{Name: n, Description: e.text.T(lang, "cmd_"+n, nil)}
+	}
+	return out
+}
+
+// helpText is the help screen: what each feature does (each registers its
+// own lines), then every command.
+func (e *Engine) helpText(t *turn) string {
+	var b strings.Builder
+	b.WriteString(e.t(t, "help_title", nil))
+	b.WriteString("\n" + e.t(t, "help_balance", nil))
+	for _, f := range e.reg.help {
+		if s := f(e, t); s != "" {
+			b.WriteString("\n" + s)
+		}
+	}
+	b.WriteString("\n" + e.t(t, "help_accounts", map[string]any{"Max": e.cfg.MaxAccounts}))
+	b.WriteString("\n" + e.t(t, "help_language", nil))
+	b.WriteString("\n\n" + e.t(t, "help_commands", nil))
+	for _, c := range e.Commands(t.lang) {
+		b.WriteString("\n/" + c.Name + " — " + esc(c.Description))
+	}
+	return b.String()
 }
 
 func (e *Engine) t(t *turn, id string, data map[string]any) string {

@@ -103,7 +103,17 @@ type Result struct {
 	// Timers ask for a KindTimer event later in this conversation (e.g.
 	// offering "send the code again" once the resend pause is over).
 	Timers []Timer
-	State  State
+	// ChatCommands, when set, becomes this chat's command menu: Telegram
+	// chooses a menu by the app's language, which knows nothing of a
+	// language chosen with /language.
+	ChatCommands []Command
+	State        State
+}
+
+// Command is one entry of the bot's command menu: /Name, with Description.
+type Command struct {
+	Name        string
+	Description string
 }
 
 // Timer is a KindTimer event with Data, due After from now, in the

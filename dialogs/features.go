@@ -31,14 +31,33 @@ type balanceFunc func(e *Engine, t *turn, acc billing.Account) []Button
 // locationFunc handles a shared location.
 type locationFunc func(e *Engine, t *turn) error
 
+// helpFunc returns a feature's lines of the help screen.
+type helpFunc func(e *Engine, t *turn) string
+
 type registry struct {
 	callbacks map[string]callbackFunc
 	steps     map[Step]stepFunc
 	commands  map[string]stepFunc
-	menu      []menuFunc
-	idleText  []textFunc
-	location  locationFunc
-	balance   []balanceFunc // payments
+	// commandOrder is the features' commands in the order they registered,
+	// for the command menu.
+	commandOrder []string
+	menu         []menuFunc
+	// idleText are free-text shortcuts, tried in the idle state and for a
+	// text that is not an account number while linking.
+	idleText []textFunc
+	location locationFunc
+	balance  []balanceFunc // payments
+	help     []helpFunc
+}
+
+// command registers a feature's /command; its description in the menu is
+// the locale text "cmd_<name>".
+func (r *registry) command(name string, f stepFunc) {
+	if _, dup := r.commands[name]; dup {
+		panic("dialogs: command registered twice: " + name)
+	}
+	r.commands[name] = f
+	r.commandOrder = append(r.commandOrder, name)
 }
 
 func (r *registry) init() {

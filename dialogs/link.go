@@ -135,6 +135,9 @@ func (e *Engine) linkInput(t *turn) error {
 	}
 	number, ok := normalizeNumber(t.ev.Text)
 	if !ok {
+		if done, err := e.shortcutWhileLinking(t); done || err != nil {
+			return err
+		}
 		t.reply(Reply{Text: e.t(t, "link_bad_number", nil)})
 		return nil
 	}
@@ -168,6 +171,30 @@ func (e *Engine) linkInput(t *turn) error {
 		return err
 	}
 	return e.sendCode(t, acc.ID, acc.Number, acc.Phone, billing.MaskPhone(acc.Phone))
+}
+
+// shortcutWhileLinking lets a question that a feature recognises ("телефон
+// горячей линии", "позовите оператора") leave the linking step for its
+// screen instead of getting the account-number hint: people who ask it want
+// that, not linking. It reports whether a shortcut took the text.
+func (e *Engine) shortcutWhileLinking(t *turn) (bool, error) {
+	saved, before := t.st, len(t.res.Replies)
+	t.st = State{Lang: t.st.Lang, LangLoaded: true}
+	for _, f := range e.reg.idleText {
+		done, err := f(e, t)
+		if err != nil {
+			return true, err
+		}
+		if done {
+			// The share-my-phone keyboard has done its job; a message with
+			// inline buttons cannot remove it, so a short one does, first.
+			paused := Reply{Text: e.t(t, "link_paused", nil), Keyboard: &Keyboard{Remove: true}}
+			t.res.Replies = append(t.res.Replies[:before], append([]Reply{paused}, t.res.Replies[before:]...)...)
+			return true, nil
+		}
+	}
+	t.st = saved
+	return false, nil
 }
 
 // linkContact handles a shared contact: only the sender's own phone counts.
@@ -256,19 +283,30 @@ func (e *Engine) sendCode(t *turn, accountID int64, number, phone, masked string
 		return nil
 	}
 	t.st = State{Lang: t.st.Lang, LangLoaded: true, Step: StepLinkCode, Account: accountID, Number: number, Masked: masked, Decoy: phone == "", CodeSentAt: e.now().Unix()}
-	t.reply(Reply{Text: e.t(t, "code_sent", map[string]any{"Phone": masked}), Keyboard: &Keyboard{Remove: true}})
-	t.reply(Reply{Text: e.t(t, "code_prompt", map[string]any{"Phone": masked}), Buttons: e.codeButtons(t)})
+	t.reply(e.codeSentReply(t))
 	t.res.Timers = append(t.res.Timers, Timer{After: e.cfg.ResendPause, Data: fmt.Sprintf("resend:%d:%d", accountID, t.st.CodeSentAt), Lang: t.lang})
 	return nil
 }
 
-// codeButtons: "Cancel" always; "Send again" once the resend pause is over.
+// codeSentReply is the one message after a code went out: where it went,
+// how long it is valid, what to type. "Cancel" is on the reply keyboard,
+// so that it stays one button under the input field whatever is typed,
+// instead of a new one under every answer.
+func (e *Engine) codeSentReply(t *turn) Reply {
+	return Reply{Text: e.t(t, "code_sent", map[string]any{"Phone": t.st.Masked}), Keyboard: e.codeKeyboard(t)}
+}
+
+func (e *Engine) codeKeyboard(t *turn) *Keyboard {
+	return &Keyboard{Rows: [][]KeyButton{{{Text: e.t(t, "btn_cancel_key", nil)}}}}
+}
+
+// codeButtons: "Send again" once the resend pause is over, nothing before
+// (Cancel is on the reply keyboard).
 func (e *Engine) codeButtons(t *turn) [][]Button {
-	cancel := Button{Text: e.t(t, "btn_cancel", nil), Data: "cancel"}
 	if e.now().Sub(time.Unix(t.st.CodeSentAt, 0)) < e.cfg.ResendPause {
-		return [][]Button{{cancel}}
+		return nil
 	}
-	return [][]Button{{{Text: e.t(t, "btn_resend", nil), Data: "resend"}, cancel}}
+	return [][]Button{{{Text: e.t(t, "btn_resend", nil), Data: "resend"}}}
 }
 
 // timer handles a Timer that fell due. "resend:<account>:<sent at>" offers
@@ -310,8 +348,7 @@ func (e *Engine) resend(t *turn) error {
 	default:
 		t.st.CodeSentAt = e.now().Unix()
 		t.res.Toast = e.t(t, "code_resent_toast", nil)
-		t.reply(Reply{Text: e.t(t, "code_sent", map[string]any{"Phone": t.st.Masked})})
-		t.reply(Reply{Text: e.t(t, "code_prompt", map[string]any{"Phone": t.st.Masked}), Buttons: e.codeButtons(t)})
+		t.reply(e.codeSentReply(t))
 		t.res.Timers = append(t.res.Timers, Timer{After: e.cfg.ResendPause, Data: fmt.Sprintf("resend:%d:%d", t.st.Account, t.st.CodeSentAt), Lang: t.lang})
 	}
 	return nil
@@ -320,12 +357,12 @@ func (e *Engine) resend(t *turn) error {
 // codeInput checks a typed code.
 func (e *Engine) codeInput(t *turn) error {
 	if t.ev.Kind != KindText {
-		t.reply(Reply{Text: e.t(t, "code_need_digits", nil)})
-		return e.prompt(t)
+		t.reply(Reply{Text: e.t(t, "code_need_digits", nil), Buttons: e.codeButtons(t)})
+		return nil
 	}
-	if isCancelWord(t.ev.Text) {
+	if isCancelWord(t.ev.Text) || t.ev.Text == e.t(t, "btn_cancel_key", nil) {
 		t.st = State{Lang: t.st.Lang, LangLoaded: true}
-		t.reply(Reply{Text: e.t(t, "cancelled", nil)})
+		t.reply(Reply{Text: e.t(t, "cancelled", nil), Keyboard: &Keyboard{Remove: true}})
 		return e.menu(t, 0)
 	}
 	code, ok := normalizeCode(t.ev.Text)
@@ -350,7 +387,7 @@ func (e *Engine) codeInput(t *turn) error {
 		return nil
 	case CheckLocked:
 		t.st = State{Lang: t.st.Lang, LangLoaded: true}
-		t.reply(Reply{Text: e.t(t, "code_locked", map[string]any{"Wait": e.wait(t, res.RetryAfter)})})
+		t.reply(Reply{Text: e.t(t, "code_locked", map[string]any{"Wait": e.wait(t, res.RetryAfter)}), Keyboard: &Keyboard{Remove: true}})
 		return e.menu(t, 0)
 	}
 	return e.finishLink(t)
@@ -376,7 +413,7 @@ func (e *Engine) finishLink(t *turn) error {
 	if err := e.notifier.Send(t.ctx, acc.Phone, e.t(t, "sms_linked", map[string]any{"Number": acc.Number})); err != nil {
 		e.log.Warn("linked-notice sms failed", "account_id", acc.ID, "err", err)
 	}
-	t.reply(Reply{Text: e.t(t, "link_done", map[string]any{"Number": esc(acc.Number)})})
+	t.reply(Reply{Text: e.t(t, "link_done", map[string]any{"Number": esc(acc.Number)}), Keyboard: &Keyboard{Remove: true}})
 	return e.showBalance(t, acc.ID, 0)
 }
 

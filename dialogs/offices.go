@@ -133,6 +133,20 @@ type OfficesConfig struct {
 	// Links are the provider's messengers, social pages and the "write to
 	// the director" form; an empty URL hides its button.
 	Links OfficeLinks
+	// Hotline is the provider's one number for every city, shown first on
+	// the city list so that someone who only wants to call gets there in
+	// one tap; an empty Phone shows only the cities' own numbers.
+	Hotline Hotline
+}
+
+// Hotline is a phone number with the hours it answers.
+type Hotline struct {
+	Phone string // as the provider prints it
+	// Hours is when it answers, in Zone.
+	Hours []DayHours
+	// Zone names the time zone of Hours for the person reading them
+	// ("мск"): a locale id suffix, "msk".
+	Zone string
 }
 
 // OfficeLinks are the URLs of the "messengers and social pages" screen.
@@ -162,6 +176,16 @@ func DefaultOfficesConfig() OfficesConfig {
 			OK:       "https://ok.ru/zelenayatochka",
 			YouTube:  "https://www.youtube.com/user/zelenayatochka",
 			Director: "https://zelenaya.net/contacts/",
+		},
+		// The seed's "единый номер обслуживания", 09:00-21:00 on weekdays and
+		// 09:00-18:00 at weekends, Moscow time.
+		Hotline: Hotline{
+			Phone: "+7 (8652) 333-333",
+			Hours: []DayHours{
+				{From: time.Monday, To: time.Friday, Spans: []OpenSpan{{Opens: 9 * time.Hour, Closes: 21 * time.Hour}}},
+				{From: time.Saturday, To: time.Sunday, Spans: []OpenSpan{{Opens: 9 * time.Hour, Closes: 18 * time.Hour}}},
+			},
+			Zone: "msk",
 		},
 	}
 }
@@ -226,7 +250,7 @@ func (e *Engine) WithOffices(d Offices, cfg OfficesConfig) *Engine {
 	e.reg.menu = append(e.reg.menu, func(e *Engine, t *turn, _ bool) []Button {
 		return []Button{{Text: e.t(t, "btn_offices", nil), Data: "of"}}
 	})
-	e.reg.commands["offices"] = func(e *Engine, t *turn) error { return f.entry(e, t, 0) }
+	e.reg.command("offices", func(e *Engine, t *turn) error { return f.entry(e, t, 0) })
 	e.reg.callbacks["of"] = func(e *Engine, t *turn, _ string, edit int) error {
 		f.leaveStep(t)
 		return f.entry(e, t, edit)
@@ -238,6 +262,7 @@ func (e *Engine) WithOffices(d Offices, cfg OfficesConfig) *Engine {
 	e.reg.steps[StepOfficesLocation] = f.locationStep
 	e.reg.location = f.nearest
 	e.reg.idleText = append(e.reg.idleText, f.shortcut)
+	e.reg.help = append(e.reg.help, func(e *Engine, t *turn) string { return e.t(t, "help_offices", nil) })
 	return e
 }
 
@@ -287,7 +312,18 @@ func (f *officesFeature) cityList(e *Engine, t *turn, edit int) error {
 	}
 	rows = append(rows, []Button{{Text: e.t(t, "btn_offices_nearest", nil), Data: "on"}})
 	rows = append(rows, []Button{e.menuButton(t)})
-	t.reply(Reply{Text: e.t(t, "offices_pick_city", nil), Buttons: rows, Edit: edit})
+	text := e.t(t, "offices_pick_city", nil)
+	if h := f.cfg.Hotline; h.Phone != "" {
+		hours := ""
+		if len(h.Hours) > 0 {
+			hours = f.schedule(e, t, h.Hours)
+			if h.Zone != "" {
+				hours += " " + e.t(t, "offices_zone_"+h.Zone, nil)
+			}
+		}
+		text = e.t(t, "offices_hotline_all", map[string]any{"Phone": esc(phoneDisplay(h.Phone)), "Hours": hours}) + "\n\n" + e.t(t, "offices_pick_city_hotline", nil)
+	}
+	t.reply(Reply{Text: text, Buttons: rows, Edit: edit})
 	return nil
 }
 
@@ -460,7 +496,8 @@ func (f *officesFeature) pointText(e *Engine, t *turn, p ServicePoint, now time.
 	return strings.Join(lines, "\n")
 }
 
-// pointTitle is the point's name with its kind.
+// pointTitle is the point's name with its kind, unless the name already
+// says the kind ("Банкомат Сбербанка" needs no "· банкомат").
 func (f *officesFeature) pointTitle(e *Engine, t *turn, p ServicePoint) string {
 	kind := p.Kind
 	switch kind {
@@ -468,7 +505,34 @@ func (f *officesFeature) pointTitle(e *Engine, t *turn, p ServicePoint) string {
 	default:
 		kind = KindPartner
 	}
-	return e.t(t, "offices_point_"+string(kind), map[string]any{"Name": esc(p.Name)})
+	id := "offices_point_" + string(kind)
+	if nameSaysKind(p.Name, kind) {
+		id = "offices_point_named"
+	}
+	return e.t(t, id, map[string]any{"Name": esc(p.Name), "Icon": e.t(t, "offices_icon_"+string(kind), nil)})
+}
+
+// kindWords are the word stems by which a point's name tells its kind.
+var kindWords = map[PointKind][]string{
+	KindOfficePoint: {"офис", "office"},
+	KindTerminal:    {"терминал", "terminal"},
+	KindATM:         {"банкомат", "atm"},
+	KindPartner:     {"партнер", "partner"},
+}
+
+// nameSaysKind reports whether a word of name starts with one of kind's stems.
+func nameSaysKind(name string, kind PointKind) bool {
+	words := strings.FieldsFunc(strings.ReplaceAll(strings.ToLower(name), "ё", "е"), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	})
+	for _, w := range words {
+		for _, stem := range kindWords[kind] {
+			if strings.HasPrefix(w, stem) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // schedule writes a week of hours: "Пн–Пт 09:00–21:00, Сб 10:00–13:00 и
@@ -682,7 +746,7 @@ func (f *officesFeature) linksCallback(e *Engine, t *turn, arg string, edit int)
 	if director != nil {
 		rows = append(rows, []Button{*director}) // reads best last, on its own row
 	}
-	rows = append(rows, []Button{{Text: e.t(t, "btn_offices_back", nil), Data: back}, e.menuButton(t)})
+	rows = append(rows, []Button{{Text: e.t(t, "btn_back", nil), Data: back}, e.menuButton(t)})
 	t.reply(Reply{Text: e.t(t, "offices_links", nil), Buttons: rows, Edit: edit})
 	return nil
 }
@@ -714,13 +778,16 @@ var (
 	contactStems = []string{
 		"телефон", "офис", "адрес", "контакт", "терминал", "банкомат", "позвонит", "дозвонит",
 		"contact", "office", "address", "terminal", "hotline",
+		// Someone who asks for a person: the hotline is where one answers.
+		"оператор", "поддержк", "техподдержк", "консультант", "человек", "operator",
 	}
 	contactPhrases = []string{
 		"где оплат", "где заплат", "где можно оплат", "где пополн", "куда позвон", "как позвон",
 		"горячая линия", "горячей линии", "часы работы", "режим работы",
 		"where to pay", "where can i pay", "where do i pay", "opening hours", "call you",
+		"talk to a person", "talk to a human", "real person", "speak to someone", "talk to someone",
 	}
-	contactWords = []string{"atm", "atms", "phone", "phones", "telephone"}
+	contactWords = []string{"atm", "atms", "phone", "phones", "telephone", "support", "human"}
 )
 
 // maxShortcutLen keeps long messages (a complaint that mentions a phone)

@@ -488,7 +488,7 @@ func TestOfficesPointsShowHoursServicesAndEscapedValues(t *testing.T) {
 		"Время работы — местное")
 	// Open around the clock on weekdays only: closing more than a day from
 	// now needs the day said, not just the time.
-	mustContain(t, h.press("op:14:p:0"), "💳 <b>Терминал QIWI</b> · терминал", "ежедневно 08:00–02:00", "открыто круглосуточно",
+	mustContain(t, h.press("op:14:p:0"), "💳 <b>Терминал QIWI</b>\n", "ежедневно 08:00–02:00", "открыто круглосуточно",
 		"🏧 <b>Банкомат ВТБ</b>", "🕘 Пн–Пт круглосуточно, Сб–Вс выходной", "🟢 открыто до 03:00 (Пт)")
 
 	res = h.press("op:8:p:0")
@@ -500,7 +500,7 @@ func TestOfficesPointsShowHoursServicesAndEscapedValues(t *testing.T) {
 	if strings.Contains(all(res), "<Ленина>") || strings.Contains(all(res), `<b>"Tom`) {
 		t.Error("a value from the database is not escaped")
 	}
-	mustContain(t, h.press("op:8:p:1"), "🏧 <b>Банкомат Сбербанка</b> · банкомат", "🕘 круглосуточно")
+	mustContain(t, h.press("op:8:p:1"), "🏧 <b>Банкомат Сбербанка</b>\n", "🕘 круглосуточно")
 	// Unknown services are left out rather than shown as ids.
 	if strings.Contains(all(h.press("oc:8")), "teleport") {
 		t.Error("an unknown service id is shown")
@@ -564,7 +564,7 @@ func TestOfficesNearestInMoscowOpenAndVladivostokClosed(t *testing.T) {
 	for _, want := range []string{
 		"1. 🏢 <b>Офис на Тверской</b> — <b>350 м</b>", "🟢 открыто до 21:00",
 		"2. 🏪 <b>Кафе &lt;b&gt;", "— <b>1,2 км</b>", "📍 ул. &lt;Ленина&gt; &amp; 5", "🟢 открыто до 22:00",
-		"3. 🏧 <b>Банкомат Сбербанка</b> · банкомат — <b>15 км</b>", "🟢 открыто круглосуточно",
+		"3. 🏧 <b>Банкомат Сбербанка</b> — <b>15 км</b>", "🟢 открыто круглосуточно",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("nearest text lacks %q:\n%s", want, text)

@@ -95,6 +95,20 @@ func (e *Engine) WithPayments(pay Payments, trust Trust, cfg PayConfig) *Engine 
 		return b
 	})
 	e.reg.balance = append(e.reg.balance, f.balanceButtons)
+	e.reg.help = append(e.reg.help, func(e *Engine, t *turn) string {
+		var lines []string
+		if pay != nil {
+			lines = append(lines, e.t(t, "help_payments", nil))
+		}
+		if trust != nil {
+			days := cfg.Trust.Days
+			if days <= 0 {
+				days = 3
+			}
+			lines = append(lines, e.t(t, "help_trust", map[string]any{"Days": e.n(t, "trust_days", days, nil)}))
+		}
+		return strings.Join(lines, "\n")
+	})
 	return e
 }
 
@@ -124,49 +138,90 @@ func trustMayHelp(acc billing.Account) bool {
 	return false
 }
 
+// Where a payment screen was opened from, the last part of its button data
+// ("pay:12:m"), so that "◀ Back" leads there: the balance screen (no
+// suffix, the usual way in), the menu, or the pay screen (opened itself
+// from the balance or from the menu).
+const (
+	fromBalance    = ""
+	fromMenu       = "m"
+	fromPay        = "p"
+	fromPayOfMenu  = "pm"
+	originSuffixes = "m p pm"
+)
+
+// withOrigin adds the origin to a button's data.
+func withOrigin(data, from string) string {
+	if from == fromBalance {
+		return data
+	}
+	return data + ":" + from
+}
+
+// backTo is the data of "◀ Back" from a screen about account id opened from.
+func backTo(id int64, from string) string {
+	switch from {
+	case fromMenu:
+		return "menu"
+	case fromPay:
+		return fmt.Sprintf("pay:%d", id)
+	case fromPayOfMenu:
+		return fmt.Sprintf("pay:%d:m", id)
+	}
+	return fmt.Sprintf("balr:%d", id)
+}
+
 // account finds the account a payment button is about: arg "" means the
 // current one, or a picker when several are linked (verb says where the
-// picker leads). ok false means a reply was already given.
-func (f *payFeature) account(e *Engine, t *turn, arg, verb string, edit int) (billing.Account, bool, error) {
+// picker leads); "<id>[:<origin>]" names one. ok false means a reply was
+// already given. from is where the screen was opened from.
+func (f *payFeature) account(e *Engine, t *turn, arg, verb string, edit int) (acc billing.Account, from string, ok bool, err error) {
 	if arg == "" {
 		linked, err := e.accounts.LinkedAccounts(t.ctx, t.ev.UserID)
 		if err != nil {
-			return billing.Account{}, false, err
+			return billing.Account{}, "", false, err
 		}
 		switch len(linked) {
 		case 0:
-			return billing.Account{}, false, e.menu(t, 0)
+			return billing.Account{}, "", false, e.menu(t, 0)
 		case 1:
-			return linked[0], true, nil
+			return linked[0], fromMenu, true, nil
 		}
 		var rows [][]Button
 		for _, a := range linked {
-			rows = append(rows, []Button{{Text: a.Number + " — " + a.Balance.Format(t.lang), Data: fmt.Sprintf("%s:%d", verb, a.ID)}})
+			rows = append(rows, []Button{{Text: a.Number + " — " + a.Balance.Format(t.lang), Data: fmt.Sprintf("%s:%d:%s", verb, a.ID, fromMenu)}})
 		}
 		rows = append(rows, []Button{e.menuButton(t)})
 		t.reply(Reply{Text: e.t(t, "pay_choose_account", nil), Buttons: rows, Edit: edit})
-		return billing.Account{}, false, nil
+		return billing.Account{}, "", false, nil
 	}
-	id, err := strconv.ParseInt(arg, 10, 64)
+	idArg, from, _ := strings.Cut(arg, ":")
+	if from != fromBalance && !strings.Contains(" "+originSuffixes+" ", " "+from+" ") {
+		from = fromBalance
+	}
+	id, err := strconv.ParseInt(idArg, 10, 64)
 	if err != nil || id <= 0 {
 		t.res.Toast = e.t(t, "button_outdated", nil)
-		return billing.Account{}, false, e.prompt(t)
+		return billing.Account{}, "", false, e.prompt(t)
 	}
-	acc, err := e.accounts.LinkedAccount(t.ctx, t.ev.UserID, id)
+	acc, err = e.accounts.LinkedAccount(t.ctx, t.ev.UserID, id)
 	if errors.Is(err, billing.ErrNotFound) {
 		t.res.Toast = e.t(t, "account_not_linked", nil)
-		return billing.Account{}, false, e.menu(t, 0)
+		return billing.Account{}, "", false, e.menu(t, 0)
 	}
-	return acc, err == nil, err
+	return acc, from, err == nil, err
 }
 
 // payScreen shows the suggested sums: the monthly charge, what clears the
 // debt and lifts a block (when there is one), three months ahead, and
 // "Other amount".
 func (f *payFeature) payScreen(e *Engine, t *turn, arg string, edit int) error {
-	acc, ok, err := f.account(e, t, arg, "pay", edit)
+	acc, from, ok, err := f.account(e, t, arg, "pay", edit)
 	if !ok || err != nil {
 		return err
+	}
+	if from != fromMenu {
+		from = fromBalance
 	}
 	t.st = State{Lang: t.st.Lang, LangLoaded: true}
 	charge := acc.MonthlyCharge()
@@ -200,10 +255,14 @@ func (f *payFeature) payScreen(e *Engine, t *turn, arg string, edit int) error {
 			Data: fmt.Sprintf("pa:%d:%d", acc.ID, int64(s.amount)),
 		}})
 	}
+	children := fromPay
+	if from == fromMenu {
+		children = fromPayOfMenu
+	}
 	rows = append(rows,
 		[]Button{{Text: e.t(t, "btn_pay_other", nil), Data: fmt.Sprintf("po:%d", acc.ID)}},
-		[]Button{{Text: e.t(t, "btn_autopay", nil), Data: fmt.Sprintf("ap:%d", acc.ID)}, {Text: e.t(t, "btn_history", nil), Data: fmt.Sprintf("hist:%d", acc.ID)}},
-		[]Button{e.menuButton(t)},
+		[]Button{{Text: e.t(t, "btn_autopay", nil), Data: fmt.Sprintf("ap:%d", acc.ID)}, {Text: e.t(t, "btn_history", nil), Data: withOrigin(fmt.Sprintf("hist:%d", acc.ID), children)}},
+		[]Button{e.backButton(t, backTo(acc.ID, from)), e.menuButton(t)},
 	)
 	t.reply(Reply{Text: e.t(t, "pay_title", map[string]any{
 		"Number": esc(acc.Number), "Balance": acc.Balance.Format(t.lang),
@@ -220,7 +279,7 @@ func (f *payFeature) payAmount(e *Engine, t *turn, arg string, edit int) error {
 		t.res.Toast = e.t(t, "button_outdated", nil)
 		return e.prompt(t)
 	}
-	acc, ok, err := f.account(e, t, accArg, "pay", 0)
+	acc, _, ok, err := f.account(e, t, accArg, "pay", 0)
 	if !ok || err != nil {
 		return err
 	}
@@ -238,7 +297,7 @@ func (f *payFeature) sendLink(e *Engine, t *turn, acc billing.Account, amount mo
 		Text: e.t(t, "pay_link", map[string]any{"Amount": amount.Format(t.lang), "Number": esc(acc.Number)}),
 		Buttons: [][]Button{
 			{{Text: e.t(t, "btn_pay_open", map[string]any{"Amount": amount.Format(t.lang)}), URL: u}},
-			{e.menuButton(t)},
+			{e.newMenuButton(t)}, // the link must stay where it is
 		},
 	})
 	return nil
@@ -246,7 +305,7 @@ func (f *payFeature) sendLink(e *Engine, t *turn, acc billing.Account, amount mo
 
 // otherAmount asks for a typed sum.
 func (f *payFeature) otherAmount(e *Engine, t *turn, arg string, edit int) error {
-	acc, ok, err := f.account(e, t, arg, "po", edit)
+	acc, _, ok, err := f.account(e, t, arg, "po", edit)
 	if !ok || err != nil {
 		return err
 	}
@@ -288,10 +347,8 @@ func (f *payFeature) typedAmount(e *Engine, t *turn) error {
 		case errors.Is(err, money.ErrOverLimit):
 			hint = "pay_amount_over"
 		}
-		t.reply(Reply{
-			Text:    e.t(t, hint, map[string]any{"Max": f.cfg.Limit.Format(t.lang)}),
-			Buttons: [][]Button{{{Text: e.t(t, "btn_cancel", nil), Data: "cancel"}}},
-		})
+		// "Cancel" stays on the prompt above: one, not one per wrong try.
+		t.reply(Reply{Text: e.t(t, hint, map[string]any{"Max": f.cfg.Limit.Format(t.lang)})})
 		return nil
 	}
 	acc, err := e.accounts.LinkedAccount(t.ctx, t.ev.UserID, t.st.Account)
@@ -310,7 +367,7 @@ func (f *payFeature) typedAmount(e *Engine, t *turn) error {
 
 // autopay explains autopay and links to its set-up page.
 func (f *payFeature) autopay(e *Engine, t *turn, arg string, edit int) error {
-	acc, ok, err := f.account(e, t, arg, "ap", edit)
+	acc, _, ok, err := f.account(e, t, arg, "ap", edit)
 	if !ok || err != nil {
 		return err
 	}
@@ -326,7 +383,7 @@ func (f *payFeature) autopay(e *Engine, t *turn, arg string, edit int) error {
 
 // history lists the last payments with date, sum and channel.
 func (f *payFeature) history(e *Engine, t *turn, arg string, edit int) error {
-	acc, ok, err := f.account(e, t, arg, "hist", edit)
+	acc, from, ok, err := f.account(e, t, arg, "hist", edit)
 	if !ok || err != nil {
 		return err
 	}
@@ -347,11 +404,12 @@ func (f *payFeature) history(e *Engine, t *turn, arg string, edit int) error {
 			"Channel": e.channel(t, p.Channel),
 		}))
 	}
-	var row []Button
-	if f.pay != nil {
-		row = append(row, Button{Text: e.t(t, "btn_pay", nil), Data: fmt.Sprintf("pay:%d", acc.ID)})
+	var rows [][]Button
+	if f.pay != nil && from != fromPay && from != fromPayOfMenu {
+		// From the pay screen, "Back" is the way to pay.
+		rows = append(rows, []Button{{Text: e.t(t, "btn_pay", nil), Data: withOrigin(fmt.Sprintf("pay:%d", acc.ID), from)}})
 	}
-	row = append(row, e.menuButton(t))
-	t.reply(Reply{Text: b.String(), Buttons: [][]Button{row}, Edit: edit})
+	rows = append(rows, []Button{e.backButton(t, backTo(acc.ID, from)), e.menuButton(t)})
+	t.reply(Reply{Text: b.String(), Buttons: rows, Edit: edit})
 	return nil
 }

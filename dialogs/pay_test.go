@@ -146,7 +146,7 @@ func TestPayBlockedAccountOffersTheDebtAndPicksAmongAccounts(t *testing.T) {
 	h := newPayHarness(t, linkProvider(t))
 	blocked := h.addAccount("1000234568", billing.StatusBlocked, money.Rub(-300))
 	h.link(blocked)
-	mustContain(t, h.press("pay"), "Какой счёт пополнить?", fmt.Sprintf("|pay:%d]", h.acc), fmt.Sprintf("|pay:%d]", blocked))
+	mustContain(t, h.press("pay"), "Какой счёт пополнить?", fmt.Sprintf("|pay:%d:m]", h.acc), fmt.Sprintf("|pay:%d:m]", blocked))
 	mustContain(t, h.press(fmt.Sprintf("pay:%d", blocked)), fmt.Sprintf("[Погасить долг и включить — 800,00\u00a0₽|pa:%d:80000]", blocked))
 	// A button naming an account that is not linked to this user pays nothing.
 	other := h.addAccount("1000234569", billing.StatusActive, 0)
@@ -266,5 +266,42 @@ func TestFiftyConfirmsGrantOne(t *testing.T) {
 	h.pool.QueryRow(context.Background(), `SELECT balance FROM accounts WHERE id = $1`, h.acc).Scan(&bal)
 	if granted != 1 || bal != money.Rub(620) {
 		t.Errorf("%d granted, balance %d; want 1 and 620 ₽", granted, bal)
+	}
+}
+
+// TestBalanceWithATrustPaymentCountsOnlyTheMoneyThatStays: while a trust
+// payment runs, the balance screen says how much of the balance it is and
+// until when, and the forecast, the blocking date and the sum to pay count
+// only the money that stays when it is taken back. The trust screens say
+// the same sum.
+func TestBalanceWithATrustPaymentCountsOnlyTheMoneyThatStays(t *testing.T) {
+	h := newPayHarness(t, linkProvider(t))
+	// Like 1000000020: a small debt, blocked; the trust payment lifts it.
+	debtor := h.addAccount("1000234580", billing.StatusBlocked, money.Rub(-35))
+	h.link(debtor)
+	mustContain(t, h.press(fmt.Sprintf("tr:%d", debtor)), "пополните счёт до этого дня на 535,00\u00a0₽")
+	mustContain(t, h.press(fmt.Sprintf("tro:%d", debtor)), "Баланс: 465,00\u00a0₽", "Чтобы доступ не приостановился 28 ноября, пополните счёт на 535,00\u00a0₽")
+	res := h.press(fmt.Sprintf("bal:%d", debtor))
+	mustContain(t, res, "Баланс: <b>465,00\u00a0₽</b>",
+		"Из них 500,00\u00a0₽ — доверительный платёж до 28 ноября",
+		"Денег хватит на 3 дня, до 28 ноября.",
+		"Не хватает 535,00\u00a0₽: без пополнения доступ будет приостановлен 28 ноября.")
+	if got := all(res); strings.Contains(got, "27 дней") || strings.Contains(got, "22 декабря") {
+		t.Errorf("the forecast counts the trust payment as the subscriber's money:\n%s", got)
+	}
+
+	// 120 ₽ of one's own outlast the trust payment: 7 days, to 2 December.
+	mustContain(t, h.press(fmt.Sprintf("tro:%d", h.acc)), "пополните счёт на 380,00\u00a0₽")
+	mustContain(t, h.press(fmt.Sprintf("bal:%d", h.acc)), "Из них 500,00\u00a0₽ — доверительный платёж до 28 ноября",
+		"Денег хватит на 7 дней, до 2 декабря.", "Не хватает 380,00\u00a0₽: без пополнения доступ будет приостановлен 2 декабря.")
+
+	// Paid enough: the next charge, no blocking date.
+	if _, err := h.store.Credit(context.Background(), "billing", "T-paid", h.acc, money.Rub(1000), "card", payNow); err != nil {
+		t.Fatal(err)
+	}
+	res = h.press(fmt.Sprintf("bal:%d", h.acc))
+	mustContain(t, res, "Из них 500,00\u00a0₽ — доверительный платёж до 28 ноября", "Следующее списание 500,00\u00a0₽")
+	if strings.Contains(all(res), "приостановлен") {
+		t.Errorf("a blocking date although the money that stays covers the month:\n%s", all(res))
 	}
 }

@@ -4,20 +4,26 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/kabinet-bot/kabinet/billing"
+	"github.com/kabinet-bot/kabinet/money"
 )
 
 // trustOffer says what a trust payment gives and until when, and asks for
 // "Confirm"; nothing is granted yet.
 func (f *payFeature) trustOffer(e *Engine, t *turn, arg string, edit int) error {
-	acc, ok, err := f.account(e, t, arg, "tr", edit)
+	acc, from, ok, err := f.account(e, t, arg, "tr", edit)
 	if !ok || err != nil {
 		return err
 	}
+	if from != fromMenu {
+		from = fromBalance
+	}
+	back := e.backButton(t, backTo(acc.ID, from))
 	t.st = State{Lang: t.st.Lang, LangLoaded: true}
 	offer, err := f.trust.OfferTrust(t.ctx, acc.ID, e.now(), f.cfg.Trust)
-	if done, err := f.trustRefused(e, t, acc, err, edit); done || err != nil {
+	if done, err := f.trustRefused(e, t, acc, err, edit, back); done || err != nil {
 		return err
 	}
 	days := f.cfg.Trust.Days
@@ -35,11 +41,12 @@ func (f *payFeature) trustOffer(e *Engine, t *turn, arg string, edit int) error 
 			"Days":   e.n(t, "trust_days", days, nil),
 			"Date":   e.date(t, offer.ExpiresAt.In(e.location(acc))),
 			"Fee":    fee,
+			"Need":   trustNeed(acc, offer, e.now()).Format(t.lang),
 		}),
 		Edit: edit,
 		Buttons: [][]Button{
 			{{Text: e.t(t, "btn_trust_confirm", nil), Data: fmt.Sprintf("tro:%d", acc.ID)}},
-			{e.menuButton(t)},
+			{back, e.menuButton(t)},
 		},
 	})
 	return nil
@@ -53,13 +60,13 @@ func (f *payFeature) trustConfirm(e *Engine, t *turn, arg string, edit int) erro
 		t.res.Toast = e.t(t, "button_outdated", nil)
 		return e.prompt(t)
 	}
-	acc, ok, err := f.account(e, t, arg, "tr", edit)
+	acc, _, ok, err := f.account(e, t, arg, "tr", edit)
 	if !ok || err != nil {
 		return err
 	}
 	t.st = State{Lang: t.st.Lang, LangLoaded: true}
 	g, err := f.trust.GrantTrust(t.ctx, acc.ID, e.now(), f.cfg.Trust)
-	if done, err := f.trustRefused(e, t, acc, err, edit); done || err != nil {
+	if done, err := f.trustRefused(e, t, acc, err, edit, e.backButton(t, backTo(acc.ID, fromBalance))); done || err != nil {
 		return err
 	}
 	t.reply(Reply{
@@ -68,17 +75,27 @@ func (f *payFeature) trustConfirm(e *Engine, t *turn, arg string, edit int) erro
 			"Date":    e.date(t, g.ExpiresAt.In(e.location(acc))),
 			"Time":    g.ExpiresAt.In(e.location(acc)).Format("15:04"),
 			"Balance": g.Balance.Format(t.lang),
+			"Need":    trustNeed(acc, g, e.now()).Format(t.lang),
 		}),
-		Edit:    edit,
-		Buttons: [][]Button{{{Text: e.t(t, "btn_pay", nil), Data: fmt.Sprintf("pay:%d", acc.ID)}, e.menuButton(t)}},
+		Edit: edit,
+		// The confirmation stays readable: Pay and Menu come as new messages.
+		Buttons: [][]Button{{{Text: e.t(t, "btn_pay", nil), Data: fmt.Sprintf("payn:%d", acc.ID)}, e.newMenuButton(t)}},
 	})
 	return nil
+}
+
+// trustNeed is what to pay before a trust payment ends to keep the service
+// on after it: the forecast of the account as the grant leaves it.
+func trustNeed(acc billing.Account, g billing.TrustOffer, now time.Time) money.Amount {
+	acc.Balance = g.Balance
+	acc.Trust = &billing.ActiveTrust{Amount: g.Amount, ExpiresAt: g.ExpiresAt}
+	return acc.Forecast(now, time.UTC).Need
 }
 
 // trustRefused explains a refusal with its reason and, where there is one,
 // the date from which a trust payment becomes possible. done tells that err
 // was a refusal and the reply is given.
-func (f *payFeature) trustRefused(e *Engine, t *turn, acc billing.Account, err error, edit int) (done bool, _ error) {
+func (f *payFeature) trustRefused(e *Engine, t *turn, acc billing.Account, err error, edit int, back Button) (done bool, _ error) {
 	var r *billing.TrustRefusal
 	if !errors.As(err, &r) {
 		return false, err
@@ -87,14 +104,15 @@ func (f *payFeature) trustRefused(e *Engine, t *turn, acc billing.Account, err e
 	if !r.From.IsZero() {
 		data["Date"] = e.date(t, r.From.In(f.cfg.Trust.Location))
 	}
-	row := []Button{e.menuButton(t)}
+	var rows [][]Button
 	if f.pay != nil && r.Reason != billing.TrustClosed {
-		row = append([]Button{{Text: e.t(t, "btn_pay", nil), Data: fmt.Sprintf("pay:%d", acc.ID)}}, row...)
+		rows = append(rows, []Button{{Text: e.t(t, "btn_pay", nil), Data: fmt.Sprintf("pay:%d", acc.ID)}})
 	}
+	rows = append(rows, []Button{back, e.menuButton(t)})
 	t.reply(Reply{
 		Text:    e.t(t, "trust_refused_"+strings.ToLower(string(r.Reason)), data),
 		Edit:    edit,
-		Buttons: [][]Button{row},
+		Buttons: rows,
 	})
 	return true, nil
 }

@@ -68,7 +68,7 @@ var (
 
 // demoAccounts is one subscriber per situation the bot must explain; DEMO.md
 // lists them with what each one shows, and a test keeps the two in step.
-// The days a balance lasts (Account.DaysLeft) are noted where they matter.
+// The days a balance lasts (Account.Forecast) are noted where they matter.
 var demoAccounts = []demoAccount{
 	// One phone, three contracts: home, the parents' flat, a small business.
 	{Number: "1000000001", Phone: "+79000000001", City: "Москва", Tariff: "Домашний 500", Services: []string{"ТВ «Базовый»"},

@@ -146,7 +146,7 @@ func TestDemoShowsEverything(t *testing.T) {
 			services[sv.Name] = true
 		}
 		if a.Status == billing.StatusActive {
-			days[a.DaysLeft()] = true
+			days[a.Forecast(time.Now(), time.UTC).DaysLeft] = true
 		}
 		if a.Status == billing.StatusBlocked {
 			if a.Balance >= 0 || a.BlockedAt.IsZero() || time.Since(a.BlockedAt) > 30*24*time.Hour {

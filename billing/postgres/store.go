@@ -31,15 +31,16 @@ func New(pool *pgxpool.Pool) *Store {
 }
 
 // accountSelect reads everything an Account holds: the city gives its name
-// and time zone, the tariff its name and fee, and the lateral join gathers
-// the services into two parallel arrays. Every method that returns accounts
-// appends its own joins, WHERE and ORDER BY, and scans with scanAccount, so
-// the column list and the scan change together.
+// and time zone, the tariff its name and fee, the first lateral join gathers
+// the services into two parallel arrays and the second finds a running trust
+// payment. Every method that returns accounts appends its own joins, WHERE
+// and ORDER BY, and scans with scanAccount, so the column list and the scan
+// change together.
 const accountSelect = `
-SELECT a.id, a.number, a.phone, c.name, c.time_zone, a.status, a.balance,
+SELECT a.id, a.number, a.phone, c.name, c.name_en, c.time_zone, a.status, a.balance,
        t.name, t.monthly_fee, sv.names, sv.fees, a.charge_day,
        CASE WHEN a.status = 'blocked' THEN a.blocked_at END,
-       a.opened_at, a.updated_at
+       a.opened_at, a.updated_at, tp.amount, tp.expires_at
 FROM accounts a
 JOIN cities c ON c.id = a.city_id
 JOIN tariffs t ON t.id = a.tariff_id
@@ -49,7 +50,12 @@ LEFT JOIN LATERAL (
     FROM account_services x
     JOIN services s ON s.id = x.service_id
     WHERE x.account_id = a.id
-) sv ON true`
+) sv ON true
+LEFT JOIN LATERAL (
+    SELECT p.amount, p.expires_at FROM trust_payments p
+    WHERE p.account_id = a.id AND p.ended_at IS NULL
+    ORDER BY p.expires_at DESC LIMIT 1
+) tp ON true`
 
 func scanAccount(row pgx.CollectableRow) (billing.Account, error) {
 	var (
@@ -57,10 +63,12 @@ func scanAccount(row pgx.CollectableRow) (billing.Account, error) {
 		names     []string
 		fees      []int64
 		blockedAt *time.Time
+		trustSum  *int64
+		trustEnds *time.Time
 	)
-	err := row.Scan(&a.ID, &a.Number, &a.Phone, &a.City, &a.TimeZone, &a.Status, &a.Balance,
+	err := row.Scan(&a.ID, &a.Number, &a.Phone, &a.City, &a.CityEN, &a.TimeZone, &a.Status, &a.Balance,
 		&a.Tariff.Name, &a.Tariff.MonthlyFee, &names, &fees, &a.ChargeDay,
-		&blockedAt, &a.OpenedAt, &a.LastChange)
+		&blockedAt, &a.OpenedAt, &a.LastChange, &trustSum, &trustEnds)
 	if err != nil {
 		return billing.Account{}, err
 	}
@@ -69,6 +77,9 @@ func scanAccount(row pgx.CollectableRow) (billing.Account, error) {
 	}
 	if blockedAt != nil {
 		a.BlockedAt = *blockedAt
+	}
+	if trustSum != nil && trustEnds != nil {
+		a.Trust = &billing.ActiveTrust{Amount: money.Amount(*trustSum), ExpiresAt: *trustEnds}
 	}
 	return a, nil
 }
