@@ -21,6 +21,7 @@ type outItem struct {
 	Keyboard   *dialogs.Keyboard  `json:"keyboard,omitempty"`
 	CallbackID string             `json:"cb,omitempty"`
 	Venue      *dialogs.Venue     `json:"venue,omitempty"` // opVenue
+	Commands   []dialogs.Command  `json:"commands,omitempty"` // opCommands
 }
 
 const (
@@ -28,6 +29,8 @@ const (
 	opEdit   = "edit"
 	opAnswer = "answer"
 	opVenue  = "venue" // sendVenue: a map pin with a name and an address
+	// opCommands sets the chat's command menu (setMyCommands, chat scope).
+	opCommands = "commands"
 )
 
 // maxText is Telegram's limit for one message, in characters.
@@ -57,6 +60,11 @@ func render(chat int64, callbackID string, res dialogs.Result) [][]byte {
 			}
 			items = append(items, it)
 		}
+	}
+	if len(res.ChatCommands) > 0 {
+		// After the replies: the person reads the answer first, the menu
+		// changes a moment later.
+		items = append(items, outItem{Op: opCommands, ChatID: chat, Commands: res.ChatCommands})
 	}
 	out := make([][]byte, len(items))
 	for i, it := range items {

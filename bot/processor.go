@@ -25,6 +25,7 @@ type API interface {
 	EditMessageText(ctx context.Context, params *tgbot.EditMessageTextParams) (*models.Message, error)
 	AnswerCallbackQuery(ctx context.Context, params *tgbot.AnswerCallbackQueryParams) (bool, error)
 	SendVenue(ctx context.Context, params *tgbot.SendVenueParams) (*models.Message, error)
+	SetMyCommands(ctx context.Context, params *tgbot.SetMyCommandsParams) (bool, error)
 }
 
 // Dialogs is the conversation engine; *dialogs.Engine implements it.
@@ -234,6 +235,12 @@ func (p *UpdateProcessor) call(ctx context.Context, it outItem) error {
 		}
 		_, err = p.api.SendVenue(ctx, &tgbot.SendVenueParams{ChatID: it.ChatID, Latitude: it.Venue.Lat, Longitude: it.Venue.Lon,
 			Title: it.Venue.Title, Address: it.Venue.Address, ReplyMarkup: it.markup()})
+	case opCommands:
+		cmds := make([]models.BotCommand, len(it.Commands))
+		for i, c := range it.Commands {
+			cmds[i] = models.BotCommand{Command: c.Name, Description: c.Description}
+		}
+		_, err = p.api.SetMyCommands(ctx, &tgbot.SetMyCommandsParams{Commands: cmds, Scope: &models.BotCommandScopeChat{ChatID: it.ChatID}})
 	default:
 		_, err = p.api.SendMessage(ctx, &tgbot.SendMessageParams{ChatID: it.ChatID, Text: it.Text, ParseMode: models.ParseModeHTML, ReplyMarkup: it.markup(), LinkPreviewOptions: noPreview()})
 	}

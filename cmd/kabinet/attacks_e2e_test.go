@@ -37,8 +37,8 @@ func (s *stack) linkedCount(userID int64) int {
 func (s *stack) link(u emulator.User, number, phone string) {
 	s.t.Helper()
 	s.emu.SendCommand(u, "/start")
-	s.next(u, "номер лицевого счёта")
-	s.linkAccount(u, number, phone)
+	s.next(u, "Здравствуйте")
+	s.linkAccount(u, number, phone) // a bare number starts linking
 }
 
 func TestBadInputGetsAHintAndChangesNothing(t *testing.T) {
@@ -46,6 +46,9 @@ func TestBadInputGetsAHintAndChangesNothing(t *testing.T) {
 	s := newStack(t, polling, nil)
 	u := newUser("ru")
 	s.emu.SendCommand(u, "/start")
+	s.next(u, "Здравствуйте")
+	s.next(u, "привяжите лицевой счёт")
+	s.press(u, "Привязать лицевой счёт")
 	s.next(u, "номер лицевого счёта")
 	for _, input := range []string{"1' OR '1'='1", "١٢٣٤٥٦٧٨٩٠", strings.Repeat("9", 4096), "1000000001; DROP TABLE accounts"} {
 		s.emu.SendText(u, input)

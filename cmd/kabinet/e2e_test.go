@@ -19,14 +19,16 @@ func TestSubscriberJourney(t *testing.T) {
 			s := newStack(t, m, nil)
 			u := newUser("ru")
 
+			// /start greets and offers linking next to contacts and help.
 			s.emu.SendCommand(u, "/start")
-			greet := s.next(u, "Здравствуйте")
+			s.next(u, "Здравствуйте")
+			s.next(u, "привяжите лицевой счёт")
+			s.press(u, "Привязать лицевой счёт")
 			prompt := s.next(u, "номер лицевого счёта")
 			kb := prompt.ReplyKeyboard
 			if kb == nil || !kb.Keyboard[0][0].RequestContact {
 				t.Fatalf("no 'share my phone number' button under %q", prompt.Text)
 			}
-			_ = greet
 			if cmds := s.emu.CommandsFor(u); len(cmds) < 5 || cmds[0].Command != "start" {
 				t.Errorf("commands for a Russian user: %+v", cmds)
 			}
@@ -36,7 +38,10 @@ func TestSubscriberJourney(t *testing.T) {
 
 			// Link by account number; spaces and dashes are fine.
 			s.emu.SendText(u, "1000 000-004")
-			s.next(u, "+7 *** ***-**-04")
+			code := s.next(u, "+7 *** ***-**-04")
+			if !strings.Contains(code.Text, "Введите 6 цифр") || code.ReplyKeyboard == nil || code.ReplyKeyboard.Keyboard[0][0].Text != "Отмена" {
+				t.Errorf("the code message is not one message with Cancel under the input: %+v", code)
+			}
 			first := s.lastCode("+79000000004")
 			s.emu.SendText(u, wrong(first))
 			// "Send again" is not offered during the first 60 s; then the bot
@@ -100,36 +105,41 @@ func TestSubscriberJourney(t *testing.T) {
 			s.press(u, "1000000004")
 			s.next(u, "Лицевой счёт 1000000004\nТариф")
 			s.waitFor("the switch toast", func() bool { return hasPrefix(s.toasts(), "Текущий счёт: 1000000004") })
+			// The list the button was on moves its ✅ in place.
+			s.waitFor("the list redrawn", func() bool {
+				m, ok := s.emu.Message(u.ID, accounts.ID)
+				return ok && m.Edited && strings.Contains(buttons(m), "[1000000004 ✅]")
+			})
 
 			// Unlink the second one after a confirmation.
 			s.press(u, "Мои счета")
 			s.next(u, "Ваши счета")
 			unlinkSecond(t, s, u)
-			s.next(u, "Счёт 1000000002 отвязан")
-			s.next(u, "Главное меню")
-			s.press(u, "Мои счета")
-			after := s.next(u, "Ваши счета")
-			if strings.Contains(after.Text, "1000000002") || !strings.Contains(after.Text, "1 из 5") {
-				t.Errorf("after unlinking: %s", after.Text)
+			// The question turns back into the list, without that account.
+			after := s.next(u, "Счёт 1000000002 отвязан")
+			if strings.Contains(after.Text, "1000000002</b>,") || !strings.Contains(after.Text, "1 из 5") || strings.Contains(buttons(after), "1000000002") {
+				t.Errorf("after unlinking: %s %s", after.Text, buttons(after))
 			}
 		})
 	}
 }
 
-// unlinkSecond presses the "Отвязать" button in the row of 1000000002.
+// unlinkSecond presses the "Отвязать" button in the row of 1000000002, on
+// the newest accounts list.
 func unlinkSecond(t *testing.T, s *stack, u emulator.User) {
 	t.Helper()
 	msgs := s.emu.BotMessages(u.ID)
-	last := msgs[len(msgs)-1]
-	for _, row := range last.InlineKeyboard {
-		if len(row) == 2 && strings.Contains(row[0].Text, "1000000002") {
-			s.emu.PressButton(u, last.ID, row[1].CallbackData)
-			s.next(u, "Отвязать счёт 1000000002")
-			s.press(u, "Да, отвязать")
-			return
+	for i := len(msgs) - 1; i >= 0; i-- {
+		for _, row := range msgs[i].InlineKeyboard {
+			if len(row) == 2 && strings.Contains(row[0].Text, "1000000002") {
+				s.emu.PressButton(u, msgs[i].ID, row[1].CallbackData)
+				s.next(u, "Отвязать счёт 1000000002")
+				s.press(u, "Да, отвязать")
+				return
+			}
 		}
 	}
-	t.Fatalf("no unlink button for 1000000002 in %s", buttons(last))
+	t.Fatalf("no unlink button for 1000000002 in the chat")
 }
 
 func buttons(m emulator.ChatMessage) string {
@@ -157,4 +167,31 @@ func wrong(code string) string {
 		return "111111"
 	}
 	return "000000"
+}
+
+// TestLanguageChoiceReachesTheCommandMenu: Telegram picks the command menu
+// by the app's language; after /language → English the chat's own menu is
+// English, while a Russian app's default stays Russian.
+func TestLanguageChoiceReachesTheCommandMenu(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, polling, nil)
+	u := newUser("ru")
+	s.emu.SendCommand(u, "/language")
+	s.next(u, "Выберите язык")
+	s.press(u, "English")
+	s.next(u, "Language: English")
+	s.waitFor("the chat's command menu", func() bool {
+		return len(s.emu.Commands(emulator.CommandScope{Type: "chat", ChatID: u.ID}, "")) > 0
+	})
+	cmds := s.emu.CommandsFor(u)
+	got := map[string]string{}
+	for _, c := range cmds {
+		got[c.Command] = c.Description
+	}
+	if got["help"] != "Help" || got["menu"] != "Main menu" || got["offices"] == "" {
+		t.Errorf("the menu of a chat that chose English: %+v", cmds)
+	}
+	if other := s.emu.CommandsFor(emulator.User{ID: u.ID + 1, LanguageCode: "ru"}); len(other) == 0 || other[1].Description != "Главное меню" {
+		t.Errorf("another Russian chat's menu changed: %+v", other)
+	}
 }

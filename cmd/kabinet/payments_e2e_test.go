@@ -410,8 +410,19 @@ func TestTrustPaymentFlow(t *testing.T) {
 		t.Errorf("the grant does not say %q:\n%s", want, granted.Text)
 	}
 	s.emu.SendCommand(u, "/balance")
-	if bal := s.next(u, "Лицевой счёт 1000000020\nТариф"); !strings.Contains(bal.Text, "Статус: активен") {
-		t.Errorf("the block is not lifted:\n%s", bal.Text)
+	// The 465 ₽ last only until the trust payment ends, not 27 days: the
+	// screen says how much of it is trusted, until when, and what to pay.
+	bal := s.next(u, "Лицевой счёт 1000000020\nТариф")
+	for _, want := range []string{"Статус: активен",
+		"Из них " + rub(500) + " — доверительный платёж до " + ruDate(t, ends),
+		"Денег хватит на 3 дня, до " + ruDate(t, ends),
+		"Не хватает " + rub(535) + ": без пополнения доступ будет приостановлен " + ruDate(t, ends)} {
+		if !strings.Contains(bal.Text, want) {
+			t.Errorf("the balance with a trust payment lacks %q:\n%s", want, bal.Text)
+		}
+	}
+	if strings.Contains(bal.Text, "27 дней") {
+		t.Errorf("the forecast counts the trust payment:\n%s", bal.Text)
 	}
 
 	// The same Confirm pressed again: one trust payment a month.
@@ -444,7 +455,7 @@ func TestTrustPaymentFlow(t *testing.T) {
 		return status == "blocked"
 	})
 	s.emu.SendCommand(u, "/balance")
-	bal := s.next(u, "Лицевой счёт 1000000020\nТариф")
+	bal = s.next(u, "Лицевой счёт 1000000020\nТариф")
 	for _, want := range []string{"Баланс: " + money.Amount(-3500).Format("ru"), "Статус: заблокирован за неуплату", "доверительный платёж"} {
 		if !strings.Contains(bal.Text, want) {
 			t.Errorf("after the end the balance lacks %q:\n%s", want, bal.Text)

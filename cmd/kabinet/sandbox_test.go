@@ -313,6 +313,7 @@ func TestSandboxInBrowser(t *testing.T) {
 			}
 			b.click("#start")
 			b.waitText("#messages", "Здравствуйте")
+			b.clickText("kb-btn", "Привязать лицевой счёт")
 			b.waitText("#messages", "номер лицевого счёта")
 			if kb := b.text("#keyboard"); !strings.Contains(kb, "Поделиться номером телефона") {
 				t.Errorf("no 'share my phone number' button above the input; the keyboard shows %q", kb)

@@ -121,7 +121,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	processor := bot.NewProcessor(api, state.New(rdb, prefix), engine, text, log)
 	processor.SetClock(now)
 
-	if err := setCommands(ctx, api, text); err != nil {
+	if err := setCommands(ctx, api, engine); err != nil {
 		return redact(err, cfg.TelegramToken)
 	}
 	if err := processor.DrainPending(ctx); err != nil {
@@ -225,17 +225,18 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// setCommands registers the command menu in both languages; Russian is also
-// the default for every other language.
-func setCommands(ctx context.Context, api *tgbot.Bot, text *locales.Catalog) error {
+// setCommands registers the command menu in both languages, for Telegram's
+// language_code; Russian is also the default for every other language. A
+// language chosen with /language sets the chat's own menu (bot/outbox.go).
+func setCommands(ctx context.Context, api *tgbot.Bot, engine *dialogs.Engine) error {
 	for _, lang := range []string{"", "ru", "en"} {
 		l := lang
 		if l == "" {
 			l = "ru"
 		}
 		var cmds []models.BotCommand
-		for _, c := range []string{"start", "menu", "balance", "accounts", "offices", "help", "language", "cancel"} {
-			cmds = append(cmds, models.BotCommand{Command: c, Description: text.T(l, "cmd_"+c, nil)})
+		for _, c := range engine.Commands(l) {
+			cmds = append(cmds, models.BotCommand{Command: c.Name, Description: c.Description})
 		}
 		if _, err := api.SetMyCommands(ctx, &tgbot.SetMyCommandsParams{Commands: cmds, LanguageCode: lang}); err != nil {
 			return fmt.Errorf("setMyCommands %s: %w", l, err)
