@@ -20,7 +20,7 @@ type outItem struct {
 	Buttons    [][]dialogs.Button `json:"buttons,omitempty"`
 	Keyboard   *dialogs.Keyboard  `json:"keyboard,omitempty"`
 	CallbackID string             `json:"cb,omitempty"`
-	Venue      *dialogs.Venue     `json:"venue,omitempty"` // opVenue
+	Venue      *dialogs.Venue     `json:"venue,omitempty"`    // opVenue
 	Commands   []dialogs.Command  `json:"commands,omitempty"` // opCommands
 }
 
