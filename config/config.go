@@ -1,5 +1,5 @@
 // Package config reads Kabinet's settings from environment variables, once,
-// and validates them with errors that name the variable to fix.
+// and validates them all, with one error that lists every variable to fix.
 package config
 
 import (
@@ -94,8 +94,95 @@ const (
 
 var secretToken = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
 
+// Error is what Load returns for a wrong environment: every variable to
+// fix, at once, so that an operator does not learn of them one run at a
+// time. Problems follow the order of the README's configuration table.
+type Error struct {
+	Problems []Problem
+}
+
+// Problem is one variable to fix. Text is the whole sentence, starting with
+// the variable's name and saying what is wrong and what is expected; it
+// never repeats a secret's value.
+type Problem struct {
+	Variable string
+	Text     string
+}
+
+// Error is the one problem's text, or a count followed by one indented line
+// per problem, which reads well after main's "kabinet: ".
+func (e *Error) Error() string {
+	if len(e.Problems) == 1 {
+		return e.Problems[0].Text
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d settings to fix:", len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		b.WriteString(p.Text)
+	}
+	return b.String()
+}
+
+// problems collects what Load finds wrong.
+type problems []Problem
+
+// add records that variable is wrong; the text is the variable's name
+// followed by format.
+func (ps *problems) add(variable, format string, args ...any) {
+	*ps = append(*ps, Problem{Variable: variable, Text: variable + " " + fmt.Sprintf(format, args...)})
+}
+
+// addErrors records errors that name their variable first, such as
+// sms.Config.Validate's (several joined by errors.Join).
+func (ps *problems) addErrors(err error, fallback string) {
+	if err == nil {
+		return
+	}
+	var list []error
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		list = joined.Unwrap()
+	} else {
+		list = []error{err}
+	}
+	for _, e := range list {
+		variable := leadingVariable.FindString(e.Error())
+		if variable == "" {
+			variable = fallback
+		}
+		*ps = append(*ps, Problem{Variable: variable, Text: e.Error()})
+	}
+}
+
+var leadingVariable = regexp.MustCompile(`^[A-Z][A-Z0-9_]*[A-Z0-9]`)
+
+// secretHint is what CODE_SECRET and PAY_LINK_SECRET must be.
+const secretHint = "at least 32 random bytes in hex (openssl rand -hex 32)"
+
+// hexSecret reads a secret that is set: at least 32 bytes in hex. wrong
+// says what is wrong with it, after the variable's name, without the value.
+func hexSecret(v string) (b []byte, wrong string) {
+	notHex := func(r rune) bool {
+		return (r < '0' || r > '9') && (r < 'a' || r > 'f') && (r < 'A' || r > 'F')
+	}
+	switch {
+	case strings.IndexFunc(v, notHex) >= 0:
+		return nil, "is not hex: " + secretHint + ", only the digits 0-9 and a-f"
+	case len(v) < 64:
+		return nil, fmt.Sprintf("is too short: %s, which is 64 hex digits; it has only %d", secretHint, len(v))
+	case len(v)%2 != 0:
+		return nil, "has an odd number of hex digits, so it is not whole bytes: " + secretHint
+	}
+	b, err := hex.DecodeString(v)
+	if err != nil { // unreachable after the checks above
+		return nil, "is not hex: " + secretHint
+	}
+	return b, ""
+}
+
 // Load reads the environment through getenv. needToken is false for
-// commands that never talk to Telegram (migrate, demo-data).
+// commands that never talk to Telegram (migrate, demo-data). A wrong
+// environment gives an *Error with every problem found.
 func Load(getenv func(string) string, needToken bool) (Config, error) {
 	get := func(name, def string) string {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
@@ -103,6 +190,7 @@ func Load(getenv func(string) string, needToken bool) (Config, error) {
 		}
 		return def
 	}
+	var ps problems
 	c := Config{
 		TelegramToken:  get("TELEGRAM_TOKEN", ""),
 		TelegramAPIURL: strings.TrimRight(get("TELEGRAM_API_URL", DefaultTelegramAPIURL), "/"),
@@ -123,28 +211,51 @@ func Load(getenv func(string) string, needToken bool) (Config, error) {
 		},
 	}
 	if needToken && c.TelegramToken == "" {
-		return c, errors.New("TELEGRAM_TOKEN is required: the bot token from @BotFather")
+		ps.add("TELEGRAM_TOKEN", "is required: the bot token from @BotFather")
 	}
-	if u, err := url.Parse(c.TelegramAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return c, errors.New("TELEGRAM_API_URL must be an http(s) URL such as https://api.telegram.org")
+	if !httpURL(c.TelegramAPIURL) {
+		ps.add("TELEGRAM_API_URL", "must be an http(s) URL such as %s", DefaultTelegramAPIURL)
 	}
+	// The database and Redis URLs may hold a password: never repeated.
 	if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
-		return c, errors.New("DATABASE_URL must be a postgres:// URL")
+		ps.add("DATABASE_URL", "must be a postgres:// URL such as %s", DefaultDatabaseURL)
 	}
 	if !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
-		return c, errors.New("REDIS_URL must be a redis:// or rediss:// URL")
+		ps.add("REDIS_URL", "must be a redis:// or rediss:// URL such as %s", DefaultRedisURL)
 	}
 	if c.WebhookURL != "" {
-		u, err := url.Parse(c.WebhookURL)
-		if err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
-			return c, errors.New("WEBHOOK_URL must be the public https:// URL Telegram posts updates to")
+		if !httpURL(c.WebhookURL) {
+			ps.add("WEBHOOK_URL", "must be the public https:// URL Telegram posts updates to")
 		}
-		if !secretToken.MatchString(c.WebhookSecret) {
-			return c, errors.New("WEBHOOK_SECRET is required with WEBHOOK_URL: 1-256 characters A-Z, a-z, 0-9, _ and -")
+		switch {
+		case c.WebhookSecret == "":
+			ps.add("WEBHOOK_SECRET", "is required with WEBHOOK_URL: 1-256 characters A-Z, a-z, 0-9, _ and -")
+		case len(c.WebhookSecret) > 256:
+			ps.add("WEBHOOK_SECRET", "is too long: at most 256 characters A-Z, a-z, 0-9, _ and -; it has %d", len(c.WebhookSecret))
+		case !secretToken.MatchString(c.WebhookSecret):
+			ps.add("WEBHOOK_SECRET", "has a character Telegram does not allow: only A-Z, a-z, 0-9, _ and -")
 		}
 	}
-	if err := c.SMS.Validate(); err != nil {
-		return c, err
+	if needToken {
+		if v := get("CODE_SECRET", ""); v == "" {
+			ps.add("CODE_SECRET", "is required: %s; it keys the SMS-code hashes", secretHint)
+		} else if b, wrong := hexSecret(v); wrong != "" {
+			ps.add("CODE_SECRET", "%s", wrong)
+		} else {
+			c.CodeSecret = b
+		}
+	}
+	ps.addErrors(c.SMS.Validate(), "SMS_PROVIDER")
+	loc, err := time.LoadLocation(get("TIME_ZONE", "Europe/Moscow"))
+	if err != nil {
+		ps.add("TIME_ZONE", "must be an IANA time zone such as Europe/Moscow: %v", err)
+	}
+	c.TimeZone = loc
+	if c.MaxAccounts, err = positive(get("MAX_ACCOUNTS", "5"), 1, 100); err != nil {
+		ps.add("MAX_ACCOUNTS", "%v", err)
+	}
+	if c.Workers, err = positive(get("WORKERS", "64"), 1, 10000); err != nil {
+		ps.add("WORKERS", "%v", err)
 	}
 	switch strings.ToLower(get("LOG_LEVEL", "info")) {
 	case "debug":
@@ -156,35 +267,15 @@ func Load(getenv func(string) string, needToken bool) (Config, error) {
 	case "error":
 		c.LogLevel = slog.LevelError
 	default:
-		return c, errors.New("LOG_LEVEL must be one of debug, info, warn, error")
+		ps.add("LOG_LEVEL", "must be one of debug, info, warn, error")
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
-		return c, errors.New("LOG_FORMAT must be json or text")
+		ps.add("LOG_FORMAT", "must be json or text")
 	}
-	loc, err := time.LoadLocation(get("TIME_ZONE", "Europe/Moscow"))
-	if err != nil {
-		return c, fmt.Errorf("TIME_ZONE must be an IANA time zone such as Europe/Moscow: %w", err)
-	}
-	c.TimeZone = loc
-	if needToken {
-		secret := get("CODE_SECRET", "")
-		b, err := hex.DecodeString(secret)
-		if err != nil || len(b) < 32 {
-			return c, errors.New("CODE_SECRET is required: at least 32 random bytes in hex (openssl rand -hex 32); it keys the SMS-code hashes")
-		}
-		c.CodeSecret = b
-	}
-	if c.MaxAccounts, err = positive(get("MAX_ACCOUNTS", "5"), 1, 100); err != nil {
-		return c, fmt.Errorf("MAX_ACCOUNTS %w", err)
-	}
-	if c.Workers, err = positive(get("WORKERS", "64"), 1, 10000); err != nil {
-		return c, fmt.Errorf("WORKERS %w", err)
-	}
-	if err := c.loadOffices(get); err != nil {
-		return c, err
-	}
-	if err := c.loadPayments(get, needToken); err != nil {
-		return c, err
+	c.loadPayments(get, needToken, &ps)
+	c.loadOffices(get, &ps)
+	if len(ps) > 0 {
+		return c, &Error{Problems: ps}
 	}
 	return c, nil
 }
@@ -195,42 +286,42 @@ const maxPaySetting = money.Amount(1_000_000_00)
 
 // loadPayments reads the payment and trust-payment settings. Secrets are
 // required only for serve (needToken): migrate and demo-data take no money.
-func (c *Config) loadPayments(get func(name, def string) string, needToken bool) error {
+func (c *Config) loadPayments(get func(name, def string) string, needToken bool, ps *problems) {
 	var err error
 	c.PayProvider = strings.ToLower(get("PAY_PROVIDER", PayProviderLink))
 	if c.PayProvider != PayProviderLink && c.PayProvider != PayProviderYooKassa {
-		return fmt.Errorf("PAY_PROVIDER must be %s or %s, got %q", PayProviderLink, PayProviderYooKassa, c.PayProvider)
+		ps.add("PAY_PROVIDER", "must be %s or %s, got %q", PayProviderLink, PayProviderYooKassa, c.PayProvider)
 	}
 
 	c.PayLinkTemplate = get("PAY_LINK_TEMPLATE", DefaultPayLinkTemplate)
 	if !httpURL(c.PayLinkTemplate) {
-		return errors.New("PAY_LINK_TEMPLATE must be the http(s) URL of the payment page, such as " + DefaultPayLinkTemplate)
-	}
-	// The provider renders a sample and verifies it, so a template the
-	// payment page could not check is refused here, at start.
-	if _, err := payments.NewLinkProvider(c.PayLinkTemplate, make([]byte, 32), time.Hour, time.Now); err != nil {
-		return fmt.Errorf("PAY_LINK_TEMPLATE must carry account={account}, amount={amount}, expires={expires} and sig={sig} as query parameters: %w", err)
-	}
-	if c.PayLinkTTL, err = duration(get("PAY_LINK_TTL", "24h"), time.Minute, 30*24*time.Hour); err != nil {
-		return fmt.Errorf("PAY_LINK_TTL %w", err)
+		ps.add("PAY_LINK_TEMPLATE", "must be the http(s) URL of the payment page, such as %s", DefaultPayLinkTemplate)
+	} else if _, err := payments.NewLinkProvider(c.PayLinkTemplate, make([]byte, 32), time.Hour, time.Now); err != nil {
+		// The provider renders a sample and verifies it, so a template the
+		// payment page could not check is refused here, at start.
+		ps.add("PAY_LINK_TEMPLATE", "must carry account={account}, amount={amount}, expires={expires} and sig={sig} as query parameters: %v", err)
 	}
 	if needToken && c.PayProvider == PayProviderLink {
-		b, err := hex.DecodeString(get("PAY_LINK_SECRET", ""))
-		if err != nil || len(b) < 32 {
-			return errors.New("PAY_LINK_SECRET is required with PAY_PROVIDER=link: at least 32 random bytes in hex (openssl rand -hex 32); the payment page checks the links' signatures with the same secret")
+		if v := get("PAY_LINK_SECRET", ""); v == "" {
+			ps.add("PAY_LINK_SECRET", "is required with PAY_PROVIDER=link: %s; the payment page checks the links' signatures with the same secret", secretHint)
+		} else if b, wrong := hexSecret(v); wrong != "" {
+			ps.add("PAY_LINK_SECRET", "%s", wrong)
+		} else if c.CodeSecret != nil && sameSecret(b, c.CodeSecret) {
+			ps.add("PAY_LINK_SECRET", "must differ from CODE_SECRET: the payment page holds it, and it must not be able to forge SMS-code hashes")
+		} else {
+			c.PayLinkSecret = b
 		}
-		if sameSecret(b, c.CodeSecret) {
-			return errors.New("PAY_LINK_SECRET must differ from CODE_SECRET: the payment page holds it, and it must not be able to forge SMS-code hashes")
-		}
-		c.PayLinkSecret = b
+	}
+	if c.PayLinkTTL, err = duration(get("PAY_LINK_TTL", "24h"), time.Minute, 30*24*time.Hour); err != nil {
+		ps.add("PAY_LINK_TTL", "%v", err)
 	}
 
 	c.AutopayURLTemplate = get("AUTOPAY_URL_TEMPLATE", DefaultAutopayURLTemplate)
 	if !httpURL(c.AutopayURLTemplate) || !strings.Contains(c.AutopayURLTemplate, "{account}") {
-		return errors.New("AUTOPAY_URL_TEMPLATE must be the http(s) URL of the autopay page with {account} where the account number goes, such as " + DefaultAutopayURLTemplate)
+		ps.add("AUTOPAY_URL_TEMPLATE", "must be the http(s) URL of the autopay page with {account} where the account number goes, such as %s", DefaultAutopayURLTemplate)
 	}
 	if c.PayLimit, err = money.ParseMax(get("PAY_LIMIT", "15000"), maxPaySetting); err != nil {
-		return errors.New("PAY_LIMIT must be the largest sum of one payment in roubles, from 0,01 to 1 000 000, such as 15000")
+		ps.add("PAY_LIMIT", "must be the largest sum of one payment in roubles, from 0,01 to 1 000 000, such as 15000")
 	}
 
 	c.YooKassaShopID = get("YOOKASSA_SHOP_ID", "")
@@ -238,63 +329,62 @@ func (c *Config) loadPayments(get func(name, def string) string, needToken bool)
 	c.YooKassaAPIURL = strings.TrimRight(get("YOOKASSA_API_URL", payments.YooKassaAPI), "/")
 	c.YooKassaReturnURL = get("YOOKASSA_RETURN_URL", "")
 	if needToken && c.PayProvider == PayProviderYooKassa && c.YooKassaShopID == "" {
-		return errors.New("YOOKASSA_SHOP_ID is required with PAY_PROVIDER=yookassa: the shop id from YooKassa's cabinet")
+		ps.add("YOOKASSA_SHOP_ID", "is required with PAY_PROVIDER=yookassa: the shop id from YooKassa's cabinet")
 	}
 	if needToken && c.YooKassaShopID != "" && c.YooKassaSecretKey == "" {
-		return errors.New("YOOKASSA_SECRET_KEY is required with YOOKASSA_SHOP_ID: the secret key from YooKassa's cabinet")
+		ps.add("YOOKASSA_SECRET_KEY", "is required with YOOKASSA_SHOP_ID: the secret key from YooKassa's cabinet")
 	}
 	if !httpURL(c.YooKassaAPIURL) {
-		return errors.New("YOOKASSA_API_URL must be an http(s) URL such as " + payments.YooKassaAPI)
+		ps.add("YOOKASSA_API_URL", "must be an http(s) URL such as %s", payments.YooKassaAPI)
 	}
 	if c.YooKassaReturnURL != "" && !httpURL(c.YooKassaReturnURL) {
-		return errors.New("YOOKASSA_RETURN_URL must be an http(s) URL, such as the bot's https://t.me/<name> link")
+		ps.add("YOOKASSA_RETURN_URL", "must be an http(s) URL, such as the bot's https://t.me/<name> link")
 	}
 	if c.YooKassaAllowedIPs, err = payments.ParseNetworks(get("YOOKASSA_ALLOWED_IPS", payments.YooKassaNetworks)); err != nil {
-		return fmt.Errorf("YOOKASSA_ALLOWED_IPS must be a comma-separated list of addresses and CIDR ranges: %w", err)
+		ps.add("YOOKASSA_ALLOWED_IPS", "must be a comma-separated list of addresses and CIDR ranges: %v", err)
 	}
 
 	if c.TrustDays, err = positive(get("TRUST_DAYS", "3"), 1, 31); err != nil {
-		return fmt.Errorf("TRUST_DAYS %w", err)
+		ps.add("TRUST_DAYS", "%v", err)
 	}
 	if c.TrustAmount, err = roubles(get("TRUST_AMOUNT", "0")); err != nil {
-		return fmt.Errorf("TRUST_AMOUNT %w; 0 means the account's monthly charge", err)
+		ps.add("TRUST_AMOUNT", "%v; 0 means the account's monthly charge", err)
 	}
 	if c.TrustFee, err = roubles(get("TRUST_FEE", "0")); err != nil {
-		return fmt.Errorf("TRUST_FEE %w", err)
+		ps.add("TRUST_FEE", "%v", err)
 	}
 	if c.TrustRequirePayment, err = strconv.ParseBool(get("TRUST_REQUIRE_PAYMENT", "true")); err != nil {
-		return errors.New("TRUST_REQUIRE_PAYMENT must be true or false")
+		ps.add("TRUST_REQUIRE_PAYMENT", "must be true or false")
 	}
 	if c.SchedulerPoll, err = duration(get("SCHEDULER_POLL", "2s"), 10*time.Millisecond, time.Minute); err != nil {
-		return fmt.Errorf("SCHEDULER_POLL %w", err)
+		ps.add("SCHEDULER_POLL", "%v", err)
 	}
-	return nil
 }
 
 // loadOffices reads the offices screens' settings; an empty link keeps the
 // built-in default, "none" hides the button.
-func (c *Config) loadOffices(get func(name, def string) string) error {
+func (c *Config) loadOffices(get func(name, def string) string, ps *problems) {
 	c.OfficesNearest = get("OFFICES_NEAREST", "all")
 	switch c.OfficesNearest {
 	case "all", "offices", "payments":
 	default:
-		return errors.New("OFFICES_NEAREST must be all, offices or payments")
+		ps.add("OFFICES_NEAREST", "must be all, offices or payments")
 	}
 	var err error
 	if c.OfficesPageSize, err = positive(get("OFFICES_PAGE_SIZE", "5"), 1, 20); err != nil {
-		return fmt.Errorf("OFFICES_PAGE_SIZE %w", err)
+		ps.add("OFFICES_PAGE_SIZE", "%v", err)
 	}
 	c.OfficesLinks = map[string]string{}
 	for _, name := range OfficeLinkNames {
-		v := get("OFFICES_"+strings.ToUpper(name)+"_URL", "")
+		variable := "OFFICES_" + strings.ToUpper(name) + "_URL"
+		v := get(variable, "")
 		if v != "" && v != "none" && !httpURL(v) && !strings.HasPrefix(v, "tg://") {
-			return fmt.Errorf("OFFICES_%s_URL must be an http(s) or tg:// URL, or none", strings.ToUpper(name))
+			ps.add(variable, "must be an http(s) or tg:// URL, or none")
 		}
 		if v != "" {
 			c.OfficesLinks[name] = v
 		}
 	}
-	return nil
 }
 
 func httpURL(s string) bool {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -101,9 +102,31 @@ func TestPaymentSecretsOnlyForServe(t *testing.T) {
 	}
 }
 
+// problemsOf is the list Load's error carries, failing the test when the
+// error is not an *Error.
+func problemsOf(t *testing.T, err error) []Problem {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("Load error %v (%T) is not a *config.Error", err, err)
+	}
+	return e.Problems
+}
+
 // Every bad value is refused at start with an error that names the
-// variable to fix, and never repeats a secret.
+// variable to fix, never calls a value that is set "required", and never
+// repeats a secret.
 func TestBadValuesNameTheirVariable(t *testing.T) {
+	smpp := map[string]string{"SMS_PROVIDER": "smpp", "SMPP_ADDR": "smsc.example:2775", "SMPP_SYSTEM_ID": "kabinet", "SMPP_SOURCE_ADDR": "Kabinet"}
+	with := func(base map[string]string, k, v string) map[string]string {
+		out := map[string]string{k: v}
+		for bk, bv := range base {
+			if bk != k {
+				out[bk] = bv
+			}
+		}
+		return out
+	}
 	for _, tc := range []struct {
 		name, variable string
 		env            map[string]string
@@ -112,14 +135,27 @@ func TestBadValuesNameTheirVariable(t *testing.T) {
 		{"api url", "TELEGRAM_API_URL", map[string]string{"TELEGRAM_API_URL": "ftp://x"}},
 		{"database", "DATABASE_URL", map[string]string{"DATABASE_URL": "mysql://x"}},
 		{"redis", "REDIS_URL", map[string]string{"REDIS_URL": "http://x"}},
-		{"webhook secret", "WEBHOOK_SECRET", map[string]string{"WEBHOOK_URL": "https://x.example/h"}},
+		{"webhook url", "WEBHOOK_URL", map[string]string{"WEBHOOK_URL": "hooks.example/h", "WEBHOOK_SECRET": "s3cret"}},
+		{"no webhook secret", "WEBHOOK_SECRET", map[string]string{"WEBHOOK_URL": "https://x.example/h"}},
+		{"webhook secret with a bad character", "WEBHOOK_SECRET", map[string]string{"WEBHOOK_URL": "https://x.example/h", "WEBHOOK_SECRET": "s3cret!"}},
+		{"webhook secret too long", "WEBHOOK_SECRET", map[string]string{"WEBHOOK_URL": "https://x.example/h", "WEBHOOK_SECRET": strings.Repeat("s", 257)}},
 		{"log level", "LOG_LEVEL", map[string]string{"LOG_LEVEL": "loud"}},
+		{"log format", "LOG_FORMAT", map[string]string{"LOG_FORMAT": "xml"}},
 		{"time zone", "TIME_ZONE", map[string]string{"TIME_ZONE": "Mars/Olympus"}},
-		{"code secret", "CODE_SECRET", map[string]string{"CODE_SECRET": "abcd"}},
+		{"no code secret", "CODE_SECRET", map[string]string{"CODE_SECRET": ""}},
+		{"short code secret", "CODE_SECRET", map[string]string{"CODE_SECRET": "abcd"}},
+		{"code secret not hex", "CODE_SECRET", map[string]string{"CODE_SECRET": strings.Repeat("xy", 32)}},
+		{"code secret odd length", "CODE_SECRET", map[string]string{"CODE_SECRET": codeSecret + "0"}},
+		{"max accounts", "MAX_ACCOUNTS", map[string]string{"MAX_ACCOUNTS": "many"}},
 		{"workers", "WORKERS", map[string]string{"WORKERS": "0"}},
 		{"nearest", "OFFICES_NEAREST", map[string]string{"OFFICES_NEAREST": "banks"}},
 		{"page size", "OFFICES_PAGE_SIZE", map[string]string{"OFFICES_PAGE_SIZE": "100"}},
 		{"viber link", "OFFICES_VIBER_URL", map[string]string{"OFFICES_VIBER_URL": "viber://chat?number=1"}},
+
+		{"sms provider", "SMS_PROVIDER", map[string]string{"SMS_PROVIDER": "pigeon"}},
+		{"sms http url", "SMS_HTTP_URL", map[string]string{"SMS_PROVIDER": "http"}},
+		{"smpp address", "SMPP_ADDR", with(smpp, "SMPP_ADDR", "smsc.example")},
+		{"smpp password", "SMPP_PASSWORD", with(smpp, "SMPP_PASSWORD", "123456789")},
 
 		{"provider", "PAY_PROVIDER", map[string]string{"PAY_PROVIDER": "paypal"}},
 		{"no link secret", "PAY_LINK_SECRET", map[string]string{"PAY_LINK_SECRET": ""}},
@@ -152,15 +188,92 @@ func TestBadValuesNameTheirVariable(t *testing.T) {
 			if err == nil {
 				t.Fatalf("accepted %v", tc.env)
 			}
-			if !strings.Contains(err.Error(), tc.variable) {
-				t.Errorf("error does not name %s: %v", tc.variable, err)
+			ps := problemsOf(t, err)
+			if len(ps) != 1 || ps[0].Variable != tc.variable || !strings.HasPrefix(ps[0].Text, tc.variable+" ") {
+				t.Fatalf("problems %+v, want one, of %s", ps, tc.variable)
 			}
-			for _, secret := range []string{codeSecret, linkSecret} {
-				if strings.Contains(err.Error(), secret) {
+			if err.Error() != ps[0].Text {
+				t.Errorf("one problem reads %q, want its text alone", err)
+			}
+			if tc.env[tc.variable] != "" && strings.Contains(err.Error(), "required") {
+				t.Errorf("%s is set, yet the error says it is required: %v", tc.variable, err)
+			}
+			for _, secret := range []string{codeSecret, linkSecret, tc.env["CODE_SECRET"], tc.env["PAY_LINK_SECRET"], tc.env["WEBHOOK_SECRET"], tc.env["SMPP_PASSWORD"]} {
+				if secret != "" && strings.Contains(err.Error(), secret) {
 					t.Errorf("error repeats a secret: %v", err)
 				}
 			}
 		})
+	}
+}
+
+// The case: a CODE_SECRET that is set but too short is "too short",
+// not "required"; each way of being wrong says so, with what is expected.
+func TestCodeSecretSaysWhatIsWrong(t *testing.T) {
+	for value, want := range map[string]string{
+		"abc":                    "CODE_SECRET is too short: at least 32 random bytes in hex (openssl rand -hex 32), which is 64 hex digits; it has only 3",
+		"":                       "CODE_SECRET is required: at least 32 random bytes in hex (openssl rand -hex 32); it keys the SMS-code hashes",
+		strings.Repeat("g", 64):  "CODE_SECRET is not hex: at least 32 random bytes in hex (openssl rand -hex 32), only the digits 0-9 and a-f",
+		strings.Repeat("a", 65):  "CODE_SECRET has an odd number of hex digits, so it is not whole bytes: at least 32 random bytes in hex (openssl rand -hex 32)",
+		strings.Repeat("Ab", 32): "",
+		"  " + codeSecret + "\n": "",
+	} {
+		c, err := Load(env(map[string]string{"CODE_SECRET": value}), true)
+		if want == "" {
+			if err != nil || len(c.CodeSecret) != 32 {
+				t.Errorf("CODE_SECRET=%q: %v, %d bytes", value, err, len(c.CodeSecret))
+			}
+			continue
+		}
+		if err == nil || err.Error() != want {
+			t.Errorf("CODE_SECRET=%q: %v\nwant %s", value, err, want)
+		}
+	}
+}
+
+// A wrong environment is reported whole, in one error: every variable,
+// one line each, in the order of the README's table.
+func TestEveryProblemAtOnce(t *testing.T) {
+	const badSecret = "not-a-secret-but-treated-as-one"
+	_, err := Load(env(map[string]string{
+		"TELEGRAM_TOKEN":    "",
+		"CODE_SECRET":       "abc",
+		"PAY_LINK_SECRET":   badSecret,
+		"WEBHOOK_URL":       "https://x.example/h",
+		"WEBHOOK_SECRET":    badSecret + "!",
+		"SMS_PROVIDER":      "smpp",
+		"WORKERS":           "0",
+		"LOG_LEVEL":         "loud",
+		"TIME_ZONE":         "Mars/Olympus",
+		"OFFICES_VIBER_URL": "viber://chat?number=1",
+	}), true)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	var got []string
+	for _, p := range problemsOf(t, err) {
+		got = append(got, p.Variable)
+	}
+	want := []string{"TELEGRAM_TOKEN", "WEBHOOK_SECRET", "CODE_SECRET", "SMPP_ADDR", "SMPP_SYSTEM_ID", "SMPP_SOURCE_ADDR",
+		"TIME_ZONE", "WORKERS", "LOG_LEVEL", "PAY_LINK_SECRET", "OFFICES_VIBER_URL"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("problems of\n%v\nwant\n%v", got, want)
+	}
+
+	lines := strings.Split(err.Error(), "\n")
+	if lines[0] != "11 settings to fix:" || len(lines) != 1+len(want) {
+		t.Fatalf("error reads:\n%s", err)
+	}
+	for i, v := range want {
+		if !strings.HasPrefix(lines[i+1], "  "+v+" ") && !strings.HasPrefix(lines[i+1], "  "+v+":") {
+			t.Errorf("line %d = %q, want it about %s", i+2, lines[i+1], v)
+		}
+	}
+	if !strings.Contains(err.Error(), "CODE_SECRET is too short") || !strings.Contains(err.Error(), "PAY_LINK_SECRET is not hex") {
+		t.Errorf("the secrets' problems are not told apart:\n%s", err)
+	}
+	if strings.Contains(err.Error(), badSecret) {
+		t.Errorf("the error repeats a secret:\n%s", err)
 	}
 }
 

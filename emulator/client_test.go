@@ -226,6 +226,10 @@ func TestClientParamsAreKnown(t *testing.T) {
 		"setMyCommands":          bot.SetMyCommandsParams{},
 		"getMyCommands":          bot.GetMyCommandsParams{},
 		"deleteMyCommands":       bot.DeleteMyCommandsParams{},
+		"setMyDescription":       bot.SetMyDescriptionParams{},
+		"getMyDescription":       bot.GetMyDescriptionParams{},
+		"setMyShortDescription":  bot.SetMyShortDescriptionParams{},
+		"getMyShortDescription":  bot.GetMyShortDescriptionParams{},
 		"setWebhook":             bot.SetWebhookParams{},
 		"deleteWebhook":          bot.DeleteWebhookParams{},
 	}

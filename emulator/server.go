@@ -94,6 +94,7 @@ type Server struct {
 	callbackID    map[string]*callbackRecord
 	nextCallbackN int
 	commands      map[commandKey][]models.BotCommand
+	botTexts      map[botTextKey]string // description and short description per language
 
 	calls  []Call
 	faults []*fault
@@ -163,6 +164,7 @@ func New(opts Options) *Server {
 		files:        map[string]fileInfo{},
 		callbackID:   map[string]*callbackRecord{},
 		commands:     map[commandKey][]models.BotCommand{},
+		botTexts:     map[botTextKey]string{},
 	}
 	s.wg.Add(1)
 	go s.dispatchLoop()
@@ -305,6 +307,14 @@ func (s *Server) dispatch(ctx context.Context, method string, p params) (result,
 		return s.getMyCommands(p)
 	case "deleteMyCommands":
 		return s.deleteMyCommands(p)
+	case "setMyDescription":
+		return s.setBotText(descriptionText, p)
+	case "getMyDescription":
+		return s.getMyDescription(p)
+	case "setMyShortDescription":
+		return s.setBotText(shortDescriptionText, p)
+	case "getMyShortDescription":
+		return s.getMyShortDescription(p)
 	case "sendMessage":
 		return s.sendMessage(p)
 	case "editMessageText":

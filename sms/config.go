@@ -36,8 +36,10 @@ type Config struct {
 	SMPPTransmitter bool
 }
 
-// Validate reports the first setting that is missing or malformed, by the name
-// of its environment variable.
+// Validate reports every setting that is missing or malformed, one error
+// per environment variable, each starting with the variable's name (joined
+// with errors.Join when there are several). It never repeats a value that
+// may hold a key or a password.
 func (c Config) Validate() error {
 	switch c.Provider {
 	case "":
@@ -54,29 +56,27 @@ func (c Config) Validate() error {
 		}
 		return nil
 	case ProviderSMPP:
+		var errs []error
 		if c.SMPPAddr == "" {
-			return errors.New("SMPP_ADDR is required when SMS_PROVIDER=smpp")
-		}
-		if _, _, err := net.SplitHostPort(c.SMPPAddr); err != nil {
-			return fmt.Errorf("SMPP_ADDR must be host:port, got %q", c.SMPPAddr)
-		}
-		if c.SMPPSystemID == "" {
-			return errors.New("SMPP_SYSTEM_ID is required when SMS_PROVIDER=smpp")
+			errs = append(errs, errors.New("SMPP_ADDR is required when SMS_PROVIDER=smpp: the SMS centre's host:port"))
+		} else if _, _, err := net.SplitHostPort(c.SMPPAddr); err != nil {
+			errs = append(errs, fmt.Errorf("SMPP_ADDR must be host:port, got %q", c.SMPPAddr))
 		}
 		// SMPP 3.4 limits, counted without the terminating zero byte.
-		if len(c.SMPPSystemID) > 15 {
-			return errors.New("SMPP_SYSTEM_ID must be at most 15 characters")
+		if c.SMPPSystemID == "" {
+			errs = append(errs, errors.New("SMPP_SYSTEM_ID is required when SMS_PROVIDER=smpp: the SMPP login"))
+		} else if len(c.SMPPSystemID) > 15 {
+			errs = append(errs, errors.New("SMPP_SYSTEM_ID must be at most 15 characters"))
 		}
 		if len(c.SMPPPassword) > 8 {
-			return errors.New("SMPP_PASSWORD must be at most 8 characters")
+			errs = append(errs, errors.New("SMPP_PASSWORD must be at most 8 characters"))
 		}
 		if c.SMPPSourceAddr == "" {
-			return errors.New("SMPP_SOURCE_ADDR is required when SMS_PROVIDER=smpp")
+			errs = append(errs, errors.New("SMPP_SOURCE_ADDR is required when SMS_PROVIDER=smpp: a sender name or number"))
+		} else if _, err := sourceAddress(c.SMPPSourceAddr); err != nil {
+			errs = append(errs, fmt.Errorf("SMPP_SOURCE_ADDR: %w", err))
 		}
-		if _, err := sourceAddress(c.SMPPSourceAddr); err != nil {
-			return fmt.Errorf("SMPP_SOURCE_ADDR: %w", err)
-		}
-		return nil
+		return errors.Join(errs...)
 	default:
 		return fmt.Errorf("SMS_PROVIDER must be one of log, http, smpp, memory, got %q", c.Provider)
 	}

@@ -55,6 +55,28 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// An SMPP setup with several settings wrong reports them all at once, one
+// line each.
+func TestConfigValidateListsEverySMPPSetting(t *testing.T) {
+	err := Config{Provider: "smpp", SMPPPassword: "123456789"}.Validate()
+	if err == nil {
+		t.Fatal("Validate accepted an SMPP setup without address, login and sender")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	want := []string{"SMPP_ADDR is required", "SMPP_SYSTEM_ID is required", "SMPP_PASSWORD must be at most 8", "SMPP_SOURCE_ADDR is required"}
+	if len(lines) != len(want) {
+		t.Fatalf("Validate = %q, want %d lines", err, len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d = %q, want %q...", i+1, lines[i], w)
+		}
+	}
+	if strings.Contains(err.Error(), "123456789") {
+		t.Errorf("error %q repeats the password", err)
+	}
+}
+
 func TestConfigValidateDoesNotRepeatTheURL(t *testing.T) {
 	err := Config{Provider: "http", HTTPURL: "ftp://sms.example/send?key=url-secret-77"}.Validate()
 	if err == nil {

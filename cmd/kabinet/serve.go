@@ -124,6 +124,11 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	if err := setCommands(ctx, api, engine); err != nil {
 		return redact(err, cfg.TelegramToken)
 	}
+	// Without its descriptions the bot still works: an empty chat only
+	// shows less, so a failure here is no reason not to start.
+	if err := setDescriptions(ctx, api, text); err != nil {
+		log.Warn("could not set the bot's description", "err", redact(err, cfg.TelegramToken))
+	}
 	if err := processor.DrainPending(ctx); err != nil {
 		log.Warn("could not send replies left from before a restart", "err", err)
 	}
@@ -243,6 +248,53 @@ func setCommands(ctx context.Context, api *tgbot.Bot, engine *dialogs.Engine) er
 		}
 	}
 	return nil
+}
+
+// descriptionTimeout bounds setDescriptions, which must not hold up the
+// start for long when Telegram is slow (one request may take a minute).
+const descriptionTimeout = 20 * time.Second
+
+// setDescriptions sets the bot's description (what an empty chat shows
+// before Start) and short description (its profile, shared links) for
+// Russian and English, and Russian as the default for every other language.
+//
+// Telegram rate-limits these setters, and every start of every instance
+// would call them, so each text is first read with getMy* and set only when
+// it differs. getMy* answers for a language without a text of its own with
+// the default one: a language whose text equals the default is then left
+// to the default, which is what its people see either way. The languages
+// come before the default so that a bot with no texts yet (getMy* answers
+// "") gets a Russian text of its own too.
+func setDescriptions(ctx context.Context, api *tgbot.Bot, text *locales.Catalog) error {
+	ctx, cancel := context.WithTimeout(ctx, descriptionTimeout)
+	defer cancel()
+	var errs []error
+	for _, lang := range []string{"ru", "en", ""} {
+		l, name := lang, lang
+		if lang == "" {
+			l, name = locales.Languages[0], "default"
+		}
+		want := text.T(l, "bot_description", nil)
+		if got, err := api.GetMyDescription(ctx, &tgbot.GetMyDescriptionParams{LanguageCode: lang}); err != nil {
+			errs = append(errs, fmt.Errorf("getMyDescription %s: %w", name, err))
+		} else if got.Description != want {
+			if _, err := api.SetMyDescription(ctx, &tgbot.SetMyDescriptionParams{Description: want, LanguageCode: lang}); err != nil {
+				errs = append(errs, fmt.Errorf("setMyDescription %s: %w", name, err))
+			}
+		}
+		want = text.T(l, "bot_short_description", nil)
+		if got, err := api.GetMyShortDescription(ctx, &tgbot.GetMyShortDescriptionParams{LanguageCode: lang}); err != nil {
+			errs = append(errs, fmt.Errorf("getMyShortDescription %s: %w", name, err))
+		} else if got.ShortDescription != want {
+			if _, err := api.SetMyShortDescription(ctx, &tgbot.SetMyShortDescriptionParams{ShortDescription: want, LanguageCode: lang}); err != nil {
+				errs = append(errs, fmt.Errorf("setMyShortDescription %s: %w", name, err))
+			}
+		}
+		if ctx.Err() != nil {
+			break // the rest would fail the same way
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // health answers 200 when PostgreSQL and Redis answer, for load balancers and compose.
