@@ -143,14 +143,6 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func isScalar(t string) bool {
-	switch t {
-	case "Integer", "Float", "Boolean", "String", "InputFile":
-		return true
-	}
-	return false
-}
-
 // decodeValue reads a top-level parameter given as text: scalars are tried in
 // the order the Bot API lists the field's types, then the text is read as JSON
 // for object and array types.

@@ -70,6 +70,7 @@ func openRedis(ctx context.Context, redisURL string) (*redis.Client, error) {
 	rdb := redis.NewClient(opts)
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		_ = rdb.Close()
+		//lint:ignore ST1005 the message starts with the service's name, like PostgreSQL's
 		return nil, fmt.Errorf("Redis at %s is not reachable (start it, e.g. `docker compose up -d redis`, or set REDIS_URL): %w", opts.Addr, err)
 	}
 	return rdb, nil

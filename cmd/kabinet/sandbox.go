@@ -244,6 +244,7 @@ func reachable(ctx context.Context, databaseURL, redisURL string) error {
 	}
 	// A plain dial: go-redis would log each failed attempt on its own.
 	if err := dial(ctx, opts.Addr); err != nil {
+		//lint:ignore ST1005 the message starts with the service's name, like PostgreSQL's
 		return fmt.Errorf("Redis at %s is not reachable (%v): %s", opts.Addr, err, advice)
 	}
 	return nil
