@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kabinet-bot/kabinet/money"
+	"github.com/kabinet-bot/kabinet/offices"
 	"github.com/kabinet-bot/kabinet/payments"
 	"github.com/kabinet-bot/kabinet/sms"
 )
@@ -66,6 +67,12 @@ type Config struct {
 	OfficesNearest  string            // OFFICES_NEAREST: all, offices or payments
 	OfficesPageSize int               // OFFICES_PAGE_SIZE
 	OfficesLinks    map[string]string // OFFICES_<NAME>_URL, by lower-case name
+	// OfficesHotline is the provider's one number for every city
+	// (OFFICES_HOTLINE): "" keeps the seed provider's, "none" shows only
+	// the cities' own numbers. OfficesHotlineHours (OFFICES_HOTLINE_HOURS)
+	// is when it answers in TIME_ZONE; nil keeps the seed provider's hours.
+	OfficesHotline      string
+	OfficesHotlineHours *offices.Hours
 }
 
 // OfficeLinkNames are the buttons of the messengers-and-pages screen, each
@@ -385,7 +392,31 @@ func (c *Config) loadOffices(get func(name, def string) string, ps *problems) {
 			c.OfficesLinks[name] = v
 		}
 	}
+	c.OfficesHotline = get("OFFICES_HOTLINE", "")
+	if v := c.OfficesHotline; v != "" && v != "none" && !hotlinePattern.MatchString(v) {
+		ps.add("OFFICES_HOTLINE", "must be a phone number as it is printed, like +7 (8652) 333-333, or none")
+	}
+	if v := get("OFFICES_HOTLINE_HOURS", ""); v != "" {
+		days := strings.Split(v, ";")
+		if len(days) != 7 {
+			ps.add("OFFICES_HOTLINE_HOURS", "must be seven days, Monday to Sunday, separated by ';' (09:00-21:00;...;09:00-18:00), each like a day of the offices CSV")
+			return
+		}
+		var h offices.Hours
+		for i, d := range days {
+			spans, err := offices.ParseDay(d)
+			if err != nil {
+				ps.add("OFFICES_HOTLINE_HOURS", "day %d: %v", i+1, err)
+				return
+			}
+			h[i] = spans
+		}
+		c.OfficesHotlineHours = &h
+	}
 }
+
+// hotlinePattern is a phone as people print it: digits, spaces, +, ( ) and -.
+var hotlinePattern = regexp.MustCompile(`^\+?[0-9][0-9 ()\-]{4,28}[0-9]$`)
 
 func httpURL(s string) bool {
 	u, err := url.Parse(s)

@@ -99,7 +99,7 @@ func toKinds(kinds []dialogs.PointKind) []Kind {
 func toDialogCity(c City) dialogs.OfficeCity {
 	out := dialogs.OfficeCity{ID: c.ID, Name: c.Name, NameEN: c.NameEN, Hotlines: c.Hotlines}
 	if !closedAllWeek(c.ContactHours) {
-		out.ContactHours = toDayHours(c.ContactHours)
+		out.ContactHours = ToDayHours(c.ContactHours)
 	}
 	return out
 }
@@ -109,7 +109,7 @@ func toDialogPoint(p Point, now time.Time) dialogs.ServicePoint {
 	out := dialogs.ServicePoint{
 		ID: p.ID, CityID: p.CityID, Kind: dialogs.PointKind(p.Kind),
 		Name: p.Name, Address: p.Address, Lat: p.Latitude, Lon: p.Longitude,
-		Hours: toDayHours(p.Hours), Open: open, Next: next,
+		Hours: ToDayHours(p.Hours), Open: open, Next: next,
 	}
 	for _, s := range p.Services {
 		out.Services = append(out.Services, string(s))
@@ -128,7 +128,9 @@ func closedAllWeek(h Hours) bool {
 	return true
 }
 
-func toDayHours(h Hours) []dialogs.DayHours {
+// ToDayHours turns a week of hours into the runs of equal days the dialogs
+// show ("Mon–Fri 09:00–21:00, Sat–Sun 09:00–18:00").
+func ToDayHours(h Hours) []dialogs.DayHours {
 	ranges := h.Ranges()
 	out := make([]dialogs.DayHours, len(ranges))
 	for i, r := range ranges {

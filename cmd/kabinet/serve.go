@@ -339,5 +339,19 @@ func officesConfig(cfg config.Config) dialogs.OfficesConfig {
 		}
 		*links[name] = v
 	}
+	switch cfg.OfficesHotline {
+	case "":
+	case "none":
+		oc.Hotline = dialogs.Hotline{}
+	default:
+		oc.Hotline.Phone = cfg.OfficesHotline
+	}
+	if cfg.OfficesHotlineHours != nil {
+		oc.Hotline.Hours = offices.ToDayHours(*cfg.OfficesHotlineHours)
+	}
+	// The default hours are Moscow time; say so only when they are.
+	if cfg.TimeZone == nil || cfg.TimeZone.String() != "Europe/Moscow" {
+		oc.Hotline.Zone = ""
+	}
 	return oc
 }
