@@ -14,6 +14,7 @@ import (
 	"github.com/go-telegram/bot/models"
 
 	"github.com/kabinet-bot/kabinet/dialogs"
+	"github.com/kabinet-bot/kabinet/internal/backoff"
 	"github.com/kabinet-bot/kabinet/locales"
 	"github.com/kabinet-bot/kabinet/state"
 )
@@ -36,44 +37,62 @@ type Dialogs interface {
 // UpdateProcessor handles one update end to end: per-chat lock, de-duplication,
 // dialog state, the engine, an atomic save, and sending the replies from the
 // outbox. It implements Processor for the webhook and the poller.
+//
+// A chat whose replies cannot be sent now (Telegram answers 5xx or 429, or
+// does not answer) is parked: its replies stay in its outbox, its later
+// updates are handled and their replies queued behind, and RunOutbox tries
+// again with a growing pause. The update itself counts as handled, so the
+// long-polling offset and the webhook's answer never wait for one chat.
 type UpdateProcessor struct {
-	api    API
-	store  *state.Store
-	dlg    Dialogs
-	text   *locales.Catalog
-	log    *slog.Logger
-	sleep  func(ctx context.Context, d time.Duration) error
-	maxTry int
-	now    func() time.Time
+	api   API
+	store *state.Store
+	dlg   Dialogs
+	text  *locales.Catalog
+	log   *slog.Logger
+	now   func() time.Time
+	// callTimeout bounds one Bot API call, so that a Telegram that does
+	// not answer parks the chat instead of holding its lock.
+	callTimeout time.Duration
 }
+
+// Parking: the first retry of a chat comes after parkBase, then twice as
+// late each time, at most parkMax; a 429 waits exactly its retry_after.
+const (
+	parkBase = time.Second
+	parkMax  = 5 * time.Minute
+)
 
 // NewProcessor wires an UpdateProcessor.
 func NewProcessor(api API, store *state.Store, dlg Dialogs, text *locales.Catalog, log *slog.Logger) *UpdateProcessor {
-	return &UpdateProcessor{api: api, store: store, dlg: dlg, text: text, log: log, sleep: sleepCtx, maxTry: 5, now: time.Now}
+	return &UpdateProcessor{api: api, store: store, dlg: dlg, text: text, log: log, now: time.Now, callTimeout: 30 * time.Second}
 }
 
 // SetClock replaces the clock that timers are scheduled and fired by (tests).
 func (p *UpdateProcessor) SetClock(now func() time.Time) { p.now = now }
 
 // Process implements Processor. It returns nil once the update is handled
-// and its replies are sent (or safely queued): then it may be acknowledged.
+// and its replies are sent or safely queued: then it may be acknowledged.
 func (p *UpdateProcessor) Process(ctx context.Context, upd *models.Update) (err error) {
 	chat := ChatKey(upd)
-	unlock, err := p.store.Lock(ctx, chat)
+	lease, err := p.store.Lock(ctx, chat)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer lease.Release()
 
 	// One round trip reads what the turn starts from; replies of an earlier
-	// update that a crash left unsent go out first, so the chat reads in order.
+	// update that a crash or a failed send left unsent go out first, so the
+	// chat reads in order.
 	user := userID(upd)
 	snap, err := p.store.Begin(ctx, chat, user, int64(upd.ID))
 	if err != nil {
 		return err
 	}
-	if err := p.deliverAll(ctx, chat, snap.Outbox); err != nil {
-		return err
+	parked := !snap.ParkedUntil.IsZero() && snap.ParkedUntil.After(time.Now())
+	if !parked && len(snap.Outbox) > 0 {
+		if parked, err = p.deliverAll(ctx, lease, chat, snap.Outbox); err != nil {
+			return err
+		}
 	}
 	if snap.Seen {
 		p.log.Debug("duplicate update", "update_id", upd.ID)
@@ -88,11 +107,11 @@ func (p *UpdateProcessor) Process(ctx context.Context, upd *models.Update) (err 
 		if err := p.store.SetReachable(ctx, chat, reachable); err != nil {
 			return err
 		}
-		return p.store.Commit(ctx, turn)
+		return p.store.Commit(ctx, lease, turn)
 	}
 	ev, ok := toEvent(upd)
 	if !ok {
-		return p.store.Commit(ctx, turn)
+		return p.store.Commit(ctx, lease, turn)
 	}
 	res := p.handle(ctx, snap.State, ev, upd.ID)
 	turn.Version, turn.State, turn.SaveState = snap.Version, res.State, true
@@ -102,11 +121,15 @@ func (p *UpdateProcessor) Process(ctx context.Context, upd *models.Update) (err 
 	}
 	turn.Outbox = render(ev.ChatID, cb, res)
 	turn.Timers = p.timers(ev, res.Timers)
-	if err := p.store.Commit(ctx, turn); err != nil {
+	if err := p.store.Commit(ctx, lease, turn); err != nil {
 		return err
 	}
-	// The outbox was empty before this turn, so it now holds exactly these.
-	return p.deliverAll(ctx, chat, turn.Outbox)
+	if parked {
+		return nil // queued behind the waiting replies; RunOutbox sends them in order
+	}
+	// The earlier replies are gone, so the outbox holds exactly these.
+	_, err = p.deliverAll(ctx, lease, chat, turn.Outbox)
+	return err
 }
 
 // handle runs the engine. A failing dependency or a panic gets a polite
@@ -138,84 +161,100 @@ func (p *UpdateProcessor) handle(ctx context.Context, st dialogs.State, ev dialo
 	return res
 }
 
-// Drain sends a chat's outbox in order. Items are removed only after the
-// Bot API accepted them (or refused them for good), so a crash repeats at
-// most the one item in flight. Call it holding the chat's lock.
-func (p *UpdateProcessor) Drain(ctx context.Context, chat int64) error {
-	items, err := p.store.Outbox(ctx, chat)
-	if err != nil {
-		return err
-	}
-	return p.deliverAll(ctx, chat, items)
-}
-
 // deliverAll sends items, the head of the chat's outbox, in order, removing
-// each from the outbox once sent.
-func (p *UpdateProcessor) deliverAll(ctx context.Context, chat int64, items [][]byte) error {
+// each from the outbox once Telegram accepted it (or refused it for good).
+// When a send fails for now, the chat is parked and parked is true; err is
+// only for Redis failing or the lock lost.
+func (p *UpdateProcessor) deliverAll(ctx context.Context, lease *state.Lease, chat int64, items [][]byte) (parked bool, err error) {
 	for _, raw := range items {
+		if lease.Lost() {
+			return false, state.ErrLockLost // another holder sends them now
+		}
 		var it outItem
 		if err := json.Unmarshal(raw, &it); err != nil {
 			p.log.Error("dropping unreadable outbox item", "chat_id", chat, "err", err)
-		} else if err := p.deliver(ctx, it); err != nil {
-			if errors.Is(err, errUnreachable) {
+		} else {
+			switch outcome, wait := p.deliver(ctx, it); outcome {
+			case sentOK:
+			case unreachable:
 				p.log.Info("chat unreachable, outbox dropped", "chat_id", chat)
 				if err := p.store.SetReachable(ctx, chat, false); err != nil {
-					return err
+					return false, err
 				}
-				return p.store.Clear(ctx, chat)
+				return false, p.store.Clear(ctx, lease)
+			case later:
+				if ctx.Err() != nil {
+					return false, ctx.Err() // stopping: the outbox stays for the next start
+				}
+				return true, p.park(ctx, lease, chat, wait)
 			}
-			return err
 		}
-		if err := p.store.Pop(ctx, chat); err != nil {
-			return err
+		if err := p.store.Pop(ctx, lease); err != nil {
+			return false, err
 		}
 	}
-	return nil
+	return false, nil
 }
 
-var errUnreachable = errors.New("chat unreachable")
+// park makes the chat's replies wait: exactly retry_after for a 429,
+// otherwise a pause that grows with each failure in a row.
+func (p *UpdateProcessor) park(ctx context.Context, lease *state.Lease, chat int64, wait time.Duration) error {
+	attempts, err := p.store.ParkAttempts(ctx, chat)
+	if err != nil {
+		return err
+	}
+	attempts++
+	if wait <= 0 {
+		wait = backoff.Delay(attempts, parkBase, parkMax)
+	}
+	p.log.Warn("replies to a chat wait for a retry", "chat_id", chat, "attempt", attempts, "retry_in_s", wait.Seconds())
+	return p.store.Park(ctx, lease, time.Now().Add(wait), attempts)
+}
 
-// deliver makes one Bot API call, waiting out 429s and retrying transient
-// failures. A request Telegram refuses for good (400) is logged and skipped:
-// repeating it cannot help, and it must not block the chat's later replies.
-func (p *UpdateProcessor) deliver(ctx context.Context, it outItem) error {
-	var err error
-	for try := 1; try <= p.maxTry; try++ {
-		err = p.call(ctx, it)
-		wait, limited := retryAfter(err)
+// outcome is what became of one outbox item.
+type outcome int
+
+const (
+	sentOK      outcome = iota // sent, or refused for good: remove it
+	unreachable                // the person blocked the bot: drop the chat's outbox
+	later                      // not now: park the chat (wait > 0 is Telegram's retry_after)
+)
+
+// deliver makes one Bot API call. A request Telegram refuses for good (400)
+// is logged and skipped: repeating it cannot help, and it must not block the
+// chat's later replies. Nothing is retried here: a failure parks the chat,
+// so that no chat holds a worker, its lock or the intake while it waits.
+func (p *UpdateProcessor) deliver(ctx context.Context, it outItem) (outcome, time.Duration) {
+	for {
+		callCtx, cancel := context.WithTimeout(ctx, p.callTimeout)
+		err := p.call(callCtx, it)
+		cancel()
+		if wait, limited := retryAfter(err); limited {
+			p.log.Warn("rate limited by Telegram", "retry_after_s", wait.Seconds(), "op", it.Op)
+			return later, wait
+		}
 		switch {
 		case err == nil:
-			return nil
-		case limited:
-			p.log.Warn("rate limited by Telegram", "retry_after_s", wait.Seconds(), "op", it.Op)
-			if err := p.sleep(ctx, wait); err != nil {
-				return err
-			}
-			try-- // a 429 is not a failed try: Telegram told us when to come back
+			return sentOK, 0
 		case errors.Is(err, tgbot.ErrorForbidden):
-			return errUnreachable
+			return unreachable, 0
 		case errors.Is(err, tgbot.ErrorBadRequest):
 			desc := err.Error()
 			switch {
 			case strings.Contains(desc, "message is not modified"):
-				return nil // a refresh with nothing new: the person sees the same screen
+				return sentOK, 0 // a refresh with nothing new: the person sees the same screen
 			case it.Op == opEdit && (strings.Contains(desc, "message to edit not found") || strings.Contains(desc, "message can't be edited")):
 				it.Op, it.MessageID = opSend, 0 // too old to edit: send it anew
-				try--
 				continue
 			case it.Op == opAnswer:
-				return nil // the query expired (e.g. after a restart); the replies still come
+				return sentOK, 0 // the query expired (e.g. after a restart); the replies still come
 			}
 			p.log.Error("Telegram refused a reply", "op", it.Op, "chat_id", it.ChatID, "err", err)
-			return nil
-		default:
-			p.log.Warn("Bot API call failed, retrying", "op", it.Op, "try", try, "err", err)
-			if err := p.sleep(ctx, time.Duration(try*try)*100*time.Millisecond); err != nil {
-				return err
-			}
+			return sentOK, 0
 		}
+		p.log.Warn("Bot API call failed", "op", it.Op, "chat_id", it.ChatID, "err", err)
+		return later, 0
 	}
-	return fmt.Errorf("deliver %s: %w", it.Op, err)
 }
 
 func (p *UpdateProcessor) call(ctx context.Context, it outItem) error {
@@ -263,22 +302,63 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// DrainPending sends what a crash left in any chat's outbox; serve calls it at start.
-func (p *UpdateProcessor) DrainPending(ctx context.Context) error {
-	chats, err := p.store.PendingChats(ctx)
+// RunOutbox sends the replies that wait in any chat's outbox, every
+// interval until ctx ends: chats parked after a failed send, when their retry
+// time comes, and replies a crash left unsent. At start it sends every
+// waiting reply at once. A chat another instance is handling is left to it.
+func (p *UpdateProcessor) RunOutbox(ctx context.Context, every time.Duration) {
+	if chats, err := p.store.PendingChats(ctx); err != nil {
+		p.log.Warn("replies left from before a restart unavailable", "err", err)
+	} else {
+		p.sendWaiting(ctx, chats)
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		chats, err := p.store.DuePending(ctx, time.Now(), 100)
+		if err != nil {
+			p.log.Warn("waiting replies unavailable", "err", err)
+			continue
+		}
+		p.sendWaiting(ctx, chats)
+	}
+}
+
+// sendWaiting drains the outboxes of chats, each under its lock.
+func (p *UpdateProcessor) sendWaiting(ctx context.Context, chats []int64) {
+	for _, chat := range chats {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := p.Drain(ctx, chat); err != nil && !errors.Is(err, state.ErrLockLost) {
+			p.log.Warn("could not send waiting replies", "chat_id", chat, "err", err)
+		}
+	}
+}
+
+// Drain sends a chat's outbox in order if nobody else holds the chat and no
+// retry pause of the chat still runs.
+func (p *UpdateProcessor) Drain(ctx context.Context, chat int64) error {
+	lease, ok, err := p.store.TryLock(ctx, chat)
+	if err != nil || !ok {
+		return err
+	}
+	defer lease.Release()
+	items, parkedUntil, err := p.store.Waiting(ctx, chat)
 	if err != nil {
 		return err
 	}
-	for _, chat := range chats {
-		unlock, err := p.store.Lock(ctx, chat)
-		if err != nil {
-			return err
-		}
-		err = p.Drain(ctx, chat)
-		unlock()
-		if err != nil {
-			return err
-		}
+	if len(items) == 0 {
+		return p.store.Unpark(ctx, lease)
 	}
-	return nil
+	if parkedUntil.After(time.Now()) {
+		return nil // a 429 or a backoff still runs; its time comes later
+	}
+	_, err = p.deliverAll(ctx, lease, chat, items)
+	return err
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kabinet-bot/kabinet/dialogs"
+	"github.com/kabinet-bot/kabinet/internal/backoff"
 	"github.com/kabinet-bot/kabinet/state"
 )
 
@@ -18,7 +19,18 @@ type timerPayload struct {
 	User int64  `json:"user"`
 	Data string `json:"data"`
 	Lang string `json:"lang,omitempty"`
+	// Tries counts the failed attempts to fire it.
+	Tries int `json:"tries,omitempty"`
 }
+
+// A timer whose handling keeps failing is tried maxTimerTries times, with
+// a growing pause, then dropped with an error in the log: a reminder that
+// comes hours late is worse than none, and it must not loop forever.
+const (
+	maxTimerTries = 5
+	timerRetry    = 5 * time.Second
+	timerRetryMax = 5 * time.Minute
+)
 
 // timers turns the timers a dialog asked for into entries saved with its turn.
 func (p *UpdateProcessor) timers(ev dialogs.Event, ts []dialogs.Timer) []state.TimerEntry {
@@ -33,10 +45,12 @@ func (p *UpdateProcessor) timers(ev dialogs.Event, ts []dialogs.Timer) []state.T
 }
 
 // RunTimers fires due dialog timers every interval until ctx ends. Each
-// timer is leased to exactly one instance and handled like an update of its
-// chat: under the chat's lock, with the state saved and the replies sent from
-// the outbox. A timer whose handling fails, or whose instance dies, comes
-// again later; a dialog ignores a timer that no longer fits its state.
+// timer is leased to exactly one instance (the lease is extended while it
+// is handled) and handled like an update of its chat: under the chat's
+// lock, with the state saved and the replies sent from the outbox. A timer
+// whose handling fails comes again later, at most maxTimerTries times; one
+// whose instance dies comes again when its lease runs out. A dialog ignores
+// a timer that no longer fits its state.
 func (p *UpdateProcessor) RunTimers(ctx context.Context, every time.Duration) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
@@ -52,46 +66,80 @@ func (p *UpdateProcessor) RunTimers(ctx context.Context, every time.Duration) {
 			continue
 		}
 		for _, raw := range due {
-			if err := p.fire(ctx, raw); err != nil {
-				// Back in the queue; if even that fails, the lease runs out
-				// and the timer comes again anyway.
-				p.log.Warn("timer failed, retrying later", "err", err)
-				if err := p.store.Reschedule(context.WithoutCancel(ctx), raw, p.now().Add(5*time.Second)); err != nil {
-					p.log.Warn("timer left to its lease", "err", err)
-				}
-				continue
-			}
-			if err := p.store.Ack(ctx, raw); err != nil {
-				p.log.Warn("timer not acknowledged, it may fire again", "err", err)
-			}
+			p.runTimer(ctx, raw)
 		}
 	}
 }
 
-func (p *UpdateProcessor) fire(ctx context.Context, raw []byte) error {
+// runTimer fires one claimed timer, keeping its lease while it runs.
+func (p *UpdateProcessor) runTimer(ctx context.Context, raw []byte) {
 	var tp timerPayload
 	if err := json.Unmarshal(raw, &tp); err != nil {
 		p.log.Error("dropping unreadable timer", "err", err)
-		return nil
+		_ = p.store.Ack(ctx, raw)
+		return
 	}
-	unlock, err := p.store.Lock(ctx, tp.Chat)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tick := time.NewTicker(state.TimerLease / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				_ = p.store.ExtendTimer(context.WithoutCancel(ctx), raw, p.now())
+			}
+		}
+	}()
+	err := p.fire(ctx, tp)
+	if err == nil {
+		if err := p.store.Ack(ctx, raw); err != nil {
+			p.log.Warn("timer not acknowledged, it may fire again", "err", err)
+		}
+		return
+	}
+	tp.Tries++
+	if tp.Tries >= maxTimerTries {
+		p.log.Error("timer dropped after repeated failures", "chat_id", tp.Chat, "tries", tp.Tries, "err", err)
+		_ = p.store.Ack(context.WithoutCancel(ctx), raw)
+		return
+	}
+	p.log.Warn("timer failed, retrying later", "chat_id", tp.Chat, "tries", tp.Tries, "err", err)
+	next, _ := json.Marshal(tp)
+	// If even that fails, the lease runs out and the timer comes again anyway.
+	if err := p.store.Reschedule(context.WithoutCancel(ctx), raw, next, p.now().Add(backoff.Delay(tp.Tries, timerRetry, timerRetryMax))); err != nil {
+		p.log.Warn("timer left to its lease", "err", err)
+	}
+}
+
+func (p *UpdateProcessor) fire(ctx context.Context, tp timerPayload) error {
+	lease, err := p.store.Lock(ctx, tp.Chat)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer lease.Release()
 	snap, err := p.store.Begin(ctx, tp.Chat, tp.User, 0)
 	if err != nil {
 		return err
 	}
-	if err := p.deliverAll(ctx, tp.Chat, snap.Outbox); err != nil {
-		return err
+	parked := !snap.ParkedUntil.IsZero() && snap.ParkedUntil.After(time.Now())
+	if !parked && len(snap.Outbox) > 0 {
+		if parked, err = p.deliverAll(ctx, lease, tp.Chat, snap.Outbox); err != nil {
+			return err
+		}
 	}
 	ev := dialogs.Event{UserID: tp.User, ChatID: tp.Chat, LanguageCode: tp.Lang, Kind: dialogs.KindTimer, Data: tp.Data}
 	res := p.handle(ctx, snap.State, ev, 0)
 	turn := state.Turn{Chat: tp.Chat, User: tp.User, Version: snap.Version, State: res.State, SaveState: true,
 		Outbox: render(tp.Chat, "", res), Timers: p.timers(ev, res.Timers)}
-	if err := p.store.Commit(ctx, turn); err != nil {
+	if err := p.store.Commit(ctx, lease, turn); err != nil {
 		return err
 	}
-	return p.deliverAll(ctx, tp.Chat, turn.Outbox)
+	if parked {
+		return nil
+	}
+	_, err = p.deliverAll(ctx, lease, tp.Chat, turn.Outbox)
+	return err
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -38,6 +39,11 @@ type Config struct {
 	CodeSecret     []byte         // CODE_SECRET
 	MaxAccounts    int            // MAX_ACCOUNTS
 	Workers        int            // WORKERS
+	// InstanceID names this process's deployment slot (INSTANCE_ID, default
+	// the host name): a restart under the same name takes over the chats
+	// its predecessor held at once. Two processes running side by side need
+	// different names.
+	InstanceID string
 
 	// Payments: which provider makes the pay links, and its settings.
 	PayProvider        string         // PAY_PROVIDER: PayProviderLink or PayProviderYooKassa
@@ -263,6 +269,10 @@ func Load(getenv func(string) string, needToken bool) (Config, error) {
 	}
 	if c.Workers, err = positive(get("WORKERS", "64"), 1, 10000); err != nil {
 		ps.add("WORKERS", "%v", err)
+	}
+	host, _ := os.Hostname()
+	if c.InstanceID = get("INSTANCE_ID", host); len(c.InstanceID) > 200 || strings.ContainsAny(c.InstanceID, "|\n") {
+		ps.add("INSTANCE_ID", "must be at most 200 characters without '|' or line breaks")
 	}
 	switch strings.ToLower(get("LOG_LEVEL", "info")) {
 	case "debug":

@@ -98,7 +98,9 @@ type Server struct {
 
 	calls  []Call
 	faults []*fault
-	limits *rateLimiter
+	// chatFaults fail every call addressed to a chat (see FailChat).
+	chatFaults map[int64]*apiError
+	limits     *rateLimiter
 }
 
 // New starts an emulator on a local httptest server. Close it when done.
@@ -255,6 +257,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	call.Params = p.typed
+	if apiErr := s.chatFault(p); apiErr != nil {
+		s.finish(w, call, result{}, apiErr)
+		return
+	}
 
 	res, apiErr := s.dispatch(r.Context(), m.Name, p)
 	s.finish(w, call, res, apiErr)

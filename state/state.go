@@ -1,23 +1,30 @@
 // Package state keeps what the bot must remember between updates in Redis:
 // each conversation's dialog state, which updates were already handled, the
-// replies still to be sent (the outbox) and the per-chat lock that keeps one
-// chat's updates strictly one at a time across several bot instances.
+// replies still to be sent (the outbox), the chats whose replies wait for a
+// retry, the dialog timers, and the per-chat lock that keeps one chat's
+// updates strictly one at a time across several bot instances.
 //
-// Saving a turn is one Redis transaction: the new dialog state, the replies
-// it produced and the "update handled" mark are written together or not at
-// all. That is what makes a crash at any point lose nothing and repeat nothing
-// but, at worst, the one reply that was being sent at that instant.
+// Saving a turn is one Lua script: the new dialog state, the replies it
+// produced and the "update handled" mark are written together or not at
+// all, and only while the caller still holds the chat's lock (the lock's
+// value is the fencing token every write checks). That is what makes a crash
+// at any point lose nothing and repeat nothing but, at worst, the one reply
+// that was being sent at that instant.
+//
+// Every key of one chat carries the chat in a hash tag ("{c42}"), so each
+// script touches one Redis Cluster slot. The few keys that span chats (the
+// index of chats with replies waiting, the timers) are written with single
+// commands outside the scripts, in an order that makes a crash between two
+// of them harmless (see Commit). The README's "Redis keys" lists every key
+// with its TTL or bound.
 package state
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,10 +32,15 @@ import (
 	"github.com/kabinet-bot/kabinet/dialogs"
 )
 
-// ErrConflict means the dialog state changed between Load and Commit: another
-// instance handled the chat meanwhile (its lock had expired). The update is
-// then not acknowledged and comes again.
+// ErrConflict means the dialog state changed between Begin and Commit:
+// another instance handled the chat meanwhile. The update is then not
+// acknowledged and comes again.
 var ErrConflict = errors.New("state: dialog state changed concurrently")
+
+// ErrLockLost means the chat's lock is no longer the caller's (it expired,
+// or was taken over from a holder believed dead): nothing was written, and
+// the caller must stop working on the chat. The update comes again.
+var ErrLockLost = errors.New("state: chat lock lost")
 
 // Settings for how long things are kept.
 const (
@@ -37,35 +49,44 @@ const (
 	// SeenTTL: Telegram keeps undelivered updates for 24 hours, so an
 	// update_id cannot come again later than that.
 	SeenTTL = 25 * time.Hour
-	// LockTTL bounds how long a crashed instance can hold a chat. A live
-	// holder keeps extending it (a 429 may make it wait longer than this).
-	LockTTL = 15 * time.Second
+	// OutboxTTL bounds how long undeliverable replies are kept: a reply
+	// Telegram would not take for a day is stale, and is dropped.
+	OutboxTTL = 25 * time.Hour
+	// UnreachableTTL: a chat that blocked the bot is remembered for half a
+	// year unless a my_chat_member update says it is back.
+	UnreachableTTL = 180 * 24 * time.Hour
 )
 
-// Store is the Redis adapter. Keys are "{prefix}{kind}:{bot}:{chat}...".
+// Store is the Redis adapter. Keys are "<prefix>{c<chat>}:<kind>..." for a
+// chat's own keys and "<prefix><kind>" for the shared ones.
 type Store struct {
 	rdb     redis.UniversalClient
 	prefix  string
 	lockTTL time.Duration
+	owner   owner
+	beat    heartbeat
 }
 
 // New returns a Store; prefix separates bots and tests sharing one Redis
 // (e.g. "kabinet:123456:" with the bot's id).
 func New(rdb redis.UniversalClient, prefix string) *Store {
-	return &Store{rdb: rdb, prefix: prefix, lockTTL: LockTTL}
+	return &Store{rdb: rdb, prefix: prefix, lockTTL: LockTTL, owner: newOwner("")}
 }
 
+func (s *Store) chatKey(chat int64, kind string) string {
+	return s.prefix + "{c" + strconv.FormatInt(chat, 10) + "}:" + kind
+}
 func (s *Store) dialogKey(chat, user int64) string {
-	return s.prefix + "dlg:" + strconv.FormatInt(chat, 10) + ":" + strconv.FormatInt(user, 10)
+	return s.chatKey(chat, "dlg:"+strconv.FormatInt(user, 10))
 }
-func (s *Store) seenKey(update int64) string {
-	return s.prefix + "seen:" + strconv.FormatInt(update, 10)
+func (s *Store) seenKey(chat, update int64) string {
+	return s.chatKey(chat, "seen:"+strconv.FormatInt(update, 10))
 }
-func (s *Store) lockKey(chat int64) string   { return s.prefix + "lock:" + strconv.FormatInt(chat, 10) }
-func (s *Store) outboxKey(chat int64) string { return s.prefix + "out:" + strconv.FormatInt(chat, 10) }
-func (s *Store) pendingKey() string          { return s.prefix + "out:chats" }
-func (s *Store) unreachableKey() string      { return s.prefix + "unreachable" }
-func (s *Store) timersKey() string           { return s.prefix + "timers" }
+func (s *Store) lockKey(chat int64) string        { return s.chatKey(chat, "lock") }
+func (s *Store) outboxKey(chat int64) string      { return s.chatKey(chat, "out") }
+func (s *Store) parkKey(chat int64) string        { return s.chatKey(chat, "park") }
+func (s *Store) unreachableKey(chat int64) string { return s.chatKey(chat, "unreachable") }
+func (s *Store) pendingKey() string               { return s.prefix + "pending" }
 
 // Turn is everything one handled update changes.
 type Turn struct {
@@ -82,37 +103,46 @@ type Turn struct {
 	Timers []TimerEntry
 }
 
-// TimerEntry is a payload to hand back at Due. Payloads must be unique
-// (include an id): equal payloads are kept once.
-type TimerEntry struct {
-	Due     time.Time
-	Payload []byte
-}
-
-// commitScript saves a turn in one round trip: the version check, the new
-// state with its TTL, the outbox items, the "handled" mark and the timers, all
-// or nothing (a Lua script runs without interruption).
+// commitScript saves a turn in one round trip, only while the lock's value
+// is the caller's token: the version check, the new state with its TTL, the
+// outbox items and the "handled" mark, all or nothing (a Lua script runs
+// without interruption).
 //
-// KEYS: dialog, outbox, pending chats, seen, timers.
-// ARGV: save (0/1), expected version, state JSON, dialog TTL ms, seen TTL ms,
-// chat, number of outbox items, the items, then timer (score, member) pairs.
+// KEYS: lock, dialog, outbox, seen (” for none).
+// ARGV: token, save (0/1), expected version, state JSON, dialog TTL ms, seen
+// TTL ms, outbox TTL ms, then the outbox items.
 var commitScript = redis.NewScript(`
-if ARGV[1] == '1' then
-  local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-  if cur ~= tonumber(ARGV[2]) then return 'conflict' end
-  redis.call('HSET', KEYS[1], 'v', cur + 1, 's', ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 'lost' end
+if ARGV[2] == '1' then
+  local cur = tonumber(redis.call('HGET', KEYS[2], 'v') or '0')
+  if cur ~= tonumber(ARGV[3]) then return 'conflict' end
+  redis.call('HSET', KEYS[2], 'v', cur + 1, 's', ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
 end
-local n = tonumber(ARGV[7])
-for i = 1, n do redis.call('RPUSH', KEYS[2], ARGV[7 + i]) end
-if n > 0 then redis.call('SADD', KEYS[3], ARGV[6]) end
-if KEYS[4] ~= '' then redis.call('SET', KEYS[4], 1, 'PX', ARGV[5]) end
-for i = 8 + n, #ARGV, 2 do redis.call('ZADD', KEYS[5], ARGV[i], ARGV[i + 1]) end
+if #ARGV > 7 then
+  for i = 8, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
+  redis.call('PEXPIRE', KEYS[3], ARGV[7])
+end
+if KEYS[4] ~= '' then redis.call('SET', KEYS[4], 1, 'PX', ARGV[6]) end
 return 'ok'`)
 
-// Commit saves a turn atomically: state (with a fresh TTL and the next
-// version), outbox items, timers and the update's "handled" mark.
-func (s *Store) Commit(ctx context.Context, t Turn) error {
+// pendingGrace is when a chat whose replies were just saved is due for the
+// background sender if nobody sends them first: the instance that saved
+// them sends them at once, so this only matters after a crash.
+const pendingGrace = 2 * time.Second
+
+// Commit saves a turn atomically under the lease: state (with a fresh TTL
+// and the next version), outbox items and the update's "handled" mark. It
+// returns ErrLockLost, having written nothing of the turn, when the lease's
+// lock is no longer held.
+//
+// The turn's timers and the chat's entry in the index of waiting replies
+// (keys shared by all chats, so outside the script) go first in the same
+// pipeline, one round trip in all: if the process dies before the turn
+// itself is saved, a stray timer finds a dialog that does not expect it
+// (dialogs ignore those) and a stray index entry finds an empty outbox. The
+// other order could lose a timer or leave replies nobody sends.
+func (s *Store) Commit(ctx context.Context, l *Lease, t Turn) error {
 	stateJSON, err := json.Marshal(t.State)
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
@@ -123,33 +153,57 @@ func (s *Store) Commit(ctx context.Context, t Turn) error {
 	}
 	seen := ""
 	if t.UpdateID != 0 {
-		seen = s.seenKey(t.UpdateID)
+		seen = s.seenKey(t.Chat, t.UpdateID)
 	}
-	args := []any{save, t.Version, stateJSON, DialogTTL.Milliseconds(), SeenTTL.Milliseconds(), t.Chat, len(t.Outbox)}
+	args := []any{l.token, save, t.Version, stateJSON, DialogTTL.Milliseconds(), SeenTTL.Milliseconds(), OutboxTTL.Milliseconds()}
 	for _, it := range t.Outbox {
 		args = append(args, it)
 	}
-	for _, tm := range t.Timers {
-		args = append(args, tm.Due.UnixMilli(), tm.Payload)
-	}
-	keys := []string{s.dialogKey(t.Chat, t.User), s.outboxKey(t.Chat), s.pendingKey(), seen, s.timersKey()}
-	res, err := commitScript.Run(ctx, s.rdb, keys, args...).Text()
+	keys := []string{s.lockKey(t.Chat), s.dialogKey(t.Chat, t.User), s.outboxKey(t.Chat), seen}
+	var commit *redis.Cmd
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		s.addTimers(ctx, p, t.Timers)
+		if len(t.Outbox) > 0 {
+			due := float64(time.Now().Add(pendingGrace).UnixMilli())
+			// NX: a chat parked until a later retry keeps its time.
+			p.ZAddNX(ctx, s.pendingKey(), redis.Z{Score: due, Member: t.Chat})
+		}
+		// Eval, not EvalSha: a pipeline cannot fall back on NOSCRIPT.
+		commit = commitScript.Eval(ctx, p, keys, args...)
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	if res == "conflict" {
+	res, err := commit.Text()
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	switch res {
+	case "conflict":
 		return ErrConflict
+	case "lost":
+		l.lost.Store(true)
+		return ErrLockLost
+	}
+	if len(t.Outbox) > 0 {
+		l.drained = false
 	}
 	return nil
 }
 
-// Snapshot is what a turn starts from: replies a crash left unsent, whether
-// the update was handled before, and the dialog state with its version.
+// Snapshot is what a turn starts from: replies a crash or a failed send
+// left unsent, whether they wait for a retry, whether the update was handled
+// before, and the dialog state with its version.
 type Snapshot struct {
-	Outbox  [][]byte
-	Seen    bool
-	State   dialogs.State
-	Version int64
+	Outbox [][]byte
+	// ParkedUntil is when the chat's waiting replies are tried again (zero
+	// when they are not waiting for a retry): until then the turn only adds
+	// its replies behind them, so the chat reads in order.
+	ParkedUntil time.Time
+	Seen        bool
+	State       dialogs.State
+	Version     int64
 }
 
 // Begin reads everything a turn starts from in one round trip. Call it
@@ -159,14 +213,16 @@ func (s *Store) Begin(ctx context.Context, chat, user, updateID int64) (Snapshot
 		outbox *redis.StringSliceCmd
 		seen   *redis.IntCmd
 		dlg    *redis.SliceCmd
+		park   *redis.StringCmd
 	)
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		outbox = p.LRange(ctx, s.outboxKey(chat), 0, -1)
-		seen = p.Exists(ctx, s.seenKey(updateID))
+		seen = p.Exists(ctx, s.seenKey(chat, updateID))
 		dlg = p.HMGet(ctx, s.dialogKey(chat, user), "v", "s")
+		park = p.HGet(ctx, s.parkKey(chat), "until")
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return Snapshot{}, fmt.Errorf("begin turn: %w", err)
 	}
 	var snap Snapshot
@@ -175,6 +231,9 @@ func (s *Store) Begin(ctx context.Context, chat, user, updateID int64) (Snapshot
 	}
 	snap.Seen = updateID != 0 && seen.Val() > 0
 	snap.State, snap.Version = decodeDialog(dlg.Val())
+	if ms, err := strconv.ParseInt(park.Val(), 10, 64); err == nil && len(snap.Outbox) > 0 {
+		snap.ParkedUntil = time.UnixMilli(ms)
+	}
 	return snap, nil
 }
 
@@ -195,69 +254,14 @@ func decodeDialog(vals []any) (dialogs.State, int64) {
 	return st, version
 }
 
-// Outbox returns the chat's unsent items, oldest first.
-func (s *Store) Outbox(ctx context.Context, chat int64) ([][]byte, error) {
-	vals, err := s.rdb.LRange(ctx, s.outboxKey(chat), 0, -1).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read outbox: %w", err)
-	}
-	out := make([][]byte, len(vals))
-	for i, v := range vals {
-		out[i] = []byte(v)
-	}
-	return out, nil
-}
-
-// popScript removes the outbox head and forgets the chat once its outbox is empty.
-var popScript = redis.NewScript(`
-redis.call('LPOP', KEYS[1])
-if redis.call('LLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end
-return 1`)
-
-// Pop removes the oldest outbox item of a chat after it was sent.
-func (s *Store) Pop(ctx context.Context, chat int64) error {
-	if err := popScript.Run(ctx, s.rdb, []string{s.outboxKey(chat), s.pendingKey()}, chat).Err(); err != nil {
-		return fmt.Errorf("pop outbox: %w", err)
-	}
-	return nil
-}
-
-// Clear drops a chat's outbox (the person blocked the bot).
-func (s *Store) Clear(ctx context.Context, chat int64) error {
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, s.outboxKey(chat))
-		p.SRem(ctx, s.pendingKey(), chat)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("clear outbox: %w", err)
-	}
-	return nil
-}
-
-// PendingChats lists chats whose outbox is not empty, e.g. after a crash.
-func (s *Store) PendingChats(ctx context.Context) ([]int64, error) {
-	vals, err := s.rdb.SMembers(ctx, s.pendingKey()).Result()
-	if err != nil {
-		return nil, fmt.Errorf("pending chats: %w", err)
-	}
-	out := make([]int64, 0, len(vals))
-	for _, v := range vals {
-		if id, err := strconv.ParseInt(v, 10, 64); err == nil {
-			out = append(out, id)
-		}
-	}
-	return out, nil
-}
-
 // SetReachable records whether the bot can write to a chat (false after
 // "bot was blocked by the user" until a my_chat_member update says otherwise).
 func (s *Store) SetReachable(ctx context.Context, chat int64, ok bool) error {
 	var err error
 	if ok {
-		err = s.rdb.SRem(ctx, s.unreachableKey(), chat).Err()
+		err = s.rdb.Del(ctx, s.unreachableKey(chat)).Err()
 	} else {
-		err = s.rdb.SAdd(ctx, s.unreachableKey(), chat).Err()
+		err = s.rdb.Set(ctx, s.unreachableKey(chat), 1, UnreachableTTL).Err()
 	}
 	if err != nil {
 		return fmt.Errorf("set reachable: %w", err)
@@ -267,134 +271,9 @@ func (s *Store) SetReachable(ctx context.Context, chat int64, ok bool) error {
 
 // Reachable reports whether the bot may write to a chat.
 func (s *Store) Reachable(ctx context.Context, chat int64) (bool, error) {
-	blocked, err := s.rdb.SIsMember(ctx, s.unreachableKey(), chat).Result()
+	n, err := s.rdb.Exists(ctx, s.unreachableKey(chat)).Result()
 	if err != nil {
 		return false, fmt.Errorf("reachable: %w", err)
 	}
-	return !blocked, nil
-}
-
-// unlockScript deletes the lock only if we still hold it.
-var unlockScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`)
-
-// extendScript extends the lock only if we still hold it.
-var extendScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`)
-
-// SetLockTTL changes how long a lock outlives a crashed holder (tests).
-func (s *Store) SetLockTTL(d time.Duration) { s.lockTTL = d }
-
-// Lock takes the chat's lock, waiting while another instance holds it. The
-// returned function releases it. Updates of one chat are handled one at a
-// time even when a load balancer spreads them over several instances. While
-// held, the lock is extended every third of its TTL, so a holder that waits
-// out a long retry_after keeps the chat; a crashed one loses it within the TTL.
-func (s *Store) Lock(ctx context.Context, chat int64) (func(), error) {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	token := hex.EncodeToString(b[:])
-	key := s.lockKey(chat)
-	wait := 2 * time.Millisecond
-	for {
-		ok, err := s.rdb.SetNX(ctx, key, token, s.lockTTL).Result()
-		if err != nil {
-			return nil, fmt.Errorf("lock chat: %w", err)
-		}
-		if ok {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("lock chat: %w", ctx.Err())
-		case <-time.After(wait):
-		}
-		if wait < 100*time.Millisecond {
-			wait *= 2
-		}
-	}
-	bg := context.WithoutCancel(ctx)
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(s.lockTTL / 3)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				_ = extendScript.Run(bg, s.rdb, []string{key}, token, s.lockTTL.Milliseconds()).Err()
-			}
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			close(stop)
-			<-done
-			_ = unlockScript.Run(bg, s.rdb, []string{key}, token).Err()
-		})
-	}, nil
-}
-
-// claimScript leases up to ARGV[2] timers due by ARGV[1] to the caller for
-// ARGV[3] ms, in one step, so that of several instances exactly one gets each
-// timer; leases that ran out (their holder died) are handed out again.
-var claimScript = redis.NewScript(`
-local now, max, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local out = {}
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, max)) do
-  redis.call('ZADD', KEYS[2], now + lease, m)
-  table.insert(out, m)
-end
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, max)) do
-  redis.call('ZREM', KEYS[1], m)
-  redis.call('ZADD', KEYS[2], now + lease, m)
-  table.insert(out, m)
-end
-return out`)
-
-// TimerLease is how long a claimed timer belongs to its claimer before
-// another instance may take it (the claimer died before Ack).
-const TimerLease = 30 * time.Second
-
-func (s *Store) leaseKey() string { return s.timersKey() + ":lease" }
-
-// DueTimers claims the timers due at now (at most max, plus leases that ran
-// out). A claimed timer must be Acked once handled, or Rescheduled.
-func (s *Store) DueTimers(ctx context.Context, now time.Time, max int) ([][]byte, error) {
-	vals, err := claimScript.Run(ctx, s.rdb, []string{s.timersKey(), s.leaseKey()}, now.UnixMilli(), max, TimerLease.Milliseconds()).StringSlice()
-	if err != nil {
-		return nil, fmt.Errorf("claim timers: %w", err)
-	}
-	out := make([][]byte, len(vals))
-	for i, v := range vals {
-		out[i] = []byte(v)
-	}
-	return out, nil
-}
-
-// Ack forgets a timer that was handled.
-func (s *Store) Ack(ctx context.Context, payload []byte) error {
-	if err := s.rdb.ZRem(ctx, s.leaseKey(), payload).Err(); err != nil {
-		return fmt.Errorf("ack timer: %w", err)
-	}
-	return nil
-}
-
-// Reschedule puts a claimed timer back, due at due.
-func (s *Store) Reschedule(ctx context.Context, payload []byte, due time.Time) error {
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZRem(ctx, s.leaseKey(), payload)
-		p.ZAdd(ctx, s.timersKey(), redis.Z{Score: float64(due.UnixMilli()), Member: payload})
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("reschedule timer: %w", err)
-	}
-	return nil
+	return n == 0, nil
 }

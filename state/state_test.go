@@ -3,26 +3,46 @@ package state_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/kabinet-bot/kabinet/dialogs"
 	"github.com/kabinet-bot/kabinet/internal/redistest"
 	"github.com/kabinet-bot/kabinet/state"
 )
 
-func TestCommitSavesStateOutboxAndSeenTogether(t *testing.T) {
+// commit saves a turn under a lock taken for it.
+func commit(t *testing.T, s *state.Store, turn state.Turn) error {
+	t.Helper()
+	l, err := s.Lock(context.Background(), turn.Chat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	return s.Commit(context.Background(), l, turn)
+}
+
+func newStore(t *testing.T) (*state.Store, *redis.Client, string) {
 	rdb, prefix := redistest.New(t)
 	s := state.New(rdb, prefix)
+	t.Cleanup(s.Close)
+	return s, rdb, prefix
+}
+
+func TestCommitSavesStateOutboxAndSeenTogether(t *testing.T) {
+	s, _, _ := newStore(t)
 	ctx := context.Background()
 
 	snap, err := s.Begin(ctx, 10, 20, 5)
 	if err != nil || snap.Version != 0 || snap.State.Step != "" || snap.Seen {
 		t.Fatalf("fresh begin: %+v %v", snap, err)
 	}
-	err = s.Commit(ctx, state.Turn{Chat: 10, User: 20, UpdateID: 5, Version: snap.Version, SaveState: true,
+	err = commit(t, s, state.Turn{Chat: 10, User: 20, UpdateID: 5, Version: snap.Version, SaveState: true,
 		State: dialogs.State{Step: dialogs.StepLinkCode, Account: 7}, Outbox: [][]byte{[]byte("a"), []byte("b")}})
 	if err != nil {
 		t.Fatal(err)
@@ -44,8 +64,10 @@ func TestCommitSavesStateOutboxAndSeenTogether(t *testing.T) {
 	if chats, _ := s.PendingChats(ctx); len(chats) != 1 || chats[0] != 10 {
 		t.Fatalf("pending %v", chats)
 	}
-	_ = s.Pop(ctx, 10)
-	_ = s.Pop(ctx, 10)
+	l, _ := s.Lock(ctx, 10)
+	_ = s.Pop(ctx, l)
+	_ = s.Pop(ctx, l)
+	l.Release()
 	if chats, _ := s.PendingChats(ctx); len(chats) != 0 {
 		t.Fatalf("pending after draining: %v", chats)
 	}
@@ -54,13 +76,12 @@ func TestCommitSavesStateOutboxAndSeenTogether(t *testing.T) {
 // A commit made with a stale version is refused and changes nothing: the
 // update is delivered again instead of overwriting a newer state.
 func TestCommitRefusesAStaleVersion(t *testing.T) {
-	rdb, prefix := redistest.New(t)
-	s := state.New(rdb, prefix)
+	s, _, _ := newStore(t)
 	ctx := context.Background()
-	if err := s.Commit(ctx, state.Turn{Chat: 1, User: 1, UpdateID: 1, SaveState: true, State: dialogs.State{Step: dialogs.StepLinkNumber}}); err != nil {
+	if err := commit(t, s, state.Turn{Chat: 1, User: 1, UpdateID: 1, SaveState: true, State: dialogs.State{Step: dialogs.StepLinkNumber}}); err != nil {
 		t.Fatal(err)
 	}
-	err := s.Commit(ctx, state.Turn{Chat: 1, User: 1, UpdateID: 2, Version: 0, SaveState: true, State: dialogs.State{Step: dialogs.StepIdle}, Outbox: [][]byte{[]byte("x")}})
+	err := commit(t, s, state.Turn{Chat: 1, User: 1, UpdateID: 2, Version: 0, SaveState: true, State: dialogs.State{Step: dialogs.StepIdle}, Outbox: [][]byte{[]byte("x")}})
 	if !errors.Is(err, state.ErrConflict) {
 		t.Fatalf("stale commit: %v", err)
 	}
@@ -75,9 +96,51 @@ func TestCommitRefusesAStaleVersion(t *testing.T) {
 	}
 }
 
+// A holder whose lock expired and went to another holder writes nothing:
+// not the turn, not a pop of the outbox. Its replies are neither sent twice
+// (by it and by the new holder) nor dropped.
+func TestALostLockFencesEveryWrite(t *testing.T) {
+	s, rdb, prefix := newStore(t)
+	ctx := context.Background()
+	if err := commit(t, s, state.Turn{Chat: 5, User: 5, UpdateID: 1, SaveState: true, Outbox: [][]byte{[]byte("r1")}}); err != nil {
+		t.Fatal(err)
+	}
+	old, err := s.Lock(ctx, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The TTL runs out (forced) and another instance takes the chat.
+	if err := rdb.Del(ctx, prefix+"{c5}:lock").Err(); err != nil {
+		t.Fatal(err)
+	}
+	other := state.New(rdb, prefix)
+	defer other.Close()
+	newer, err := other.Lock(ctx, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx, old, state.Turn{Chat: 5, User: 5, UpdateID: 2, SaveState: true, State: dialogs.State{Step: dialogs.StepLinkCode}, Outbox: [][]byte{[]byte("stale")}}); !errors.Is(err, state.ErrLockLost) {
+		t.Fatalf("commit under a lost lock: %v", err)
+	}
+	if err := s.Pop(ctx, old); !errors.Is(err, state.ErrLockLost) {
+		t.Fatalf("pop under a lost lock: %v", err)
+	}
+	if !old.Lost() {
+		t.Error("the old lease does not know it is lost")
+	}
+	old.Release() // must not free the new holder's lock
+	snap, _ := s.Begin(ctx, 5, 5, 2)
+	if snap.Seen || snap.State.Step != "" || len(snap.Outbox) != 1 || string(snap.Outbox[0]) != "r1" {
+		t.Fatalf("the lost holder changed the chat: %+v", snap)
+	}
+	if err := other.Pop(ctx, newer); err != nil {
+		t.Fatalf("the new holder cannot pop: %v", err)
+	}
+	newer.Release()
+}
+
 func TestLockIsExclusivePerChat(t *testing.T) {
-	rdb, prefix := redistest.New(t)
-	s := state.New(rdb, prefix)
+	s, _, _ := newStore(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var inside, maxInside atomic.Int32
@@ -86,7 +149,7 @@ func TestLockIsExclusivePerChat(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			unlock, err := s.Lock(ctx, 42)
+			l, err := s.Lock(ctx, 42)
 			if err != nil {
 				t.Error(err)
 				return
@@ -97,7 +160,7 @@ func TestLockIsExclusivePerChat(t *testing.T) {
 			}
 			time.Sleep(2 * time.Millisecond)
 			inside.Add(-1)
-			unlock()
+			l.Release()
 		}()
 	}
 	wg.Wait()
@@ -105,20 +168,112 @@ func TestLockIsExclusivePerChat(t *testing.T) {
 		t.Fatalf("%d holders at once", maxInside.Load())
 	}
 	// Another chat is not blocked by this one.
-	unlock, _ := s.Lock(ctx, 42)
-	defer unlock()
+	l, _ := s.Lock(ctx, 42)
+	defer l.Release()
 	short, cancel2 := context.WithTimeout(ctx, time.Second)
 	defer cancel2()
-	unlock2, err := s.Lock(short, 43)
+	l2, err := s.Lock(short, 43)
 	if err != nil {
 		t.Fatalf("chat 43 blocked by chat 42: %v", err)
 	}
-	unlock2()
+	l2.Release()
+}
+
+// A process that starts under the name of one that died takes its chats
+// over at once; a holder without a heartbeat is taken over within the
+// heartbeat's TTL; a live holder under another name is never taken over.
+func TestLocksOfADeadHolderAreTakenOver(t *testing.T) {
+	rdb, prefix := redistest.New(t)
+	ctx := context.Background()
+
+	dead := state.New(rdb, prefix)
+	dead.SetInstance("pod-1")
+	if _, err := dead.Lock(ctx, 1); err != nil { // never released: the process "dies"
+		t.Fatal(err)
+	}
+	dead.Close() // its heartbeat stops with it
+
+	successor := state.New(rdb, prefix)
+	successor.SetInstance("pod-1")
+	defer successor.Close()
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	l, err := successor.Lock(short, 1)
+	if err != nil {
+		t.Fatalf("the successor waits for its predecessor's lock: %v", err)
+	}
+	l.Release()
+
+	// Another name: taken over once the heartbeat has expired, not before.
+	other := state.New(rdb, prefix)
+	other.SetInstance("pod-2")
+	if _, err := other.Lock(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := successor.TryLock(ctx, 2); err != nil || ok {
+		t.Fatalf("a live holder's lock was taken (%v)", err)
+	}
+	other.Close()
+	start := time.Now()
+	waitCtx, cancel2 := context.WithTimeout(ctx, 3*state.HeartbeatTTL)
+	defer cancel2()
+	l2, err := successor.Lock(waitCtx, 2)
+	if err != nil {
+		t.Fatalf("a dead holder's lock was never taken over: %v", err)
+	}
+	l2.Release()
+	if waited := time.Since(start); waited > state.HeartbeatTTL+time.Second {
+		t.Errorf("took %v to take over a dead holder's chat; its heartbeat lives %v", waited, state.HeartbeatTTL)
+	}
+}
+
+// A parked chat is due for the background sender at its retry time, and
+// its later turns queue behind the waiting replies.
+func TestParkedChatsComeDueAtTheirRetry(t *testing.T) {
+	s, _, _ := newStore(t)
+	ctx := context.Background()
+	if err := commit(t, s, state.Turn{Chat: 9, User: 9, UpdateID: 1, SaveState: true, Outbox: [][]byte{[]byte("r1")}}); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := s.Lock(ctx, 9)
+	until := time.Now().Add(time.Minute)
+	if err := s.Park(ctx, l, until, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx, l, state.Turn{Chat: 9, User: 9, UpdateID: 2, Version: 1, SaveState: true, Outbox: [][]byte{[]byte("r2")}}); err != nil {
+		t.Fatal(err)
+	}
+	l.Release()
+	snap, _ := s.Begin(ctx, 9, 9, 3)
+	if snap.ParkedUntil.UnixMilli() != until.UnixMilli() || len(snap.Outbox) != 2 || string(snap.Outbox[1]) != "r2" {
+		t.Fatalf("parked snapshot: %+v", snap)
+	}
+	if n, _ := s.ParkAttempts(ctx, 9); n != 3 {
+		t.Errorf("attempts %d, want 3", n)
+	}
+	if due, _ := s.DuePending(ctx, time.Now(), 10); len(due) != 0 {
+		t.Fatalf("due before its retry: %v", due)
+	}
+	if n, _ := s.ParkedChats(ctx, time.Now()); n != 1 {
+		t.Errorf("%d parked chats, want 1", n)
+	}
+	if due, _ := s.DuePending(ctx, until, 10); len(due) != 1 || due[0] != 9 {
+		t.Fatalf("due at its retry: %v", due)
+	}
+	l, _ = s.Lock(ctx, 9)
+	_ = s.Pop(ctx, l)
+	_ = s.Pop(ctx, l)
+	l.Release()
+	if snap, _ := s.Begin(ctx, 9, 9, 3); !snap.ParkedUntil.IsZero() {
+		t.Errorf("still parked after the outbox was sent: %+v", snap)
+	}
+	if chats, _ := s.PendingChats(ctx); len(chats) != 0 {
+		t.Errorf("pending after sending: %v", chats)
+	}
 }
 
 func TestReachable(t *testing.T) {
-	rdb, prefix := redistest.New(t)
-	s := state.New(rdb, prefix)
+	s, _, _ := newStore(t)
 	ctx := context.Background()
 	if ok, _ := s.Reachable(ctx, 5); !ok {
 		t.Fatal("new chat unreachable")
@@ -134,11 +289,10 @@ func TestReachable(t *testing.T) {
 }
 
 func TestTimersAreClaimedOnceWhenDue(t *testing.T) {
-	rdb, prefix := redistest.New(t)
-	s := state.New(rdb, prefix)
+	s, _, _ := newStore(t)
 	ctx := context.Background()
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	err := s.Commit(ctx, state.Turn{Chat: 1, User: 1, UpdateID: 9, SaveState: true, Timers: []state.TimerEntry{
+	err := commit(t, s, state.Turn{Chat: 1, User: 1, UpdateID: 9, SaveState: true, Timers: []state.TimerEntry{
 		{Due: now.Add(time.Minute), Payload: []byte("a")},
 		{Due: now.Add(2 * time.Minute), Payload: []byte("b")},
 	}})
@@ -176,9 +330,16 @@ func TestTimersAreClaimedOnceWhenDue(t *testing.T) {
 	if due, _ := s.DueTimers(ctx, at.Add(state.TimerLease/2), 10); len(due) != 0 {
 		t.Fatalf("leased timer handed out again early: %q", due)
 	}
-	again, _ := s.DueTimers(ctx, at.Add(state.TimerLease+time.Second), 10)
-	if len(again) != 2 { // "a" from its lapsed lease, "b" now due
-		t.Fatalf("after the lease: %q", again)
+	// A claimer still at work extends its lease.
+	if err := s.ExtendTimer(ctx, []byte("a"), at.Add(state.TimerLease/2)); err != nil {
+		t.Fatal(err)
+	}
+	if due, _ := s.DueTimers(ctx, at.Add(state.TimerLease+time.Second), 10); len(due) != 1 || string(due[0]) != "b" {
+		t.Fatalf("an extended lease was handed out, or b is missing: %q", due)
+	}
+	again, _ := s.DueTimers(ctx, at.Add(2*state.TimerLease+2*time.Second), 10)
+	if len(again) != 2 { // "a" from its lapsed lease, "b" again from its own
+		t.Fatalf("after the leases: %q", again)
 	}
 	for _, d := range again {
 		_ = s.Ack(ctx, d)
@@ -186,11 +347,11 @@ func TestTimersAreClaimedOnceWhenDue(t *testing.T) {
 	if due, _ := s.DueTimers(ctx, at.Add(10*time.Minute), 10); len(due) != 0 {
 		t.Fatalf("acknowledged timers came back: %q", due)
 	}
-	// A failed one goes back to the queue at the time given.
-	_ = s.Commit(ctx, state.Turn{Chat: 1, User: 1, Timers: []state.TimerEntry{{Due: now, Payload: []byte("c")}}})
+	// A failed one goes back to the queue at the time given, as its next try.
+	_ = commit(t, s, state.Turn{Chat: 1, User: 1, Timers: []state.TimerEntry{{Due: now, Payload: []byte("c")}}})
 	c, _ := s.DueTimers(ctx, now, 10)
-	_ = s.Reschedule(ctx, c[0], now.Add(time.Hour))
-	if due, _ := s.DueTimers(ctx, now.Add(time.Hour), 10); len(due) != 1 || string(due[0]) != "c" {
+	_ = s.Reschedule(ctx, c[0], []byte("c2"), now.Add(time.Hour))
+	if due, _ := s.DueTimers(ctx, now.Add(time.Hour), 10); len(due) != 1 || string(due[0]) != "c2" {
 		t.Fatalf("rescheduled: %q", due)
 	}
 }
@@ -198,48 +359,40 @@ func TestTimersAreClaimedOnceWhenDue(t *testing.T) {
 // A live holder keeps its chat past the lock's TTL (it may be waiting out a
 // long retry_after); a holder that stops extending loses it within the TTL.
 func TestLockOutlivesItsTTLWhileHeld(t *testing.T) {
-	rdb, prefix := redistest.New(t)
-	s := state.New(rdb, prefix)
+	s, rdb, prefix := newStore(t)
 	s.SetLockTTL(300 * time.Millisecond)
 	ctx := context.Background()
-	unlock, err := s.Lock(ctx, 7)
+	l, err := s.Lock(ctx, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second) // three TTLs
+	other := state.New(rdb, prefix)
+	defer other.Close()
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
-	if _, err := s.Lock(short, 7); err == nil {
+	if _, err := other.Lock(short, 7); err == nil {
 		t.Fatal("a second holder got the chat while the first still held it")
 	}
-	unlock()
-	u2, err := s.Lock(ctx, 7)
+	if l.Lost() {
+		t.Fatal("a held lock reads lost")
+	}
+	l.Release()
+	l2, err := other.Lock(ctx, 7)
 	if err != nil {
 		t.Fatalf("after unlock: %v", err)
 	}
-	u2()
-	// A crashed holder: its key is left without anyone extending it.
-	if err := rdb.Set(ctx, prefix+"lock:8", "dead", 300*time.Millisecond).Err(); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	u3, err := s.Lock(ctx, 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u3()
-	t.Logf("took a crashed holder's chat after %v", time.Since(start).Round(time.Millisecond))
+	l2.Release()
 }
 
 func TestBeginReadsATurnsStartInOneGo(t *testing.T) {
-	rdb, prefix := redistest.New(t)
-	s := state.New(rdb, prefix)
+	s, _, _ := newStore(t)
 	ctx := context.Background()
 	snap, err := s.Begin(ctx, 3, 4, 77)
 	if err != nil || snap.Seen || snap.Version != 0 || len(snap.Outbox) != 0 {
 		t.Fatalf("empty begin: %+v %v", snap, err)
 	}
-	if err := s.Commit(ctx, state.Turn{Chat: 3, User: 4, UpdateID: 77, SaveState: true, State: dialogs.State{Step: dialogs.StepLinkNumber}, Outbox: [][]byte{[]byte("r1")}}); err != nil {
+	if err := commit(t, s, state.Turn{Chat: 3, User: 4, UpdateID: 77, SaveState: true, State: dialogs.State{Step: dialogs.StepLinkNumber}, Outbox: [][]byte{[]byte("r1")}}); err != nil {
 		t.Fatal(err)
 	}
 	snap, _ = s.Begin(ctx, 3, 4, 77)
@@ -249,4 +402,37 @@ func TestBeginReadsATurnsStartInOneGo(t *testing.T) {
 	if snap, _ := s.Begin(ctx, 3, 4, 0); snap.Seen {
 		t.Error("update id 0 (a timer) reported seen")
 	}
+}
+
+// Every key a chat's turn writes has a TTL, and each script's keys share the
+// chat's hash tag; the only keys without a TTL are the documented shared
+// indexes, bounded by the number of chats with something waiting.
+func TestEveryKeyHasATTLOrIsABoundedIndex(t *testing.T) {
+	s, rdb, prefix := newStore(t)
+	ctx := context.Background()
+	_ = commit(t, s, state.Turn{Chat: 11, User: 12, UpdateID: 13, SaveState: true, Outbox: [][]byte{[]byte("r")},
+		Timers: []state.TimerEntry{{Due: time.Now().Add(time.Hour), Payload: []byte("t")}}})
+	_ = s.SetReachable(ctx, 11, false)
+	l, _ := s.Lock(ctx, 11)
+	_ = s.Park(ctx, l, time.Now().Add(time.Minute), 1)
+	bounded := map[string]bool{prefix + "pending": true, prefix + "{timers}": true}
+	keys, err := rdb.Keys(ctx, prefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) < 7 {
+		t.Fatalf("only %d keys written: %v", len(keys), keys)
+	}
+	for _, k := range keys {
+		if bounded[k] {
+			continue
+		}
+		if !strings.Contains(k, "{c11}") && !strings.HasPrefix(k, prefix+"alive:") {
+			t.Errorf("key %q carries no chat hash tag", k)
+		}
+		if ttl := rdb.PTTL(ctx, k).Val(); ttl < 0 {
+			t.Errorf("key %q has no TTL", k)
+		}
+	}
+	l.Release()
 }

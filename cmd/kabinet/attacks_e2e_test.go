@@ -11,6 +11,7 @@ import (
 
 	"github.com/kabinet-bot/kabinet/emulator"
 	"github.com/kabinet-bot/kabinet/internal/redistest"
+	"github.com/kabinet-bot/kabinet/state"
 )
 
 // accountID looks up an account's internal id, as a forged button would carry it.
@@ -182,8 +183,8 @@ func TestBlockingTheBotIsRemembered(t *testing.T) {
 	s.emu.SendCommand(u, "/help")
 	s.next(u, "Что я умею")
 	rdb, _ := redistest.New(t)
-	key := fmt.Sprintf("kabinet:%d:unreachable", s.emu.Bot().ID)
-	member := func() bool { ok, _ := rdb.SIsMember(context.Background(), key, u.ID).Result(); return ok }
+	store := state.New(rdb, fmt.Sprintf("kabinet:%d:", s.emu.Bot().ID))
+	member := func() bool { ok, err := store.Reachable(context.Background(), u.ID); return err == nil && !ok }
 	s.emu.BlockBot(u)
 	s.waitFor("the chat marked unreachable", member)
 	s.emu.UnblockBot(u)

@@ -211,8 +211,19 @@ func (s *stack) launch(env map[string]string) (stop func()) {
 	done := make(chan error, 1)
 	ready := make(chan struct{})
 	hooks := &serveHooks{sms: s.sms, now: s.clock.Now, listening: func(string) { close(ready) }}
+	// Instances in one test process share a host name, the default
+	// INSTANCE_ID; each needs its own, as two pods would have.
+	instance := env["INSTANCE_ID"]
+	if instance == "" {
+		instance = "test-" + randomHex(4)
+	}
 	go func() {
-		done <- serve(ctx, func(k string) string { return env[k] }, s.logs, hooks)
+		done <- serve(ctx, func(k string) string {
+			if k == "INSTANCE_ID" {
+				return instance
+			}
+			return env[k]
+		}, s.logs, hooks)
 	}()
 	select {
 	case <-ready:

@@ -118,7 +118,12 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 		return err
 	}
 	engine.WithPayments(payer, billingStore, dialogs.PayConfig{Limit: cfg.PayLimit, Trust: trustSettings(cfg)})
-	processor := bot.NewProcessor(api, state.New(rdb, prefix), engine, text, log)
+	store := state.New(rdb, prefix)
+	// A restart under the same name takes over its predecessor's chats at
+	// once instead of waiting for their locks to expire.
+	store.SetInstance(cfg.InstanceID)
+	defer store.Close()
+	processor := bot.NewProcessor(api, store, engine, text, log)
 	processor.SetClock(now)
 
 	if err := setCommands(ctx, api, engine); err != nil {
@@ -129,14 +134,15 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	if err := setDescriptions(ctx, api, text); err != nil {
 		log.Warn("could not set the bot's description", "err", redact(err, cfg.TelegramToken))
 	}
-	if err := processor.DrainPending(ctx); err != nil {
-		log.Warn("could not send replies left from before a restart", "err", err)
-	}
 	seq := bot.NewSequencer(processor, cfg.Workers, log)
-	timersCtx, stopTimers := context.WithCancel(ctx)
-	timersDone := make(chan struct{})
-	go func() { defer close(timersDone); processor.RunTimers(timersCtx, time.Second) }()
-	defer func() { stopTimers(); <-timersDone }()
+	// Dialog timers, and the replies that wait: those a crash left unsent
+	// (all of them at once at start) and those of chats parked after a
+	// failed send.
+	backgroundCtx, stopBackground := context.WithCancel(ctx)
+	timersDone, outboxDone := make(chan struct{}), make(chan struct{})
+	go func() { defer close(timersDone); processor.RunTimers(backgroundCtx, time.Second) }()
+	go func() { defer close(outboxDone); processor.RunOutbox(backgroundCtx, 250*time.Millisecond) }()
+	defer func() { stopBackground(); <-timersDone; <-outboxDone }()
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", health(pool, rdb))
@@ -189,7 +195,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 
 	// Pushes, trust reminders and expiries; the work is rows in PostgreSQL,
 	// so several instances share it and a restart loses none of it.
-	scheduler := payments.NewScheduler(billingStore, bot.NewNotifier(api, state.New(rdb, prefix), log), text, cfg.SchedulerPoll, cfg.TimeZone, now, log)
+	scheduler := payments.NewScheduler(billingStore, bot.NewNotifier(api, store, log), text, cfg.SchedulerPoll, cfg.TimeZone, now, log)
 	schedulerCtx, stopScheduler := context.WithCancel(ctx)
 	defer stopScheduler()
 	schedulerDone := make(chan struct{})
