@@ -89,10 +89,22 @@ func startSandbox(t *testing.T) *sandboxRun {
 
 // browser is one headless Chromium with one tab.
 type browser struct {
-	t   *testing.T
-	ctx context.Context
-	mu  sync.Mutex
-	js  []string // exceptions and errors the page wrote to the console
+	t      *testing.T
+	ctx    context.Context
+	mobile bool // a phone: touch taps rather than mouse clicks
+	mu     sync.Mutex
+	js     []string // exceptions and errors the page wrote to the console
+}
+
+// sandboxSizes are the windows the browser tests run in: a desktop one and
+// a phone-sized one.
+var sandboxSizes = []struct {
+	name          string
+	width, height int
+	mobile        bool
+}{
+	{"desktop", 1366, 900, false},
+	{"phone", 390, 844, true},
 }
 
 func chromiumPath(t *testing.T) string {
@@ -106,7 +118,8 @@ func chromiumPath(t *testing.T) string {
 }
 
 // newBrowser starts Chromium with a window of width x height; mobile makes
-// it a phone (a mobile viewport with a device pixel ratio of 3).
+// it a phone (a mobile viewport with a device pixel ratio of 3 and a touch
+// screen).
 func newBrowser(t *testing.T, width, height int, mobile bool) *browser {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -123,7 +136,7 @@ func newBrowser(t *testing.T, width, height int, mobile bool) *browser {
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() { cancelTab(); cancelAlloc() })
-	b := &browser{t: t, ctx: ctx}
+	b := &browser{t: t, ctx: ctx, mobile: mobile}
 	// The first call starts the browser and must have no timeout of its own:
 	// the browser lives as long as that call's context.
 	if err := chromedp.Do(ctx); err != nil {
@@ -150,7 +163,7 @@ func newBrowser(t *testing.T, width, height int, mobile bool) *browser {
 		}
 	})
 	if mobile {
-		b.do(chromedp.EmulateViewport(int64(width), int64(height), chromedp.EmulateScale(3), chromedp.EmulateMobile))
+		b.do(chromedp.EmulateViewport(int64(width), int64(height), chromedp.EmulateScale(3), chromedp.EmulateMobile, chromedp.EmulateTouch))
 	}
 	return b
 }
@@ -225,6 +238,40 @@ func (b *browser) click(sel string) {
 	b.do(chromedp.Click(chromedp.CSS(sel)))
 }
 
+// press is a person's finger on a phone (a touch tap) and a mouse click on
+// a desktop, on the element of a CSS selector once it is visible. Either
+// lands on whatever is on top at the element's centre, as a real one would.
+func (b *browser) press(sel string) {
+	b.t.Helper()
+	if b.mobile {
+		b.do(chromedp.Tap(chromedp.CSS(sel)))
+	} else {
+		b.do(chromedp.Click(chromedp.CSS(sel)))
+	}
+}
+
+// pressText is press on the last element of class cls whose text contains
+// label, as clickText.
+func (b *browser) pressText(cls, label string) {
+	b.t.Helper()
+	xp := fmt.Sprintf(`(//*[contains(concat(" ", @class, " "), " %s ")][contains(normalize-space(.), %s)])[last()]`, cls, xpathString(label))
+	if b.mobile {
+		b.do(chromedp.Tap(xp))
+	} else {
+		b.do(chromedp.Click(xp))
+	}
+}
+
+// visible reports whether the element of a CSS selector is displayed.
+func (b *browser) visible(sel string) bool {
+	b.t.Helper()
+	v, err := eval[bool](b, fmt.Sprintf(`(() => { const e = document.querySelector(%s); return !!e && e.getClientRects().length > 0 && getComputedStyle(e).visibility !== "hidden"; })()`, jsString(sel)))
+	if err != nil {
+		b.t.Fatalf("visible %s: %v", sel, err)
+	}
+	return v
+}
+
 // send types a message and presses the send button.
 func (b *browser) send(text string) {
 	b.t.Helper()
@@ -290,14 +337,7 @@ func (b *browser) readCode(phone string) string {
 // code read from the page's phone panel, see the balance and refresh it. On
 // a desktop window and on a phone-sized one.
 func TestSandboxInBrowser(t *testing.T) {
-	for _, tc := range []struct {
-		name          string
-		width, height int
-		mobile        bool
-	}{
-		{"desktop", 1366, 900, false},
-		{"phone", 390, 844, true},
-	} {
+	for _, tc := range sandboxSizes {
 		t.Run(tc.name, func(t *testing.T) {
 			sb := startSandbox(t)
 			b := newBrowser(t, tc.width, tc.height, tc.mobile)
@@ -356,6 +396,41 @@ func TestSandboxInBrowser(t *testing.T) {
 				t.Errorf("a happy path shows %d red error lines:\n%s", n, b.screenText())
 			}
 			b.screenshot("2-balance.png")
+		})
+	}
+}
+
+// TestSandboxPickPersonaThenTap: on a phone the persona list is a drawer over
+// a grey overlay. Picking someone from it closes both, so that the first tap
+// after the pick reaches what it was aimed at (issue 8, #11). On a desktop
+// the list is a side panel with no overlay, and the same steps work there.
+func TestSandboxPickPersonaThenTap(t *testing.T) {
+	for _, tc := range sandboxSizes {
+		t.Run(tc.name, func(t *testing.T) {
+			sb := startSandbox(t)
+			b := newBrowser(t, tc.width, tc.height, tc.mobile)
+			b.do(chromedp.Navigate(sb.url), chromedp.WaitVisible(chromedp.CSS(".persona")))
+			b.pressText("persona", "Анна")
+			b.press("#start")
+			b.waitText("#messages", "Здравствуйте")
+
+			// Someone else, from the drawer on a phone.
+			if tc.mobile {
+				b.press("#open-personas")
+				b.do(chromedp.Sleep(400 * time.Millisecond)) // the drawer slides in
+				b.screenshot("1-drawer.png")
+			}
+			b.pressText("persona", "Alex")
+			b.do(chromedp.Sleep(400 * time.Millisecond)) // the drawer slides away
+			b.screenshot("2-picked.png")
+			if b.visible("#scrim") {
+				t.Error("the grey overlay is still shown after picking a persona")
+			}
+
+			// One tap on START starts Alex's chat.
+			b.press("#start")
+			b.waitText("#messages", "Hello!")
+			b.screenshot("3-first-tap.png")
 		})
 	}
 }

@@ -103,7 +103,8 @@ function selectPersona(id) {
   if (!state.personas.some((p) => p.id === id)) return;
   state.current = id;
   history.replaceState(null, "", "#" + id);
-  document.body.classList.remove("no-persona", "show-personas");
+  document.body.classList.remove("no-persona");
+  closeDrawers(); // the drawer and its overlay go together
   renderPersonas();
   state.nodes.clear();
   $("messages").replaceChildren();
