@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/chromedp"
 
 	"github.com/kabinet-bot/kabinet/billing/postgres/pgtest"
@@ -225,6 +230,33 @@ func (b *browser) count(sel string) int {
 	return n
 }
 
+// waitJS waits until the JavaScript expression js is true.
+func (b *browser) waitJS(js, what string) {
+	b.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if ok, _ := eval[bool](b, js); ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("never true: %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitCount waits until at least n elements match sel.
+func (b *browser) waitCount(sel string, n int) {
+	b.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for b.count(sel) < n {
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%d of %s never appeared (%d are there); the chat shows:\n%s", n, sel, b.count(sel), b.screenText())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // clickText clicks the last element of class cls whose text contains label:
 // the newest button of that name, as a person would.
 func (b *browser) clickText(cls, label string) {
@@ -431,6 +463,161 @@ func TestSandboxPickPersonaThenTap(t *testing.T) {
 			b.press("#start")
 			b.waitText("#messages", "Hello!")
 			b.screenshot("3-first-tap.png")
+		})
+	}
+}
+
+// atBottom reports whether the chat is scrolled to its newest message and
+// that message is wholly in view.
+func (b *browser) atBottom() bool {
+	b.t.Helper()
+	v, err := eval[bool](b, `(() => {
+		const box = document.querySelector("#messages");
+		const last = [...box.querySelectorAll(".msg")].pop();
+		if (!last) return false;
+		return box.scrollHeight - box.scrollTop - box.clientHeight <= 2 &&
+			last.getBoundingClientRect().bottom <= box.getBoundingClientRect().bottom + 1;
+	})()`)
+	if err != nil {
+		b.t.Fatalf("atBottom: %v", err)
+	}
+	return v
+}
+
+// waitAtBottom waits until the chat shows its newest message, and fails
+// when it does not within a few seconds.
+func (b *browser) waitAtBottom(what string) {
+	b.t.Helper()
+	deadline := time.Now().Add(4 * time.Second)
+	for !b.atBottom() {
+		if time.Now().After(deadline) {
+			b.screenshot("not-at-bottom.png")
+			b.t.Fatalf("%s: the chat is not scrolled to the newest message", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// scrollToTop scrolls the chat up to its first message, as a person reading
+// back would.
+func (b *browser) scrollToTop() {
+	b.t.Helper()
+	if _, err := eval[bool](b, `(() => { const box = document.querySelector("#messages"); box.scrollTop = 0; box.dispatchEvent(new Event("scroll")); return true; })()`); err != nil {
+		b.t.Fatalf("scroll up: %v", err)
+	}
+	b.do(chromedp.Sleep(200 * time.Millisecond))
+	if b.atBottom() {
+		b.t.Fatal("the chat is too short to scroll")
+	}
+}
+
+// holdRequests holds the browser's requests whose URL matches pattern
+// (wildcards '*' and '?') until release is called, as a slow network would.
+func (b *browser) holdRequests(pattern string) (release func()) {
+	b.t.Helper()
+	ctx, cancel := context.WithCancel(b.ctx)
+	var mu sync.Mutex
+	var held []fetch.RequestID
+	done := make(chan struct{})
+	b.do(chromedp.Func(func(callCtx context.Context, t *chromedp.Target) error {
+		events := cdp.Events(ctx, t, fetch.RequestPaused) // subscribed from here on
+		go func() {
+			defer close(done)
+			for ev, err := range events {
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				held = append(held, ev.RequestID)
+				mu.Unlock()
+			}
+		}()
+		_, err := cdp.Call(callCtx, t, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: pattern}}})
+		return err
+	}))
+	return func() {
+		b.t.Helper()
+		cancel()
+		<-done
+		b.do(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			if _, err := cdp.Call(ctx, t, fetch.Disable, cdp.Empty{}); err != nil {
+				return err
+			}
+			for _, id := range held {
+				// Disabling has let them go already; a request that is
+				// still held goes on here.
+				_, _ = cdp.Call(ctx, t, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: id})
+			}
+			return nil
+		}))
+	}
+}
+
+// writePicture writes a PNG photo of width x height to a temporary file.
+func writePicture(t *testing.T, width, height int) string {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, width, height))
+	for y := range height {
+		for x := range width {
+			img.Set(x, y, color.RGBA{uint8(x * 255 / width), uint8(y * 255 / height), 160, 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "photo.png")
+	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// TestSandboxScrollsToNewest: after the person sends something, even when
+// they had scrolled up, and when the bot answers, the chat shows the newest
+// message, as Telegram does; a photo that loads after it was drawn does not
+// push the answer out of view (issue 8, #12).
+func TestSandboxScrollsToNewest(t *testing.T) {
+	for _, tc := range sandboxSizes {
+		t.Run(tc.name, func(t *testing.T) {
+			sb := startSandbox(t)
+			b := newBrowser(t, tc.width, tc.height, tc.mobile)
+			photo := writePicture(t, 1200, 1600)
+			b.do(chromedp.Navigate(sb.url), chromedp.WaitVisible(chromedp.CSS(".persona")))
+			b.pressText("persona", "Сергей")
+			if tc.mobile {
+				b.do(chromedp.Sleep(400 * time.Millisecond)) // the persona list slides away
+			}
+			b.press("#start")
+			b.waitText("#messages", "Главное меню")
+			for range 3 { // a chat longer than the screen
+				n := b.count(".msg")
+				b.send("/help")
+				b.waitCount(".msg", n+2)
+			}
+			b.waitAtBottom("after /help")
+
+			// A photo, sent while reading back. It loads only after the
+			// bot's answer is drawn, as a big one on a slow phone does.
+			b.scrollToTop()
+			n := b.count(".msg")
+			release := b.holdRequests("*/api/files/*")
+			b.do(chromedp.SetUploadFiles(chromedp.CSS("#photo-input"), []string{photo}))
+			b.waitCount(".msg.out img.photo", 1)
+			b.waitCount(".msg", n+3) // the photo, "not understood" and the menu
+			b.do(chromedp.Sleep(300 * time.Millisecond))
+			release()
+			b.waitJS(`(() => { const img = document.querySelector(".msg.out img.photo"); return img.complete && img.naturalHeight > 0; })()`, "the photo loads")
+			b.waitAtBottom("after a photo")
+			b.screenshot("photo-answer.png")
+
+			// A text, sent while reading back.
+			b.scrollToTop()
+			n = b.count(".msg")
+			b.send("привет")
+			b.waitCount(".msg", n+3) // the text, "not understood" and the menu
+			b.waitAtBottom("after a text")
+			b.screenshot("text-answer.png")
 		})
 	}
 }

@@ -19,6 +19,7 @@ const state = {
   smsCount: 0,
   smsKnown: new Set(),
   keyboardHidden: false,
+  stick: true,        // the chat follows its newest message (the person has not scrolled up)
   typingTimer: null,
   toastTimer: null,
 };
@@ -110,6 +111,7 @@ function selectPersona(id) {
   $("messages").replaceChildren();
   state.chat = null;
   state.keyboardHidden = false;
+  state.stick = true;
   closePopups();
   connectEvents();
   loadChat();
@@ -203,7 +205,6 @@ async function loadChat() {
 function renderChat(chat) {
   const firstDraw = state.chat === null;
   const box = $("messages");
-  const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
   const prevCount = state.chat ? state.chat.items.length : 0;
   state.chat = chat;
 
@@ -222,14 +223,15 @@ function renderChat(chat) {
     let node = state.nodes.get(key);
     if (!node || node.sig !== sig) {
       const fresh = item.message ? renderMessage(item.message) : renderSystem(item.system);
-      if (node) node.el.replaceWith(fresh);
+      if (node) { resizes.unobserve(node.el); node.el.replaceWith(fresh); }
+      resizes.observe(fresh);
       node = { sig, el: fresh };
       state.nodes.set(key, node);
     }
     wanted.push(node.el);
   }
   for (const [key, node] of state.nodes) {
-    if (!keys.has(key)) { node.el.remove(); state.nodes.delete(key); }
+    if (!keys.has(key)) { resizes.unobserve(node.el); node.el.remove(); state.nodes.delete(key); }
   }
   let ref = box.firstChild;
   for (const e of wanted) {
@@ -248,16 +250,35 @@ function renderChat(chat) {
     const sameSide = next && next.classList.contains("msg") && next.classList.contains("out") === m.classList.contains("out");
     m.classList.toggle("tail", !sameSide);
   });
-  if (firstDraw || nearBottom || chat.items.length > prevCount) {
-    box.scrollTop = box.scrollHeight;
-  }
-
   renderKeyboard(chat.keyboard);
   renderCommands(chat.commands);
   const started = chat.items.some((it) => it.message);
   $("start-bar").hidden = started;
   $("input-bar").hidden = !started;
+
+  // A new message (the person's or the bot's) brings the chat to it, as
+  // Telegram does; a change to one already there (an edit) keeps the place
+  // of a person who scrolled up. Done last, once the keyboard above the
+  // input has its new height.
+  if (firstDraw || state.stick || chat.items.length > prevCount) scrollToNewest();
 }
+
+// nearBottom: the newest message is (about) in view.
+function nearBottom() {
+  const box = $("messages");
+  return box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+}
+
+function scrollToNewest() {
+  const box = $("messages");
+  box.scrollTop = box.scrollHeight;
+  state.stick = true;
+}
+
+// Something in the chat changed its size after it was drawn (a photo that
+// loaded, a keyboard that appeared under it): a chat that was showing its
+// newest message keeps showing it.
+const resizes = new ResizeObserver(() => { if (state.stick) scrollToNewest(); });
 
 function renderMessage(m) {
   const row = el("div", "msg " + (m.from_bot ? "in" : "out"));
@@ -478,7 +499,7 @@ function renderKeyboard(kb) {
 
 async function pressKey(b) {
   if (b.location) { openPopup("places"); return; }
-  await api("POST", chatPath("/key"), { text: b.text });
+  await send("POST", chatPath("/key"), { text: b.text });
 }
 
 function renderCommands(commands) {
@@ -516,12 +537,20 @@ function filterCommands() {
 async function sendText(text) {
   text = text.trim();
   if (!text || !state.current) return false;
-  return (await api("POST", chatPath("/text"), { text })) !== null;
+  return (await send("POST", chatPath("/text"), { text })) !== null;
+}
+
+// send is an api call that sends a message as the person: the chat goes to
+// its newest message, even when they had scrolled up.
+async function send(method, path, body) {
+  const res = await api(method, path, body);
+  if (res !== null) scrollToNewest();
+  return res;
 }
 
 async function sendOtherContact(phone) {
   closePopups();
-  await api("POST", chatPath("/contact"), { phone, first_name: "Иван Петров" });
+  await send("POST", chatPath("/contact"), { phone, first_name: "Иван Петров" });
 }
 
 async function sendFile(file, as) {
@@ -531,7 +560,7 @@ async function sendFile(file, as) {
   form.append("as", as);
   const caption = $("input").value.trim();
   if (caption) form.append("caption", caption);
-  if (await api("POST", chatPath("/file"), form)) {
+  if (await send("POST", chatPath("/file"), form)) {
     $("input").value = "";
     autosize();
   }
@@ -539,7 +568,7 @@ async function sendFile(file, as) {
 
 async function shareLocation(lat, lon) {
   closePopups();
-  await api("POST", chatPath("/location"), { latitude: lat, longitude: lon });
+  await send("POST", chatPath("/location"), { latitude: lat, longitude: lon });
 }
 
 async function editOwn(m) {
@@ -723,6 +752,17 @@ function wire() {
     filterCommands();
   });
   $("start").addEventListener("click", () => sendText("/start"));
+  // The person scrolling up stops the chat following its newest message;
+  // scrolling back down starts it again. Only a move up counts: content that
+  // grows never moves the view up, but the browser may move it down.
+  let lastTop = 0;
+  $("messages").addEventListener("scroll", () => {
+    const top = $("messages").scrollTop;
+    if (nearBottom()) state.stick = true;
+    else if (top < lastTop) state.stick = false;
+    lastTop = top;
+  });
+  resizes.observe($("messages"));
   $("menu-btn").addEventListener("click", () => {
     for (const item of $("commands").children) item.hidden = false;
     togglePopup("commands");
@@ -735,7 +775,7 @@ function wire() {
   $("attach-photo").addEventListener("click", () => { closePopups(); $("photo-input").click(); });
   $("attach-file").addEventListener("click", () => { closePopups(); $("file-input").click(); });
   $("attach-location").addEventListener("click", () => openPopup("places"));
-  $("attach-sticker").addEventListener("click", () => { closePopups(); api("POST", chatPath("/sticker")); });
+  $("attach-sticker").addEventListener("click", () => { closePopups(); send("POST", chatPath("/sticker")); });
   $("contact-form").addEventListener("submit", (e) => { e.preventDefault(); sendOtherContact($("contact-phone").value); });
   $("photo-input").addEventListener("change", (e) => { sendFile(e.target.files[0], "photo"); e.target.value = ""; });
   $("file-input").addEventListener("change", (e) => { sendFile(e.target.files[0], "document"); e.target.value = ""; });
