@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -423,7 +424,8 @@ type smsView struct {
 }
 
 // listPhones is the "phone" panel: the SMS sent to each phone, the phone
-// with the newest message first, its messages oldest first.
+// with the newest message first, its messages newest first, as a phone's
+// inbox shows them: the code just asked for is at the top.
 func (s *Server) listPhones(w http.ResponseWriter, r *http.Request) {
 	byPhone := map[string]*phoneView{}
 	var order []*phoneView
@@ -436,9 +438,11 @@ func (s *Server) listPhones(w http.ResponseWriter, r *http.Request) {
 		}
 		pv.Messages = append(pv.Messages, smsView{Text: m.Text, At: m.At.UnixMilli()})
 	}
+	for _, pv := range order {
+		slices.Reverse(pv.Messages) // All is oldest first
+	}
 	sort.SliceStable(order, func(i, j int) bool {
-		a, b := order[i].Messages, order[j].Messages
-		return a[len(a)-1].At > b[len(b)-1].At
+		return order[i].Messages[0].At > order[j].Messages[0].At
 	})
 	if order == nil {
 		order = []*phoneView{}

@@ -485,13 +485,20 @@ func TestAddPersona(t *testing.T) {
 	}
 }
 
-// The phone panel lists each phone's SMS, the newest phone first.
+// The phone panel lists each phone's SMS, the phone with the newest first,
+// and each phone's messages newest first, as an inbox does.
 func TestPhones(t *testing.T) {
 	p := newPage(t)
 	ctx := context.Background()
-	p.phones.Send(ctx, "+79000000004", "Код: 123456")
-	time.Sleep(2 * time.Millisecond)
-	p.phones.Send(ctx, "+79000000001", "Код: 654321")
+	for _, m := range []struct{ to, text string }{
+		{"+79000000004", "Код: 111111"},
+		{"+79000000004", "Код: 222222"},
+		{"+79000000001", "Код: 654321"},
+		{"+79000000004", "Код: 333333"},
+	} {
+		p.phones.Send(ctx, m.to, m.text)
+		time.Sleep(2 * time.Millisecond)
+	}
 	var got struct {
 		Phones []struct {
 			Phone    string
@@ -499,8 +506,20 @@ func TestPhones(t *testing.T) {
 		}
 	}
 	p.get("/api/phones", &got)
-	if len(got.Phones) != 2 || got.Phones[0].Phone != "+79000000001" || got.Phones[1].Messages[0].Text != "Код: 123456" {
-		t.Errorf("phones: %+v", got.Phones)
+	var list []string
+	for _, ph := range got.Phones {
+		var texts []string
+		for _, m := range ph.Messages {
+			texts = append(texts, m.Text)
+		}
+		list = append(list, ph.Phone+": "+strings.Join(texts, ", "))
+	}
+	want := []string{
+		"+79000000004: Код: 333333, Код: 222222, Код: 111111",
+		"+79000000001: Код: 654321",
+	}
+	if strings.Join(list, "\n") != strings.Join(want, "\n") {
+		t.Errorf("phones:\n%s\nwant:\n%s", strings.Join(list, "\n"), strings.Join(want, "\n"))
 	}
 }
 

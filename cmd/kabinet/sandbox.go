@@ -42,9 +42,10 @@ var freshPhones = []string{
 }
 
 // sandboxHooks lets the browser tests reach into a running sandbox: the page's
-// URL and the emulator, once the bot is polling. nil outside tests.
+// URL, the emulator and the phones' SMS, once the bot is polling. nil
+// outside tests.
 type sandboxHooks struct {
-	ready func(pageURL string, emu *emulator.Server)
+	ready func(pageURL string, emu *emulator.Server, phones *sms.Memory)
 }
 
 // runSandbox runs the bot exactly as `serve` does, against the built-in Bot
@@ -118,7 +119,7 @@ func runSandbox(ctx context.Context, getenv func(string) string, stdout, stderr 
 	case <-ready:
 		fmt.Fprintf(stdout, "Kabinet sandbox: open %s (Ctrl+C stops it)\n", pageURL)
 		if hooks != nil && hooks.ready != nil {
-			hooks.ready(pageURL, emu)
+			hooks.ready(pageURL, emu, phones)
 		}
 		select {
 		case <-ctx.Done():

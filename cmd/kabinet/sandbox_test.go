@@ -25,6 +25,7 @@ import (
 	"github.com/kabinet-bot/kabinet/billing/postgres/pgtest"
 	"github.com/kabinet-bot/kabinet/emulator"
 	"github.com/kabinet-bot/kabinet/internal/redistest"
+	"github.com/kabinet-bot/kabinet/sms"
 )
 
 // The browser tests run `kabinet sandbox` in this process (runSandbox, with
@@ -33,9 +34,10 @@ import (
 
 // sandboxRun is one running sandbox.
 type sandboxRun struct {
-	url  string
-	emu  *emulator.Server
-	logs *syncBuffer
+	url    string
+	emu    *emulator.Server
+	phones *sms.Memory
+	logs   *syncBuffer
 }
 
 func startSandbox(t *testing.T) *sandboxRun {
@@ -50,8 +52,8 @@ func startSandbox(t *testing.T) *sandboxRun {
 	}
 	run := &sandboxRun{logs: &syncBuffer{}}
 	ready := make(chan struct{})
-	hooks := &sandboxHooks{ready: func(pageURL string, emu *emulator.Server) {
-		run.url, run.emu = pageURL, emu
+	hooks := &sandboxHooks{ready: func(pageURL string, emu *emulator.Server, phones *sms.Memory) {
+		run.url, run.emu, run.phones = pageURL, emu, phones
 		close(ready)
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -352,14 +354,15 @@ func xpathString(s string) string {
 	return `'` + s + `'`
 }
 
-// readCode reads the code from the newest SMS to phone in the phone panel.
+// readCode reads the code the phone panel highlights in the newest SMS to
+// phone.
 func (b *browser) readCode(phone string) string {
 	b.t.Helper()
-	sel := fmt.Sprintf(`.sms-phone[data-phone=%q] .sms:last-child .sms-text`, phone)
-	text := b.waitText(sel, "Код")
-	code := codeIn(text)
-	if code == "" {
-		b.t.Fatalf("no code in the SMS on the page: %q", text)
+	sel := fmt.Sprintf(`.sms-phone[data-phone=%q] .sms.latest .sms-code`, phone)
+	b.waitJS(fmt.Sprintf(`!!document.querySelector(%s)`, jsString(sel)), "a highlighted code for "+phone)
+	code := b.text(sel)
+	if codeIn(code) != code || code == "" {
+		b.t.Fatalf("the highlighted code in the SMS on the page is %q", code)
 	}
 	return code
 }
@@ -618,6 +621,100 @@ func TestSandboxScrollsToNewest(t *testing.T) {
 			b.waitCount(".msg", n+3) // the text, "not understood" and the menu
 			b.waitAtBottom("after a text")
 			b.screenshot("text-answer.png")
+		})
+	}
+}
+
+// TestSandboxPhoneNewestFirst: the phone panel shows each phone's newest SMS
+// first, in view and highlighted, with the older ones below it, all reachable
+// by scrolling the panel (issue 8, #13). The highlighted code is the one that
+// links.
+func TestSandboxPhoneNewestFirst(t *testing.T) {
+	const phone = "+79000000004"
+	for _, tc := range sandboxSizes {
+		t.Run(tc.name, func(t *testing.T) {
+			sb := startSandbox(t)
+			b := newBrowser(t, tc.width, tc.height, tc.mobile)
+			// Earlier SMS on the same phone, more than the panel has room for.
+			var oldest string
+			for i := range 9 {
+				text := fmt.Sprintf("Старое СМС %d: код 10000%d больше не действует.", i+1, i)
+				if i == 0 {
+					oldest = text
+				}
+				if err := sb.phones.Send(context.Background(), phone, text); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b.do(chromedp.Navigate(sb.url), chromedp.WaitVisible(chromedp.CSS(".persona")))
+			b.pressText("persona", "Анна")
+			if tc.mobile {
+				b.do(chromedp.Sleep(400 * time.Millisecond))
+			}
+			b.press("#start")
+			b.waitText("#messages", "номер лицевого счёта")
+			b.send("1000000004")
+			b.waitText("#messages", "+7 *** ***-**-04")
+			newest, ok := sb.phones.Last(phone)
+			for !ok || !strings.HasPrefix(newest.Text, "Код") {
+				time.Sleep(50 * time.Millisecond)
+				newest, ok = sb.phones.Last(phone)
+			}
+			if tc.mobile {
+				b.press("#open-phone")
+				b.do(chromedp.Sleep(400 * time.Millisecond)) // the drawer slides in
+			}
+			card := fmt.Sprintf(".sms-phone[data-phone=%q]", phone)
+			b.waitCount(card+" .sms", 10)
+
+			if got := strings.TrimSpace(b.text(card + " .sms:first-child .sms-text")); got != newest.Text {
+				t.Errorf("the first SMS of %s is %q, not the newest %q", phone, got, newest.Text)
+			}
+			if n := b.count(card + " .sms.latest"); n != 1 {
+				t.Errorf("%d SMS of %s are marked the newest, want 1", n, phone)
+			}
+			if got := b.text(card + " .sms.latest .sms-code"); got == "" || !strings.Contains(newest.Text, got) {
+				t.Errorf("the highlighted code is %q; the newest SMS is %q", got, newest.Text)
+			}
+			// The newest is wholly on screen, inside the panel.
+			inView := func(sel string) bool {
+				v, err := eval[bool](b, fmt.Sprintf(`(() => {
+					const e = document.querySelector(%s), list = document.querySelector("#phone-list");
+					if (!e) return false;
+					const r = e.getBoundingClientRect(), l = list.getBoundingClientRect();
+					return r.height > 0 && r.top >= Math.max(0, l.top) - 1 && r.bottom <= Math.min(innerHeight, l.bottom) + 1;
+				})()`, jsString(sel)))
+				if err != nil {
+					t.Fatalf("in view %s: %v", sel, err)
+				}
+				return v
+			}
+			if !inView(card + " .sms.latest") {
+				t.Error("the newest SMS is not wholly in view in the phone panel")
+			}
+			b.screenshot("1-newest-first.png")
+
+			// The oldest is at the bottom, reached by scrolling the panel.
+			if _, err := eval[bool](b, `(() => { const l = document.querySelector("#phone-list"); l.scrollTop = l.scrollHeight; return true; })()`); err != nil {
+				t.Fatal(err)
+			}
+			b.do(chromedp.Sleep(200 * time.Millisecond))
+			if got := strings.TrimSpace(b.text(card + " .sms:last-child .sms-text")); got != oldest {
+				t.Errorf("the last SMS of %s is %q, not the oldest %q", phone, got, oldest)
+			}
+			if !inView(card + " .sms:last-child") {
+				t.Error("the oldest SMS cannot be scrolled into view: the panel cuts it off")
+			}
+			b.screenshot("2-scrolled-to-oldest.png")
+
+			// The highlighted code links the account.
+			code := b.readCode(phone)
+			if tc.mobile {
+				b.press("#phone .close-panel")
+				b.do(chromedp.Sleep(400 * time.Millisecond))
+			}
+			b.send(code)
+			b.waitText("#messages", "Лицевой счёт 1000000004 привязан")
 		})
 	}
 }

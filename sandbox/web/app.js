@@ -596,21 +596,42 @@ function renderPhones(phones) {
     head.append(el("span", "", formatPhone(ph.phone)));
     if (ph.phone === mine) head.append(el("span", "tag", "this persona's phone"));
     card.append(head);
+    // Newest first, as a phone's inbox: the newest is the code that counts,
+    // so it is marked and its code stands out; older ones are greyed.
     const msgs = el("div", "sms-list");
-    for (const m of ph.messages) {
+    ph.messages.forEach((m, i) => {
       const key = ph.phone + "|" + m.at + "|" + m.text;
-      const bubble = el("div", "sms" + (state.smsKnown.has(key) ? "" : " new"));
+      const bubble = el("div", "sms" + (i === 0 ? " latest" : "") + (state.smsKnown.has(key) ? "" : " new"));
       state.smsKnown.add(key);
-      bubble.append(el("div", "sms-text", m.text), el("div", "sms-time", formatTime(m.at / 1000)));
+      const text = el("div", "sms-text");
+      if (i === 0) {
+        text.append(withCode(m.text));
+      } else {
+        text.textContent = m.text;
+      }
+      const time = el("div", "sms-time", formatTime(m.at / 1000));
+      if (i === 0 && ph.messages.length > 1) time.append(el("span", "sms-latest-tag", " · newest"));
+      bubble.append(text, time);
       msgs.append(bubble);
       count++;
-    }
+    });
     card.append(msgs);
     list.append(card);
   }
   state.smsCount = count;
   if (phonePanelVisible()) state.phonesSeen = count;
   updateBadge();
+}
+
+// withCode is an SMS text with its code (the first run of 4 to 8 digits)
+// in an element of its own, to stand out.
+function withCode(text) {
+  const frag = document.createDocumentFragment();
+  const m = /(^|\D)(\d{4,8})(?!\d)/.exec(text);
+  if (!m) { frag.append(text); return frag; }
+  const start = m.index + m[1].length;
+  frag.append(text.slice(0, start), el("b", "sms-code", m[2]), text.slice(start + m[2].length));
+  return frag;
 }
 
 function phonePanelVisible() {
