@@ -18,10 +18,12 @@ import (
 	"github.com/kabinet-bot/kabinet/emulator"
 )
 
-// Limits of what the page may send: a JSON action is small; an upload is
-// kept in memory to be shown back, so it is capped well under Telegram's 50 MB.
+// Limits of what the page may send: a JSON action is small but for a long
+// text (maxTextParts messages, at most 6 bytes a character in JSON); an
+// upload is kept in memory to be shown back, so it is capped well under
+// Telegram's 50 MB.
 const (
-	maxJSONBody   = 64 << 10
+	maxJSONBody   = 512 << 10
 	maxUpload     = 10 << 20
 	maxKeptPhotos = 100
 )
@@ -42,6 +44,11 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 func readJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxJSONBody)
 	if err := json.NewDecoder(r.Body).Decode(dst); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, tooLong)
+			return false
+		}
 		writeError(w, http.StatusBadRequest, "the request body is not the JSON expected")
 		return false
 	}
@@ -158,18 +165,36 @@ type textRequest struct {
 	Text string `json:"text"`
 }
 
-// sendText is the person typing a text (or a command) and sending it.
+// tooLong is what the person reads about a text too long to send: the page
+// shows it as it is.
+var tooLong = fmt.Sprintf("This text is too long for the sandbox: it sends at most %d messages of %s characters at once. Send it in pieces.",
+	maxTextParts, thousands(maxTextLen))
+
+// sendText is the person typing a text (or a command) and sending it. A text
+// over Telegram's limit goes as several messages one after another, as
+// Telegram's apps send it.
 func (s *Server) sendText(u emulator.User, req textRequest) error {
 	text := strings.TrimSpace(req.Text)
 	if text == "" {
 		return badAction("the text is empty")
 	}
-	// Telegram's app refuses longer messages before they reach a bot.
-	if len([]rune(text)) > 4096 {
-		return badAction("a message is at most 4096 characters")
+	parts := splitText(text, maxTextLen)
+	if len(parts) > maxTextParts {
+		return &actionError{http.StatusRequestEntityTooLarge, tooLong}
 	}
-	s.emu.SendText(u, text)
+	for _, p := range parts {
+		s.emu.SendText(u, p)
+	}
 	return nil
+}
+
+// thousands writes n with a comma between thousands, as English does.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 type editRequest struct {
@@ -182,6 +207,11 @@ func (s *Server) editText(u emulator.User, req editRequest) error {
 	text := strings.TrimSpace(req.Text)
 	if text == "" {
 		return badAction("the text is empty")
+	}
+	// Telegram's apps do not split an edit; they refuse it.
+	if n := utf16Len(text); n > maxTextLen {
+		return badAction(fmt.Sprintf("Telegram allows at most %s characters in a message, and the edited text has %s. Shorten it.",
+			thousands(maxTextLen), thousands(n)))
 	}
 	if _, err := s.emu.EditText(u, req.MessageID, text); err != nil {
 		return conflict(err)

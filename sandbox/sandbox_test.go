@@ -609,3 +609,37 @@ func TestPageIsServed(t *testing.T) {
 		}
 	}
 }
+
+// A text over Telegram's 4,096 characters goes as several messages of the
+// person, as Telegram's apps send it; one too long even for that, and an
+// edit over the limit, are refused with a sentence for a person.
+func TestLongText(t *testing.T) {
+	p := newPage(t)
+	p.post(path(p.anna, "text"), map[string]string{"text": "/start"})
+	word := "слово "
+	text := strings.TrimSpace(strings.Repeat(word, 5000/len([]rune(word))+1))
+	p.post(path(p.anna, "text"), map[string]string{"text": text})
+	var parts []string
+	for _, m := range p.emu.Messages(p.anna.ID) {
+		if m.Text != "/start" {
+			parts = append(parts, m.Text)
+		}
+	}
+	if len(parts) != 2 || len([]rune(parts[0])) > 4096 || strings.Join(parts, " ") != text {
+		t.Errorf("%d messages of %d characters", len(parts), len([]rune(parts[0])))
+	}
+
+	status, answer := p.postStatus(path(p.anna, "text"), map[string]string{"text": strings.Repeat(word, 10000)})
+	if status != http.StatusRequestEntityTooLarge || !strings.Contains(answer, "too long for the sandbox") {
+		t.Errorf("a text of 60,000 characters: %d %s", status, answer)
+	}
+	if n := len(p.emu.Messages(p.anna.ID)); n != 3 {
+		t.Errorf("%d messages after a refused text, want 3", n)
+	}
+
+	last, _ := p.emu.LastMessage(p.anna.ID)
+	status, answer = p.postStatus(path(p.anna, "edit"), map[string]any{"message_id": last.ID, "text": strings.Repeat("а", 4097)})
+	if status != http.StatusBadRequest || !strings.Contains(answer, "at most 4,096 characters") || !strings.Contains(answer, "has 4,097") {
+		t.Errorf("an edit of 4,097 characters: %d %s", status, answer)
+	}
+}

@@ -719,6 +719,105 @@ func TestSandboxPhoneNewestFirst(t *testing.T) {
 	}
 }
 
+// longText is a text of n characters of Russian words in lines of a few
+// sentences, as a person might paste.
+func longText(n int) string {
+	const sentence = "Съешь же ещё этих мягких французских булок, да выпей чаю."
+	var b strings.Builder
+	units := 0
+	for i := 0; ; i++ {
+		sep := " "
+		if i%5 == 4 {
+			sep = "\n"
+		}
+		piece := []rune(sentence + sep)
+		if units+len(piece) >= n {
+			b.WriteString(string(piece[:n-units]))
+			return b.String()
+		}
+		b.WriteString(string(piece))
+		units += len(piece)
+	}
+}
+
+// TestSandboxSplitsLongText: a text over Telegram's 4,096 characters goes
+// as consecutive messages of at most 4,096 characters each, cut at a line
+// break or a space, as Telegram's apps do, and no error shows (issue 8, #14).
+func TestSandboxSplitsLongText(t *testing.T) {
+	for _, tc := range sandboxSizes {
+		t.Run(tc.name, func(t *testing.T) {
+			sb := startSandbox(t)
+			b := newBrowser(t, tc.width, tc.height, tc.mobile)
+			b.do(chromedp.Navigate(sb.url), chromedp.WaitVisible(chromedp.CSS(".persona")))
+			b.pressText("persona", "Анна")
+			if tc.mobile {
+				b.do(chromedp.Sleep(400 * time.Millisecond))
+			}
+			b.press("#start")
+			b.waitText("#messages", "номер лицевого счёта")
+			hash, err := eval[string](b, `location.hash.slice(1)`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var chatID int64
+			fmt.Sscan(hash, &chatID)
+
+			text := longText(5000)
+			if n := len([]rune(text)); n != 5000 {
+				t.Fatalf("the text has %d characters", n)
+			}
+			// Pasted, not typed: 5,000 key presses would take a while.
+			if _, err := eval[bool](b, fmt.Sprintf(`(() => { const i = document.querySelector("#input"); i.value = %s; i.dispatchEvent(new Event("input")); return true; })()`, jsString(text))); err != nil {
+				t.Fatal(err)
+			}
+			b.press("#send")
+			b.waitCount(".msg.out", 3) // /start and two parts
+			b.do(chromedp.Sleep(500 * time.Millisecond))
+
+			var parts []string
+			for _, m := range sb.emu.Messages(chatID) {
+				if !m.FromBot && m.Text != "/start" {
+					parts = append(parts, m.Text)
+				}
+			}
+			if len(parts) != 2 {
+				t.Fatalf("the person sent %d messages, want 2", len(parts))
+			}
+			for i, p := range parts {
+				if n := len([]rune(p)); n > 4096 {
+					t.Errorf("part %d has %d characters", i+1, n)
+				}
+			}
+			if n := len([]rune(parts[0])); n < 4000 {
+				t.Errorf("the first part has %d characters: not cut near the limit", n)
+			}
+			if !strings.HasSuffix(parts[0], ".") || !strings.HasPrefix(text, parts[0]) {
+				t.Errorf("the first part does not end at a break between sentences: …%q", string([]rune(parts[0])[len([]rune(parts[0]))-30:]))
+			}
+			if rest := strings.TrimSpace(strings.TrimPrefix(text, parts[0])); rest != parts[1] {
+				t.Errorf("the second part is not the rest of the text")
+			}
+			if b.visible("#toast") {
+				t.Errorf("a toast shows: %q", b.text("#toast"))
+			}
+			if v, _ := eval[string](b, `document.querySelector("#input").value`); v != "" {
+				t.Errorf("the input still holds %d characters", len([]rune(v)))
+			}
+			if n := b.count(".system.error"); n != 0 {
+				t.Errorf("%d red lines:\n%s", n, b.screenText())
+			}
+			b.screenshot("1-long-text-answered.png")
+			// Where the text was cut: the end of the first message and the
+			// start of the second.
+			if _, err := eval[bool](b, `(() => { const second = document.querySelectorAll(".msg.out")[2]; second.scrollIntoView({block: "start"}); document.querySelector("#messages").scrollTop -= 160; return true; })()`); err != nil {
+				t.Fatal(err)
+			}
+			b.do(chromedp.Sleep(200 * time.Millisecond))
+			b.screenshot("2-the-cut.png")
+		})
+	}
+}
+
 // TestSandboxShowsRejectedRequests: a request the emulator rejects appears in
 // the chat as a red system line, at once.
 func TestSandboxShowsRejectedRequests(t *testing.T) {
