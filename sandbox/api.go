@@ -66,15 +66,17 @@ func (s *Server) personaOr404(w http.ResponseWriter, r *http.Request) (*Persona,
 
 func (s *Server) listPersonas(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	list := make([]personaView, 0, len(s.personas))
-	for _, p := range s.personas {
-		list = append(list, viewPersona(p))
-	}
+	personas := slices.Clone(s.personas)
 	s.mu.Unlock()
+	list := make([]personaView, 0, len(personas))
+	for _, p := range personas {
+		list = append(list, s.viewPersona(r.Context(), p))
+	}
 	bot := s.emu.Bot()
 	writeJSON(w, http.StatusOK, map[string]any{
-		"personas": list,
-		"bot":      botView{Name: bot.FirstName, Username: bot.Username},
+		"personas":  list,
+		"bot":       botView{Name: bot.FirstName, Username: bot.Username},
+		"time_zone": s.timeZone,
 	})
 }
 
@@ -90,7 +92,7 @@ func (s *Server) createPersona(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, `lang must be "ru" or "en"`)
 		return
 	}
-	writeJSON(w, http.StatusCreated, viewPersona(s.newPersona(req.Lang)))
+	writeJSON(w, http.StatusCreated, s.viewPersona(r.Context(), s.newPersona(req.Lang)))
 }
 
 // chat is everything the page draws for one persona: the messages with the
@@ -109,7 +111,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	bot := s.emu.Bot()
 	v := chatView{
-		Persona:  viewPersona(p),
+		Persona:  s.viewPersona(r.Context(), p),
 		Bot:      botView{Name: bot.FirstName, Username: bot.Username},
 		Items:    merge(msgs, s.systemLines(id)),
 		Keyboard: viewKeyboard(s.emu.ReplyKeyboard(id)),

@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -641,5 +642,79 @@ func TestLongText(t *testing.T) {
 	status, answer = p.postStatus(path(p.anna, "edit"), map[string]any{"message_id": last.ID, "text": strings.Repeat("а", 4097)})
 	if status != http.StatusBadRequest || !strings.Contains(answer, "at most 4,096 characters") || !strings.Contains(answer, "has 4,097") {
 		t.Errorf("an edit of 4,097 characters: %d %s", status, answer)
+	}
+}
+
+// With Linked, the persona list and the chat say what each persona has
+// linked, as the database tells at the time of asking; and the page gets
+// the provider's time zone to write times in.
+func TestPersonasShowLinkedAndTimeZone(t *testing.T) {
+	emu := emulator.New(emulator.Options{})
+	t.Cleanup(emu.Close)
+	anna := emulator.User{ID: 501, FirstName: "Анна", LanguageCode: "ru"}
+	links := map[int64][]string{}
+	var mu sync.Mutex
+	vvo, err := time.LoadLocation("Asia/Vladivostok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sandbox.New(sandbox.Options{
+		Emulator: emu,
+		Phones:   sms.NewMemory(),
+		Personas: []sandbox.Persona{{User: anna, Note: "new user"}},
+		Linked: func(_ context.Context, userID int64) ([]string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return links[userID], nil
+		},
+		TimeZone: vvo,
+	}))
+	t.Cleanup(srv.Close)
+	type persona struct {
+		Note     string
+		Accounts []string
+	}
+	get := func(path string, dst any) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var list struct {
+		Personas []persona
+		TimeZone string `json:"time_zone"`
+	}
+	get("/api/personas", &list)
+	if list.TimeZone != "Asia/Vladivostok" {
+		t.Errorf("time_zone = %q", list.TimeZone)
+	}
+	if len(list.Personas) != 1 || list.Personas[0].Note != "no account linked" {
+		t.Errorf("before linking: %+v", list.Personas)
+	}
+
+	for _, tc := range []struct {
+		accounts []string
+		note     string
+	}{
+		{[]string{"1000000004"}, "linked 1000000004"},
+		{[]string{"1000000001", "1000000002", "1000000003"}, "3 accounts linked"},
+	} {
+		mu.Lock()
+		links[anna.ID] = tc.accounts
+		mu.Unlock()
+		var c struct{ Persona persona }
+		get("/api/chats/501", &c)
+		if c.Persona.Note != tc.note || strings.Join(c.Persona.Accounts, ",") != strings.Join(tc.accounts, ",") {
+			t.Errorf("the chat's persona with %v linked: %+v", tc.accounts, c.Persona)
+		}
+		get("/api/personas", &list)
+		if list.Personas[0].Note != tc.note {
+			t.Errorf("the list's persona with %v linked: %+v", tc.accounts, list.Personas[0])
+		}
 	}
 }

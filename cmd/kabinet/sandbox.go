@@ -93,11 +93,22 @@ func runSandbox(ctx context.Context, getenv func(string) string, stdout, stderr 
 	pageURL := "http://" + displayAddr(addr, ln.Addr())
 
 	phones := sms.NewMemory()
+	store := postgres.New(pool)
 	page := sandbox.New(sandbox.Options{
 		Emulator:    emu,
 		Phones:      phones,
 		Personas:    personas,
 		FreshPhones: freshPhones,
+		// What each persona has linked, from the bot's own database.
+		Linked: func(ctx context.Context, userID int64) ([]string, error) {
+			accounts, err := store.LinkedAccounts(ctx, userID)
+			numbers := make([]string, 0, len(accounts))
+			for _, a := range accounts {
+				numbers = append(numbers, a.Number)
+			}
+			return numbers, err
+		},
+		TimeZone: cfg.TimeZone,
 	})
 	pageSrv := &http.Server{Handler: page, ReadHeaderTimeout: 10 * time.Second}
 	pageErr := make(chan error, 1)

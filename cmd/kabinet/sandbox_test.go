@@ -13,12 +13,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/chromedp"
 
@@ -42,6 +44,12 @@ type sandboxRun struct {
 
 func startSandbox(t *testing.T) *sandboxRun {
 	t.Helper()
+	return startSandboxWith(t, nil)
+}
+
+// startSandboxWith is startSandbox with settings of its own (TIME_ZONE ...).
+func startSandboxWith(t *testing.T, settings map[string]string) *sandboxRun {
+	t.Helper()
 	_, dbURL := pgtest.New(t)
 	rdb, _ := redistest.New(t)
 	env := map[string]string{
@@ -49,6 +57,9 @@ func startSandbox(t *testing.T) *sandboxRun {
 		"REDIS_URL":    redistest.URL(),
 		"SANDBOX_ADDR": "127.0.0.1:0",
 		"LOG_LEVEL":    "debug",
+	}
+	for k, v := range settings {
+		env[k] = v
 	}
 	run := &sandboxRun{logs: &syncBuffer{}}
 	ready := make(chan struct{})
@@ -124,9 +135,14 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-// newBrowser starts Chromium with a window of width x height; mobile makes
-// it a phone (a mobile viewport with a device pixel ratio of 3 and a touch
-// screen).
+// browserTimeZone is where the test browsers think they are: far from the
+// provider's Europe/Moscow, so that a time the page takes from the
+// browser's clock shows wrong.
+const browserTimeZone = "Pacific/Honolulu"
+
+// newBrowser starts Chromium with a window of width x height, in
+// browserTimeZone; mobile makes it a phone (a mobile viewport with a device
+// pixel ratio of 3 and a touch screen).
 func newBrowser(t *testing.T, width, height int, mobile bool) *browser {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -169,6 +185,10 @@ func newBrowser(t *testing.T, width, height int, mobile bool) *browser {
 			t.Errorf("the page reported an error: %s", e)
 		}
 	})
+	b.do(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: browserTimeZone})
+		return err
+	}))
 	if mobile {
 		b.do(chromedp.EmulateViewport(int64(width), int64(height), chromedp.EmulateScale(3), chromedp.EmulateMobile, chromedp.EmulateTouch))
 	}
@@ -816,6 +836,115 @@ func TestSandboxSplitsLongText(t *testing.T) {
 			b.screenshot("2-the-cut.png")
 		})
 	}
+}
+
+// hhmm is the first "15:04" time in s.
+var hhmm = regexp.MustCompile(`\b\d{2}:\d{2}\b`)
+
+// sameMinute reports whether the clock time got ("15:04") is that of one of
+// the instants around, in loc: the minute may turn while a test runs.
+func sameMinute(got string, loc *time.Location, around ...time.Time) bool {
+	for _, at := range around {
+		if at.In(loc).Format("15:04") == got {
+			return true
+		}
+	}
+	return false
+}
+
+// TestSandboxProviderTimeAndLinkedPersona: the page writes message and SMS
+// times in the provider's time zone (TIME_ZONE, Europe/Moscow by default),
+// as the bot writes its own ("Обновлено в 13:35"), not in the browser's; and
+// once a persona has linked an account, the persona list says so, from the
+// bot's database (issue 8, #15).
+func TestSandboxProviderTimeAndLinkedPersona(t *testing.T) {
+	msk := moscow(t)
+	for _, tc := range sandboxSizes {
+		t.Run(tc.name, func(t *testing.T) {
+			sb := startSandbox(t)
+			b := newBrowser(t, tc.width, tc.height, tc.mobile)
+			b.do(chromedp.Navigate(sb.url), chromedp.WaitVisible(chromedp.CSS(".persona")))
+			if got := b.textAll(".persona"); !strings.Contains(got, "3 accounts linked") {
+				t.Errorf("Сергей's accounts are not in the persona list:\n%s", got)
+			}
+			b.pressText("persona", "Анна")
+			if tc.mobile {
+				b.do(chromedp.Sleep(400 * time.Millisecond))
+			}
+			b.press("#start")
+			b.waitText("#messages", "номер лицевого счёта")
+			b.send("1000000004")
+			b.waitText("#messages", "+7 *** ***-**-04")
+			if tc.mobile {
+				b.press("#open-phone")
+				b.do(chromedp.Sleep(400 * time.Millisecond))
+			}
+			code := b.readCode("+79000000004")
+			sms, _ := sb.phones.Last("+79000000004")
+			smsTime := hhmm.FindString(b.text(`.sms-phone[data-phone="+79000000004"] .sms.latest .sms-time`))
+			if !sameMinute(smsTime, msk, sms.At) {
+				t.Errorf("the SMS sent at %s Moscow time shows %q", sms.At.In(msk).Format("15:04"), smsTime)
+			}
+			if tc.mobile {
+				b.press("#phone .close-panel")
+				b.do(chromedp.Sleep(400 * time.Millisecond))
+			}
+			before := time.Now()
+			b.send(code)
+			text := b.waitText("#messages", "Обновлено в")
+			after := time.Now()
+
+			// The balance's "Обновлено в 13:35" and the time under it agree.
+			bot := hhmm.FindString(text[strings.Index(text, "Обновлено в"):])
+			meta := hhmm.FindString(b.text(`.msg.in:has(.text i) .meta`))
+			b.screenshot("1-provider-time.png")
+			if !sameMinute(meta, msk, before, after) {
+				t.Errorf("the balance message shows the time %q; in Moscow it is %s", meta, after.In(msk).Format("15:04"))
+			}
+			if meta != bot && !sameMinute(bot, msk, before, after) {
+				t.Errorf("the bot wrote «Обновлено в %s» next to the message time %s", bot, meta)
+			}
+
+			// The persona list says Анна has linked 1000000004.
+			if tc.mobile {
+				b.press("#open-personas")
+				b.do(chromedp.Sleep(400 * time.Millisecond))
+			}
+			anna := `(//li[contains(concat(" ", @class, " "), " persona ")][.//*[contains(@class, "name")][normalize-space(.)="Анна"]])[1]`
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				got, _ := eval[string](b, fmt.Sprintf(`document.evaluate(%s, document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue?.innerText ?? ""`, jsString(anna)))
+				if strings.Contains(got, "linked 1000000004") {
+					break
+				}
+				if time.Now().After(deadline) {
+					b.screenshot("2-persona-list.png")
+					t.Fatalf("the persona list does not say Анна linked 1000000004: %q", got)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			b.screenshot("2-persona-list.png")
+		})
+	}
+
+	// TIME_ZONE set: the page follows it.
+	t.Run("TIME_ZONE", func(t *testing.T) {
+		vvo, err := time.LoadLocation("Asia/Vladivostok")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb := startSandboxWith(t, map[string]string{"TIME_ZONE": "Asia/Vladivostok"})
+		b := newBrowser(t, 1100, 800, false)
+		b.do(chromedp.Navigate(sb.url), chromedp.WaitVisible(chromedp.CSS(".persona")))
+		b.pressText("persona", "Alex")
+		before := time.Now()
+		b.press("#start")
+		b.waitText("#messages", "Hello!")
+		after := time.Now()
+		if got := hhmm.FindString(b.text(".msg.out .meta")); !sameMinute(got, vvo, before, after) {
+			t.Errorf("/start shows the time %q; in Vladivostok it is %s", got, after.In(vvo).Format("15:04"))
+		}
+	})
 }
 
 // TestSandboxShowsRejectedRequests: a request the emulator rejects appears in

@@ -22,6 +22,7 @@ const state = {
   stick: true,        // the chat follows its newest message (the person has not scrolled up)
   typingTimer: null,
   toastTimer: null,
+  timeZone: undefined, // the provider's (TIME_ZONE), as the bot writes times; undefined: the browser's
 };
 
 // Places for "share location": cities of the demo offices.
@@ -69,6 +70,7 @@ async function loadPersonas() {
   const data = await api("GET", "/api/personas");
   if (!data) return;
   state.personas = data.personas;
+  setTimeZone(data.time_zone);
   $("bot-name").textContent = data.bot.name;
   $("bot-avatar").textContent = initial(data.bot.name);
   renderPersonas();
@@ -86,6 +88,7 @@ function renderPersonas() {
     const sub = el("div", "sub");
     sub.append(el("span", "lang", (p.lang || "?").toUpperCase()));
     sub.append(document.createTextNode([formatPhone(p.phone), p.note].filter(Boolean).join(" · ")));
+    if (p.accounts && p.accounts.length) li.title = "Linked: " + p.accounts.join(", ");
     who.append(sub);
     li.append(who);
     li.addEventListener("click", () => selectPersona(p.id));
@@ -131,6 +134,15 @@ function forgetPersona() {
   $("messages").replaceChildren(el("div", "empty-note", "Pick who you are to start chatting with the bot."));
   renderPersonas();
   loadPhones();
+}
+
+// updatePersona takes in what a chat read says of its persona (what it has
+// linked, from the bot's database), so the list follows a link at once.
+function updatePersona(p) {
+  const i = state.personas.findIndex((q) => q.id === p.id);
+  if (i < 0 || JSON.stringify(state.personas[i]) === JSON.stringify(p)) return;
+  state.personas[i] = p;
+  renderPersonas();
 }
 
 function currentPersona() {
@@ -207,6 +219,7 @@ function renderChat(chat) {
   const box = $("messages");
   const prevCount = state.chat ? state.chat.items.length : 0;
   state.chat = chat;
+  updatePersona(chat.persona);
 
   const me = $("me");
   me.replaceChildren(document.createTextNode("you are "), el("b", "", chat.persona.name));
@@ -394,7 +407,7 @@ function renderSystem(s) {
     description = description.split(": ").slice(0, 2).join(": ");
   }
   line.append(el("span", "method", s.method), document.createTextNode(" → " + s.code + " " + description));
-  line.title = new Date(s.time).toLocaleString();
+  line.title = formatDateTime(s.time);
   return line;
 }
 
@@ -664,6 +677,7 @@ function openDrawer(name) {
   document.body.classList.add("show-" + name);
   $("scrim").hidden = false;
   if (name === "phone") { state.phonesSeen = state.smsCount; updateBadge(); }
+  if (name === "personas") loadPersonas(); // what the others have linked since
 }
 
 function closeDrawers() {
@@ -729,9 +743,36 @@ function formatPhone(p) {
   return m ? `+7 ${m[1]} ${m[2]}-${m[3]}-${m[4]}` : (p || "");
 }
 
+// Times are written in the provider's time zone, the one the bot writes
+// its own times in ("Обновлено в 13:35"), not the browser's.
+let timeFormat = null;
+let dateTimeFormat = null;
+
+function setTimeZone(zone) {
+  zone = zone || undefined;
+  if (zone === state.timeZone && timeFormat) return;
+  const make = (timeZone) => {
+    const clock = { timeZone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+    timeFormat = new Intl.DateTimeFormat("en-GB", clock);
+    dateTimeFormat = new Intl.DateTimeFormat("en-GB", { ...clock, second: "2-digit", day: "numeric", month: "short", year: "numeric", timeZoneName: "short" });
+  };
+  try {
+    make(zone);
+    state.timeZone = zone;
+  } catch (e) { // a zone this browser does not know: its own, then
+    make(undefined);
+    state.timeZone = undefined;
+  }
+}
+
 function formatTime(unixSeconds) {
-  const d = new Date(unixSeconds * 1000);
-  return String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
+  if (!timeFormat) setTimeZone(undefined);
+  return timeFormat.format(new Date(unixSeconds * 1000));
+}
+
+function formatDateTime(unixMillis) {
+  if (!dateTimeFormat) setTimeZone(undefined);
+  return dateTimeFormat.format(new Date(unixMillis));
 }
 
 function formatSize(n) {
