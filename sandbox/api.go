@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,10 +18,12 @@ import (
 	"github.com/kabinet-bot/kabinet/emulator"
 )
 
-// Limits of what the page may send: a JSON action is small; an upload is
-// kept in memory to be shown back, so it is capped well under Telegram's 50 MB.
+// Limits of what the page may send: a JSON action is small but for a long
+// text (maxTextParts messages, at most 6 bytes a character in JSON); an
+// upload is kept in memory to be shown back, so it is capped well under
+// Telegram's 50 MB.
 const (
-	maxJSONBody   = 64 << 10
+	maxJSONBody   = 512 << 10
 	maxUpload     = 10 << 20
 	maxKeptPhotos = 100
 )
@@ -41,6 +44,11 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 func readJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxJSONBody)
 	if err := json.NewDecoder(r.Body).Decode(dst); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, tooLong)
+			return false
+		}
 		writeError(w, http.StatusBadRequest, "the request body is not the JSON expected")
 		return false
 	}
@@ -58,15 +66,17 @@ func (s *Server) personaOr404(w http.ResponseWriter, r *http.Request) (*Persona,
 
 func (s *Server) listPersonas(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	list := make([]personaView, 0, len(s.personas))
-	for _, p := range s.personas {
-		list = append(list, viewPersona(p))
-	}
+	personas := slices.Clone(s.personas)
 	s.mu.Unlock()
+	list := make([]personaView, 0, len(personas))
+	for _, p := range personas {
+		list = append(list, s.viewPersona(r.Context(), p))
+	}
 	bot := s.emu.Bot()
 	writeJSON(w, http.StatusOK, map[string]any{
-		"personas": list,
-		"bot":      botView{Name: bot.FirstName, Username: bot.Username},
+		"personas":  list,
+		"bot":       botView{Name: bot.FirstName, Username: bot.Username},
+		"time_zone": s.timeZone,
 	})
 }
 
@@ -82,7 +92,7 @@ func (s *Server) createPersona(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, `lang must be "ru" or "en"`)
 		return
 	}
-	writeJSON(w, http.StatusCreated, viewPersona(s.newPersona(req.Lang)))
+	writeJSON(w, http.StatusCreated, s.viewPersona(r.Context(), s.newPersona(req.Lang)))
 }
 
 // chat is everything the page draws for one persona: the messages with the
@@ -101,7 +111,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	bot := s.emu.Bot()
 	v := chatView{
-		Persona:  viewPersona(p),
+		Persona:  s.viewPersona(r.Context(), p),
 		Bot:      botView{Name: bot.FirstName, Username: bot.Username},
 		Items:    merge(msgs, s.systemLines(id)),
 		Keyboard: viewKeyboard(s.emu.ReplyKeyboard(id)),
@@ -157,18 +167,36 @@ type textRequest struct {
 	Text string `json:"text"`
 }
 
-// sendText is the person typing a text (or a command) and sending it.
+// tooLong is what the person reads about a text too long to send: the page
+// shows it as it is.
+var tooLong = fmt.Sprintf("This text is too long for the sandbox: it sends at most %d messages of %s characters at once. Send it in pieces.",
+	maxTextParts, thousands(maxTextLen))
+
+// sendText is the person typing a text (or a command) and sending it. A text
+// over Telegram's limit goes as several messages one after another, as
+// Telegram's apps send it.
 func (s *Server) sendText(u emulator.User, req textRequest) error {
 	text := strings.TrimSpace(req.Text)
 	if text == "" {
 		return badAction("the text is empty")
 	}
-	// Telegram's app refuses longer messages before they reach a bot.
-	if len([]rune(text)) > 4096 {
-		return badAction("a message is at most 4096 characters")
+	parts := splitText(text, maxTextLen)
+	if len(parts) > maxTextParts {
+		return &actionError{http.StatusRequestEntityTooLarge, tooLong}
 	}
-	s.emu.SendText(u, text)
+	for _, p := range parts {
+		s.emu.SendText(u, p)
+	}
 	return nil
+}
+
+// thousands writes n with a comma between thousands, as English does.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 type editRequest struct {
@@ -181,6 +209,11 @@ func (s *Server) editText(u emulator.User, req editRequest) error {
 	text := strings.TrimSpace(req.Text)
 	if text == "" {
 		return badAction("the text is empty")
+	}
+	// Telegram's apps do not split an edit; they refuse it.
+	if n := utf16Len(text); n > maxTextLen {
+		return badAction(fmt.Sprintf("Telegram allows at most %s characters in a message, and the edited text has %s. Shorten it.",
+			thousands(maxTextLen), thousands(n)))
 	}
 	if _, err := s.emu.EditText(u, req.MessageID, text); err != nil {
 		return conflict(err)
@@ -423,7 +456,8 @@ type smsView struct {
 }
 
 // listPhones is the "phone" panel: the SMS sent to each phone, the phone
-// with the newest message first, its messages oldest first.
+// with the newest message first, its messages newest first, as a phone's
+// inbox shows them: the code just asked for is at the top.
 func (s *Server) listPhones(w http.ResponseWriter, r *http.Request) {
 	byPhone := map[string]*phoneView{}
 	var order []*phoneView
@@ -436,9 +470,11 @@ func (s *Server) listPhones(w http.ResponseWriter, r *http.Request) {
 		}
 		pv.Messages = append(pv.Messages, smsView{Text: m.Text, At: m.At.UnixMilli()})
 	}
+	for _, pv := range order {
+		slices.Reverse(pv.Messages) // All is oldest first
+	}
 	sort.SliceStable(order, func(i, j int) bool {
-		a, b := order[i].Messages, order[j].Messages
-		return a[len(a)-1].At > b[len(b)-1].At
+		return order[i].Messages[0].At > order[j].Messages[0].At
 	})
 	if order == nil {
 		order = []*phoneView{}

@@ -12,6 +12,7 @@
 package sandbox
 
 import (
+	"context"
 	"crypto/rand"
 	"embed"
 	"io/fs"
@@ -34,7 +35,8 @@ type Persona struct {
 	// User is the Telegram user. User.PhoneNumber is in the form Telegram
 	// shares it, digits without "+" ("79000000001").
 	User emulator.User
-	// Note says what the persona is for ("3 accounts already linked").
+	// Note says what the persona is for ("new user"). The page shows it
+	// when Options.Linked is nil; otherwise it shows what is linked.
 	Note string
 }
 
@@ -60,6 +62,14 @@ type Options struct {
 	// NewUserID makes Telegram user ids for added personas and for the
 	// "someone else" of a shared contact. Default: random.
 	NewUserID func() int64
+	// Linked, when set, is the numbers of the accounts a Telegram user has
+	// linked, as the bot's database holds them: the persona list says who
+	// has linked what.
+	Linked func(ctx context.Context, userID int64) ([]string, error)
+	// TimeZone is the provider's, the one the bot writes its times in; the
+	// page writes the times of messages and SMS in it too. Default: the
+	// browser's own.
+	TimeZone *time.Location
 }
 
 // Server is the page and its JSON + Server-Sent-Events API. It is an
@@ -68,6 +78,8 @@ type Server struct {
 	emu       *emulator.Server
 	phones    PhoneLog
 	newUserID func() int64
+	linked    func(ctx context.Context, userID int64) ([]string, error)
+	timeZone  string // IANA name, "" for the browser's own
 	mux       *http.ServeMux
 
 	mu          sync.Mutex
@@ -94,6 +106,8 @@ func New(o Options) *Server {
 		emu:         o.Emulator,
 		phones:      o.Phones,
 		newUserID:   o.NewUserID,
+		linked:      o.Linked,
+		timeZone:    zoneName(o.TimeZone),
 		byID:        map[int64]*Persona{},
 		freshPhones: o.FreshPhones,
 		photos:      map[string]storedPhoto{},
@@ -127,6 +141,16 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET /api/files/{fileID}", s.file)
 	s.mux.HandleFunc("GET /api/events", s.events)
 	return s
+}
+
+// zoneName is the IANA name of loc for the page's Intl.DateTimeFormat, or ""
+// (the browser's own zone) when it has none: time.Local is named "Local",
+// and the browser, usually on the same machine, is there anyway.
+func zoneName(loc *time.Location) string {
+	if loc == nil || loc == time.Local || loc.String() == "Local" {
+		return ""
+	}
+	return loc.String()
 }
 
 // ServeHTTP serves the page and its API.

@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -485,13 +486,20 @@ func TestAddPersona(t *testing.T) {
 	}
 }
 
-// The phone panel lists each phone's SMS, the newest phone first.
+// The phone panel lists each phone's SMS, the phone with the newest first,
+// and each phone's messages newest first, as an inbox does.
 func TestPhones(t *testing.T) {
 	p := newPage(t)
 	ctx := context.Background()
-	p.phones.Send(ctx, "+79000000004", "Код: 123456")
-	time.Sleep(2 * time.Millisecond)
-	p.phones.Send(ctx, "+79000000001", "Код: 654321")
+	for _, m := range []struct{ to, text string }{
+		{"+79000000004", "Код: 111111"},
+		{"+79000000004", "Код: 222222"},
+		{"+79000000001", "Код: 654321"},
+		{"+79000000004", "Код: 333333"},
+	} {
+		p.phones.Send(ctx, m.to, m.text)
+		time.Sleep(2 * time.Millisecond)
+	}
 	var got struct {
 		Phones []struct {
 			Phone    string
@@ -499,8 +507,20 @@ func TestPhones(t *testing.T) {
 		}
 	}
 	p.get("/api/phones", &got)
-	if len(got.Phones) != 2 || got.Phones[0].Phone != "+79000000001" || got.Phones[1].Messages[0].Text != "Код: 123456" {
-		t.Errorf("phones: %+v", got.Phones)
+	var list []string
+	for _, ph := range got.Phones {
+		var texts []string
+		for _, m := range ph.Messages {
+			texts = append(texts, m.Text)
+		}
+		list = append(list, ph.Phone+": "+strings.Join(texts, ", "))
+	}
+	want := []string{
+		"+79000000004: Код: 333333, Код: 222222, Код: 111111",
+		"+79000000001: Код: 654321",
+	}
+	if strings.Join(list, "\n") != strings.Join(want, "\n") {
+		t.Errorf("phones:\n%s\nwant:\n%s", strings.Join(list, "\n"), strings.Join(want, "\n"))
 	}
 }
 
@@ -587,6 +607,114 @@ func TestPageIsServed(t *testing.T) {
 		}
 		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
 			t.Errorf("GET %s: Content-Security-Policy = %q", f, csp)
+		}
+	}
+}
+
+// A text over Telegram's 4,096 characters goes as several messages of the
+// person, as Telegram's apps send it; one too long even for that, and an
+// edit over the limit, are refused with a sentence for a person.
+func TestLongText(t *testing.T) {
+	p := newPage(t)
+	p.post(path(p.anna, "text"), map[string]string{"text": "/start"})
+	word := "слово "
+	text := strings.TrimSpace(strings.Repeat(word, 5000/len([]rune(word))+1))
+	p.post(path(p.anna, "text"), map[string]string{"text": text})
+	var parts []string
+	for _, m := range p.emu.Messages(p.anna.ID) {
+		if m.Text != "/start" {
+			parts = append(parts, m.Text)
+		}
+	}
+	if len(parts) != 2 || len([]rune(parts[0])) > 4096 || strings.Join(parts, " ") != text {
+		t.Errorf("%d messages of %d characters", len(parts), len([]rune(parts[0])))
+	}
+
+	status, answer := p.postStatus(path(p.anna, "text"), map[string]string{"text": strings.Repeat(word, 10000)})
+	if status != http.StatusRequestEntityTooLarge || !strings.Contains(answer, "too long for the sandbox") {
+		t.Errorf("a text of 60,000 characters: %d %s", status, answer)
+	}
+	if n := len(p.emu.Messages(p.anna.ID)); n != 3 {
+		t.Errorf("%d messages after a refused text, want 3", n)
+	}
+
+	last, _ := p.emu.LastMessage(p.anna.ID)
+	status, answer = p.postStatus(path(p.anna, "edit"), map[string]any{"message_id": last.ID, "text": strings.Repeat("а", 4097)})
+	if status != http.StatusBadRequest || !strings.Contains(answer, "at most 4,096 characters") || !strings.Contains(answer, "has 4,097") {
+		t.Errorf("an edit of 4,097 characters: %d %s", status, answer)
+	}
+}
+
+// With Linked, the persona list and the chat say what each persona has
+// linked, as the database tells at the time of asking; and the page gets
+// the provider's time zone to write times in.
+func TestPersonasShowLinkedAndTimeZone(t *testing.T) {
+	emu := emulator.New(emulator.Options{})
+	t.Cleanup(emu.Close)
+	anna := emulator.User{ID: 501, FirstName: "Анна", LanguageCode: "ru"}
+	links := map[int64][]string{}
+	var mu sync.Mutex
+	vvo, err := time.LoadLocation("Asia/Vladivostok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sandbox.New(sandbox.Options{
+		Emulator: emu,
+		Phones:   sms.NewMemory(),
+		Personas: []sandbox.Persona{{User: anna, Note: "new user"}},
+		Linked: func(_ context.Context, userID int64) ([]string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return links[userID], nil
+		},
+		TimeZone: vvo,
+	}))
+	t.Cleanup(srv.Close)
+	type persona struct {
+		Note     string
+		Accounts []string
+	}
+	get := func(path string, dst any) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var list struct {
+		Personas []persona
+		TimeZone string `json:"time_zone"`
+	}
+	get("/api/personas", &list)
+	if list.TimeZone != "Asia/Vladivostok" {
+		t.Errorf("time_zone = %q", list.TimeZone)
+	}
+	if len(list.Personas) != 1 || list.Personas[0].Note != "no account linked" {
+		t.Errorf("before linking: %+v", list.Personas)
+	}
+
+	for _, tc := range []struct {
+		accounts []string
+		note     string
+	}{
+		{[]string{"1000000004"}, "linked 1000000004"},
+		{[]string{"1000000001", "1000000002", "1000000003"}, "3 accounts linked"},
+	} {
+		mu.Lock()
+		links[anna.ID] = tc.accounts
+		mu.Unlock()
+		var c struct{ Persona persona }
+		get("/api/chats/501", &c)
+		if c.Persona.Note != tc.note || strings.Join(c.Persona.Accounts, ",") != strings.Join(tc.accounts, ",") {
+			t.Errorf("the chat's persona with %v linked: %+v", tc.accounts, c.Persona)
+		}
+		get("/api/personas", &list)
+		if list.Personas[0].Note != tc.note {
+			t.Errorf("the list's persona with %v linked: %+v", tc.accounts, list.Personas[0])
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"context"
 	"net/url"
 	"sort"
 	"strconv"
@@ -20,10 +21,16 @@ type personaView struct {
 	Name  string `json:"name"`
 	Lang  string `json:"lang"`
 	Phone string `json:"phone,omitempty"` // E.164, "+79000000001"
-	Note  string `json:"note,omitempty"`
+	// Note is what the list says of the persona: what is linked
+	// ("linked 1000000004"), or Persona.Note when the sandbox cannot tell.
+	Note string `json:"note,omitempty"`
+	// Accounts are the numbers of the linked accounts; absent when unknown.
+	Accounts []string `json:"accounts,omitempty"`
 }
 
-func viewPersona(p *Persona) personaView {
+// viewPersona is a persona for the page, with what it has linked read from
+// the bot's database when the sandbox can read it.
+func (s *Server) viewPersona(ctx context.Context, p *Persona) personaView {
 	v := personaView{
 		ID:   strconv.FormatInt(p.User.ID, 10),
 		Name: strings.TrimSpace(p.User.FirstName + " " + p.User.LastName),
@@ -33,7 +40,27 @@ func viewPersona(p *Persona) personaView {
 	if p.User.PhoneNumber != "" {
 		v.Phone = "+" + strings.TrimPrefix(p.User.PhoneNumber, "+")
 	}
+	if s.linked == nil {
+		return v
+	}
+	// A database that does not answer leaves the note as it is: the bot,
+	// on the same database, is failing visibly in the chat anyway.
+	if accounts, err := s.linked(ctx, p.User.ID); err == nil {
+		v.Accounts = accounts
+		v.Note = linkedNote(accounts)
+	}
 	return v
+}
+
+// linkedNote says what a persona has linked, in the page's English.
+func linkedNote(accounts []string) string {
+	switch len(accounts) {
+	case 0:
+		return "no account linked"
+	case 1:
+		return "linked " + accounts[0]
+	}
+	return strconv.Itoa(len(accounts)) + " accounts linked"
 }
 
 type chatView struct {

@@ -42,9 +42,10 @@ var freshPhones = []string{
 }
 
 // sandboxHooks lets the browser tests reach into a running sandbox: the page's
-// URL and the emulator, once the bot is polling. nil outside tests.
+// URL, the emulator and the phones' SMS, once the bot is polling. nil
+// outside tests.
 type sandboxHooks struct {
-	ready func(pageURL string, emu *emulator.Server)
+	ready func(pageURL string, emu *emulator.Server, phones *sms.Memory)
 }
 
 // runSandbox runs the bot exactly as `serve` does, against the built-in Bot
@@ -92,11 +93,22 @@ func runSandbox(ctx context.Context, getenv func(string) string, stdout, stderr 
 	pageURL := "http://" + displayAddr(addr, ln.Addr())
 
 	phones := sms.NewMemory()
+	store := postgres.New(pool)
 	page := sandbox.New(sandbox.Options{
 		Emulator:    emu,
 		Phones:      phones,
 		Personas:    personas,
 		FreshPhones: freshPhones,
+		// What each persona has linked, from the bot's own database.
+		Linked: func(ctx context.Context, userID int64) ([]string, error) {
+			accounts, err := store.LinkedAccounts(ctx, userID)
+			numbers := make([]string, 0, len(accounts))
+			for _, a := range accounts {
+				numbers = append(numbers, a.Number)
+			}
+			return numbers, err
+		},
+		TimeZone: cfg.TimeZone,
 	})
 	pageSrv := &http.Server{Handler: page, ReadHeaderTimeout: 10 * time.Second}
 	pageErr := make(chan error, 1)
@@ -118,7 +130,7 @@ func runSandbox(ctx context.Context, getenv func(string) string, stdout, stderr 
 	case <-ready:
 		fmt.Fprintf(stdout, "Kabinet sandbox: open %s (Ctrl+C stops it)\n", pageURL)
 		if hooks != nil && hooks.ready != nil {
-			hooks.ready(pageURL, emu)
+			hooks.ready(pageURL, emu, phones)
 		}
 		select {
 		case <-ctx.Done():

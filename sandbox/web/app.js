@@ -19,8 +19,10 @@ const state = {
   smsCount: 0,
   smsKnown: new Set(),
   keyboardHidden: false,
+  stick: true,        // the chat follows its newest message (the person has not scrolled up)
   typingTimer: null,
   toastTimer: null,
+  timeZone: undefined, // the provider's (TIME_ZONE), as the bot writes times; undefined: the browser's
 };
 
 // Places for "share location": cities of the demo offices.
@@ -68,6 +70,7 @@ async function loadPersonas() {
   const data = await api("GET", "/api/personas");
   if (!data) return;
   state.personas = data.personas;
+  setTimeZone(data.time_zone);
   $("bot-name").textContent = data.bot.name;
   $("bot-avatar").textContent = initial(data.bot.name);
   renderPersonas();
@@ -85,6 +88,7 @@ function renderPersonas() {
     const sub = el("div", "sub");
     sub.append(el("span", "lang", (p.lang || "?").toUpperCase()));
     sub.append(document.createTextNode([formatPhone(p.phone), p.note].filter(Boolean).join(" · ")));
+    if (p.accounts && p.accounts.length) li.title = "Linked: " + p.accounts.join(", ");
     who.append(sub);
     li.append(who);
     li.addEventListener("click", () => selectPersona(p.id));
@@ -103,12 +107,14 @@ function selectPersona(id) {
   if (!state.personas.some((p) => p.id === id)) return;
   state.current = id;
   history.replaceState(null, "", "#" + id);
-  document.body.classList.remove("no-persona", "show-personas");
+  document.body.classList.remove("no-persona");
+  closeDrawers(); // the drawer and its overlay go together
   renderPersonas();
   state.nodes.clear();
   $("messages").replaceChildren();
   state.chat = null;
   state.keyboardHidden = false;
+  state.stick = true;
   closePopups();
   connectEvents();
   loadChat();
@@ -128,6 +134,15 @@ function forgetPersona() {
   $("messages").replaceChildren(el("div", "empty-note", "Pick who you are to start chatting with the bot."));
   renderPersonas();
   loadPhones();
+}
+
+// updatePersona takes in what a chat read says of its persona (what it has
+// linked, from the bot's database), so the list follows a link at once.
+function updatePersona(p) {
+  const i = state.personas.findIndex((q) => q.id === p.id);
+  if (i < 0 || JSON.stringify(state.personas[i]) === JSON.stringify(p)) return;
+  state.personas[i] = p;
+  renderPersonas();
 }
 
 function currentPersona() {
@@ -202,9 +217,9 @@ async function loadChat() {
 function renderChat(chat) {
   const firstDraw = state.chat === null;
   const box = $("messages");
-  const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
   const prevCount = state.chat ? state.chat.items.length : 0;
   state.chat = chat;
+  updatePersona(chat.persona);
 
   const me = $("me");
   me.replaceChildren(document.createTextNode("you are "), el("b", "", chat.persona.name));
@@ -221,14 +236,15 @@ function renderChat(chat) {
     let node = state.nodes.get(key);
     if (!node || node.sig !== sig) {
       const fresh = item.message ? renderMessage(item.message) : renderSystem(item.system);
-      if (node) node.el.replaceWith(fresh);
+      if (node) { resizes.unobserve(node.el); node.el.replaceWith(fresh); }
+      resizes.observe(fresh);
       node = { sig, el: fresh };
       state.nodes.set(key, node);
     }
     wanted.push(node.el);
   }
   for (const [key, node] of state.nodes) {
-    if (!keys.has(key)) { node.el.remove(); state.nodes.delete(key); }
+    if (!keys.has(key)) { resizes.unobserve(node.el); node.el.remove(); state.nodes.delete(key); }
   }
   let ref = box.firstChild;
   for (const e of wanted) {
@@ -247,16 +263,35 @@ function renderChat(chat) {
     const sameSide = next && next.classList.contains("msg") && next.classList.contains("out") === m.classList.contains("out");
     m.classList.toggle("tail", !sameSide);
   });
-  if (firstDraw || nearBottom || chat.items.length > prevCount) {
-    box.scrollTop = box.scrollHeight;
-  }
-
   renderKeyboard(chat.keyboard);
   renderCommands(chat.commands);
   const started = chat.items.some((it) => it.message);
   $("start-bar").hidden = started;
   $("input-bar").hidden = !started;
+
+  // A new message (the person's or the bot's) brings the chat to it, as
+  // Telegram does; a change to one already there (an edit) keeps the place
+  // of a person who scrolled up. Done last, once the keyboard above the
+  // input has its new height.
+  if (firstDraw || state.stick || chat.items.length > prevCount) scrollToNewest();
 }
+
+// nearBottom: the newest message is (about) in view.
+function nearBottom() {
+  const box = $("messages");
+  return box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+}
+
+function scrollToNewest() {
+  const box = $("messages");
+  box.scrollTop = box.scrollHeight;
+  state.stick = true;
+}
+
+// Something in the chat changed its size after it was drawn (a photo that
+// loaded, a keyboard that appeared under it): a chat that was showing its
+// newest message keeps showing it.
+const resizes = new ResizeObserver(() => { if (state.stick) scrollToNewest(); });
 
 function renderMessage(m) {
   const row = el("div", "msg " + (m.from_bot ? "in" : "out"));
@@ -372,7 +407,7 @@ function renderSystem(s) {
     description = description.split(": ").slice(0, 2).join(": ");
   }
   line.append(el("span", "method", s.method), document.createTextNode(" → " + s.code + " " + description));
-  line.title = new Date(s.time).toLocaleString();
+  line.title = formatDateTime(s.time);
   return line;
 }
 
@@ -477,7 +512,7 @@ function renderKeyboard(kb) {
 
 async function pressKey(b) {
   if (b.location) { openPopup("places"); return; }
-  await api("POST", chatPath("/key"), { text: b.text });
+  await send("POST", chatPath("/key"), { text: b.text });
 }
 
 function renderCommands(commands) {
@@ -515,12 +550,20 @@ function filterCommands() {
 async function sendText(text) {
   text = text.trim();
   if (!text || !state.current) return false;
-  return (await api("POST", chatPath("/text"), { text })) !== null;
+  return (await send("POST", chatPath("/text"), { text })) !== null;
+}
+
+// send is an api call that sends a message as the person: the chat goes to
+// its newest message, even when they had scrolled up.
+async function send(method, path, body) {
+  const res = await api(method, path, body);
+  if (res !== null) scrollToNewest();
+  return res;
 }
 
 async function sendOtherContact(phone) {
   closePopups();
-  await api("POST", chatPath("/contact"), { phone, first_name: "Иван Петров" });
+  await send("POST", chatPath("/contact"), { phone, first_name: "Иван Петров" });
 }
 
 async function sendFile(file, as) {
@@ -530,7 +573,7 @@ async function sendFile(file, as) {
   form.append("as", as);
   const caption = $("input").value.trim();
   if (caption) form.append("caption", caption);
-  if (await api("POST", chatPath("/file"), form)) {
+  if (await send("POST", chatPath("/file"), form)) {
     $("input").value = "";
     autosize();
   }
@@ -538,7 +581,7 @@ async function sendFile(file, as) {
 
 async function shareLocation(lat, lon) {
   closePopups();
-  await api("POST", chatPath("/location"), { latitude: lat, longitude: lon });
+  await send("POST", chatPath("/location"), { latitude: lat, longitude: lon });
 }
 
 async function editOwn(m) {
@@ -566,21 +609,42 @@ function renderPhones(phones) {
     head.append(el("span", "", formatPhone(ph.phone)));
     if (ph.phone === mine) head.append(el("span", "tag", "this persona's phone"));
     card.append(head);
+    // Newest first, as a phone's inbox: the newest is the code that counts,
+    // so it is marked and its code stands out; older ones are greyed.
     const msgs = el("div", "sms-list");
-    for (const m of ph.messages) {
+    ph.messages.forEach((m, i) => {
       const key = ph.phone + "|" + m.at + "|" + m.text;
-      const bubble = el("div", "sms" + (state.smsKnown.has(key) ? "" : " new"));
+      const bubble = el("div", "sms" + (i === 0 ? " latest" : "") + (state.smsKnown.has(key) ? "" : " new"));
       state.smsKnown.add(key);
-      bubble.append(el("div", "sms-text", m.text), el("div", "sms-time", formatTime(m.at / 1000)));
+      const text = el("div", "sms-text");
+      if (i === 0) {
+        text.append(withCode(m.text));
+      } else {
+        text.textContent = m.text;
+      }
+      const time = el("div", "sms-time", formatTime(m.at / 1000));
+      if (i === 0 && ph.messages.length > 1) time.append(el("span", "sms-latest-tag", " · newest"));
+      bubble.append(text, time);
       msgs.append(bubble);
       count++;
-    }
+    });
     card.append(msgs);
     list.append(card);
   }
   state.smsCount = count;
   if (phonePanelVisible()) state.phonesSeen = count;
   updateBadge();
+}
+
+// withCode is an SMS text with its code (the first run of 4 to 8 digits)
+// in an element of its own, to stand out.
+function withCode(text) {
+  const frag = document.createDocumentFragment();
+  const m = /(^|\D)(\d{4,8})(?!\d)/.exec(text);
+  if (!m) { frag.append(text); return frag; }
+  const start = m.index + m[1].length;
+  frag.append(text.slice(0, start), el("b", "sms-code", m[2]), text.slice(start + m[2].length));
+  return frag;
 }
 
 function phonePanelVisible() {
@@ -613,6 +677,7 @@ function openDrawer(name) {
   document.body.classList.add("show-" + name);
   $("scrim").hidden = false;
   if (name === "phone") { state.phonesSeen = state.smsCount; updateBadge(); }
+  if (name === "personas") loadPersonas(); // what the others have linked since
 }
 
 function closeDrawers() {
@@ -678,9 +743,36 @@ function formatPhone(p) {
   return m ? `+7 ${m[1]} ${m[2]}-${m[3]}-${m[4]}` : (p || "");
 }
 
+// Times are written in the provider's time zone, the one the bot writes
+// its own times in ("Обновлено в 13:35"), not the browser's.
+let timeFormat = null;
+let dateTimeFormat = null;
+
+function setTimeZone(zone) {
+  zone = zone || undefined;
+  if (zone === state.timeZone && timeFormat) return;
+  const make = (timeZone) => {
+    const clock = { timeZone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+    timeFormat = new Intl.DateTimeFormat("en-GB", clock);
+    dateTimeFormat = new Intl.DateTimeFormat("en-GB", { ...clock, second: "2-digit", day: "numeric", month: "short", year: "numeric", timeZoneName: "short" });
+  };
+  try {
+    make(zone);
+    state.timeZone = zone;
+  } catch (e) { // a zone this browser does not know: its own, then
+    make(undefined);
+    state.timeZone = undefined;
+  }
+}
+
 function formatTime(unixSeconds) {
-  const d = new Date(unixSeconds * 1000);
-  return String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
+  if (!timeFormat) setTimeZone(undefined);
+  return timeFormat.format(new Date(unixSeconds * 1000));
+}
+
+function formatDateTime(unixMillis) {
+  if (!dateTimeFormat) setTimeZone(undefined);
+  return dateTimeFormat.format(new Date(unixMillis));
 }
 
 function formatSize(n) {
@@ -722,6 +814,17 @@ function wire() {
     filterCommands();
   });
   $("start").addEventListener("click", () => sendText("/start"));
+  // The person scrolling up stops the chat following its newest message;
+  // scrolling back down starts it again. Only a move up counts: content that
+  // grows never moves the view up, but the browser may move it down.
+  let lastTop = 0;
+  $("messages").addEventListener("scroll", () => {
+    const top = $("messages").scrollTop;
+    if (nearBottom()) state.stick = true;
+    else if (top < lastTop) state.stick = false;
+    lastTop = top;
+  });
+  resizes.observe($("messages"));
   $("menu-btn").addEventListener("click", () => {
     for (const item of $("commands").children) item.hidden = false;
     togglePopup("commands");
@@ -734,7 +837,7 @@ function wire() {
   $("attach-photo").addEventListener("click", () => { closePopups(); $("photo-input").click(); });
   $("attach-file").addEventListener("click", () => { closePopups(); $("file-input").click(); });
   $("attach-location").addEventListener("click", () => openPopup("places"));
-  $("attach-sticker").addEventListener("click", () => { closePopups(); api("POST", chatPath("/sticker")); });
+  $("attach-sticker").addEventListener("click", () => { closePopups(); send("POST", chatPath("/sticker")); });
   $("contact-form").addEventListener("submit", (e) => { e.preventDefault(); sendOtherContact($("contact-phone").value); });
   $("photo-input").addEventListener("change", (e) => { sendFile(e.target.files[0], "photo"); e.target.value = ""; });
   $("file-input").addEventListener("change", (e) => { sendFile(e.target.files[0], "document"); e.target.value = ""; });
