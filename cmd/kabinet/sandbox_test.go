@@ -673,7 +673,7 @@ func TestSandboxPhoneNewestFirst(t *testing.T) {
 				b.do(chromedp.Sleep(400 * time.Millisecond))
 			}
 			b.press("#start")
-			b.waitText("#messages", "номер лицевого счёта")
+			b.waitText("#messages", "привяжите лицевой счёт") // the menu; a bare number starts linking
 			b.send("1000000004")
 			b.waitText("#messages", "+7 *** ***-**-04")
 			newest, ok := sb.phones.Last(phone)
@@ -775,7 +775,7 @@ func TestSandboxSplitsLongText(t *testing.T) {
 				b.do(chromedp.Sleep(400 * time.Millisecond))
 			}
 			b.press("#start")
-			b.waitText("#messages", "номер лицевого счёта")
+			b.waitText("#messages", "привяжите лицевой счёт") // the menu; a bare number starts linking
 			hash, err := eval[string](b, `location.hash.slice(1)`)
 			if err != nil {
 				t.Fatal(err)
@@ -873,7 +873,7 @@ func TestSandboxProviderTimeAndLinkedPersona(t *testing.T) {
 				b.do(chromedp.Sleep(400 * time.Millisecond))
 			}
 			b.press("#start")
-			b.waitText("#messages", "номер лицевого счёта")
+			b.waitText("#messages", "привяжите лицевой счёт") // the menu; a bare number starts linking
 			b.send("1000000004")
 			b.waitText("#messages", "+7 *** ***-**-04")
 			if tc.mobile {
