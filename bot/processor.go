@@ -73,6 +73,11 @@ func (p *UpdateProcessor) SetClock(now func() time.Time) { p.now = now }
 // Process implements Processor. It returns nil once the update is handled
 // and its replies are sent or safely queued: then it may be acknowledged.
 func (p *UpdateProcessor) Process(ctx context.Context, upd *models.Update) (err error) {
+	defer func() {
+		if err != nil && upd.CallbackQuery != nil && !errors.Is(err, state.ErrLockLost) && ctx.Err() == nil {
+			p.answerUnavailable(ctx, upd.CallbackQuery)
+		}
+	}()
 	chat := ChatKey(upd)
 	lease, err := p.store.Lock(ctx, chat)
 	if err != nil {
@@ -130,6 +135,20 @@ func (p *UpdateProcessor) Process(ctx context.Context, upd *models.Update) (err 
 	// The earlier replies are gone, so the outbox holds exactly these.
 	_, err = p.deliverAll(ctx, lease, chat, turn.Outbox)
 	return err
+}
+
+// answerUnavailable stops the spinner on a button pressed while Redis is
+// down, with a toast that says so; the update is not acknowledged and is
+// handled for real when it comes again (its own answer then fails
+// harmlessly: a query is answered once). Nothing of the turn happened, so
+// nothing is said that could be untrue.
+func (p *UpdateProcessor) answerUnavailable(ctx context.Context, q *models.CallbackQuery) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	text := p.text.T(locales.Resolve(q.From.LanguageCode), "error_unavailable", nil)
+	if _, err := p.api.AnswerCallbackQuery(ctx, &tgbot.AnswerCallbackQueryParams{CallbackQueryID: q.ID, Text: text}); err != nil {
+		p.log.Debug("could not answer a button while unavailable", "err", err)
+	}
 }
 
 // handle runs the engine. A failing dependency or a panic gets a polite

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	tgbot "github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/kabinet-bot/kabinet/dialogs"
 	"github.com/kabinet-bot/kabinet/internal/redistest"
@@ -336,5 +338,35 @@ func TestALockLostMidTurnSendsNoReplyTwice(t *testing.T) {
 	}
 	if got := e.api.texts(6); len(got) != 1 || got[0] != "send:echo: a" {
 		t.Fatalf("replies %v, want exactly one", got)
+	}
+}
+
+// A button pressed while Redis is down gets a toast that the bot is
+// unavailable, at once, and the update is not acknowledged: it is handled
+// when it comes again.
+func TestAButtonWhileRedisIsDownGetsAToast(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there: Redis is down
+	rdb := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	defer rdb.Close()
+	store := state.New(rdb, "down:")
+	defer store.Close()
+	api := newScriptedAPI()
+	proc := NewProcessor(api, store, &echo{}, locales.MustLoad(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	upd := &models.Update{ID: 1, CallbackQuery: &models.CallbackQuery{ID: "q1", Data: "bal", From: models.User{ID: 8, LanguageCode: "ru"},
+		Message: models.MaybeInaccessibleMessage{Message: &models.Message{ID: 3, Chat: models.Chat{ID: 8, Type: models.ChatTypePrivate}}}}}
+	start := time.Now()
+	if err := proc.Process(context.Background(), upd); err == nil {
+		t.Fatal("handled with Redis down")
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the button spun %v", took)
+	}
+	if got := api.texts(0); len(got) != 1 || got[0] != "answer:Бот временно недоступен — нажмите ещё раз через минуту." {
+		t.Fatalf("answers %v", got)
 	}
 }
