@@ -136,7 +136,7 @@ func (a Account) Forecast(now time.Time, loc *time.Location) Forecast {
 	f := Forecast{DaysLeft: days, BlockOn: now.In(loc).AddDate(0, 0, days)}
 	if a.Trust != nil && a.Trust.ExpiresAt.After(f.BlockOn) {
 		f.BlockOn, f.TrustEnds = a.Trust.ExpiresAt.In(loc), true
-		f.DaysLeft = calendarDays(now.In(loc), f.BlockOn)
+		f.DaysLeft = CalendarDays(now.In(loc), f.BlockOn)
 	}
 	if own < charge {
 		f.Need = charge - own
@@ -144,8 +144,9 @@ func (a Account) Forecast(now time.Time, loc *time.Location) Forecast {
 	return f
 }
 
-// calendarDays counts the midnights between two instants of one zone.
-func calendarDays(from, to time.Time) int {
+// CalendarDays counts the midnights between two instants of one zone: the
+// days between two dates as a calendar shows them.
+func CalendarDays(from, to time.Time) int {
 	y1, m1, d1 := from.Date()
 	y2, m2, d2 := to.Date()
 	a := time.Date(y1, m1, d1, 0, 0, 0, 0, time.UTC)

@@ -64,7 +64,7 @@ const (
 
 // NewProcessor wires an UpdateProcessor.
 func NewProcessor(api API, store *state.Store, dlg Dialogs, text *locales.Catalog, log *slog.Logger) *UpdateProcessor {
-	return &UpdateProcessor{api: api, store: store, dlg: dlg, text: text, log: log, now: time.Now, callTimeout: 30 * time.Second}
+	return &UpdateProcessor{api: api, store: store, dlg: dlg, text: text, log: log, now: time.Now, callTimeout: 10 * time.Second}
 }
 
 // SetClock replaces the clock that timers are scheduled and fired by (tests).
@@ -89,15 +89,9 @@ func (p *UpdateProcessor) Process(ctx context.Context, upd *models.Update) (err 
 	// update that a crash or a failed send left unsent go out first, so the
 	// chat reads in order.
 	user := userID(upd)
-	snap, err := p.store.Begin(ctx, chat, user, int64(upd.ID))
+	snap, parked, err := p.start(ctx, lease, chat, user, int64(upd.ID))
 	if err != nil {
 		return err
-	}
-	parked := !snap.ParkedUntil.IsZero() && snap.ParkedUntil.After(time.Now())
-	if !parked && len(snap.Outbox) > 0 {
-		if parked, err = p.deliverAll(ctx, lease, chat, snap.Outbox); err != nil {
-			return err
-		}
 	}
 	if snap.Seen {
 		p.log.Debug("duplicate update", "update_id", upd.ID)
@@ -118,13 +112,19 @@ func (p *UpdateProcessor) Process(ctx context.Context, upd *models.Update) (err 
 	if !ok {
 		return p.store.Commit(ctx, lease, turn)
 	}
-	res := p.handle(ctx, snap.State, ev, upd.ID)
-	turn.Version, turn.State, turn.SaveState = snap.Version, res.State, true
 	cb := ""
 	if upd.CallbackQuery != nil {
 		cb = upd.CallbackQuery.ID
 	}
-	turn.Outbox = render(ev.ChatID, cb, res)
+	return p.turn(ctx, lease, snap, parked, turn, ev, cb)
+}
+
+// turn runs the dialog on ev, saves the turn and sends its replies, unless
+// earlier replies of the chat wait (parked): then they are queued behind.
+func (p *UpdateProcessor) turn(ctx context.Context, lease *state.Lease, snap state.Snapshot, parked bool, turn state.Turn, ev dialogs.Event, callbackID string) error {
+	res := p.handle(ctx, snap.State, ev, turn.UpdateID)
+	turn.Version, turn.State, turn.SaveState = snap.Version, res.State, true
+	turn.Outbox = render(ev.ChatID, callbackID, res)
 	turn.Timers = p.timers(ev, res.Timers)
 	if err := p.store.Commit(ctx, lease, turn); err != nil {
 		return err
@@ -133,8 +133,23 @@ func (p *UpdateProcessor) Process(ctx context.Context, upd *models.Update) (err 
 		return nil // queued behind the waiting replies; RunOutbox sends them in order
 	}
 	// The earlier replies are gone, so the outbox holds exactly these.
-	_, err = p.deliverAll(ctx, lease, chat, turn.Outbox)
+	_, err := p.deliverAll(ctx, lease, turn.Chat, turn.Outbox)
 	return err
+}
+
+// start reads what a turn of chat starts from and sends the replies an
+// earlier turn left waiting, unless their retry time has not come; parked
+// tells that replies still wait, so the turn must queue behind them.
+func (p *UpdateProcessor) start(ctx context.Context, lease *state.Lease, chat, user, updateID int64) (snap state.Snapshot, parked bool, err error) {
+	snap, err = p.store.Begin(ctx, chat, user, updateID)
+	if err != nil {
+		return snap, false, err
+	}
+	parked = !snap.ParkedUntil.IsZero() && snap.ParkedUntil.After(time.Now())
+	if !parked && len(snap.Outbox) > 0 {
+		parked, err = p.deliverAll(ctx, lease, chat, snap.Outbox)
+	}
+	return snap, parked, err
 }
 
 // answerUnavailable stops the spinner on a button pressed while Redis is

@@ -120,26 +120,10 @@ func (p *UpdateProcessor) fire(ctx context.Context, tp timerPayload) error {
 		return err
 	}
 	defer lease.Release()
-	snap, err := p.store.Begin(ctx, tp.Chat, tp.User, 0)
+	snap, parked, err := p.start(ctx, lease, tp.Chat, tp.User, 0)
 	if err != nil {
 		return err
 	}
-	parked := !snap.ParkedUntil.IsZero() && snap.ParkedUntil.After(time.Now())
-	if !parked && len(snap.Outbox) > 0 {
-		if parked, err = p.deliverAll(ctx, lease, tp.Chat, snap.Outbox); err != nil {
-			return err
-		}
-	}
 	ev := dialogs.Event{UserID: tp.User, ChatID: tp.Chat, LanguageCode: tp.Lang, Kind: dialogs.KindTimer, Data: tp.Data}
-	res := p.handle(ctx, snap.State, ev, 0)
-	turn := state.Turn{Chat: tp.Chat, User: tp.User, Version: snap.Version, State: res.State, SaveState: true,
-		Outbox: render(tp.Chat, "", res), Timers: p.timers(ev, res.Timers)}
-	if err := p.store.Commit(ctx, lease, turn); err != nil {
-		return err
-	}
-	if parked {
-		return nil
-	}
-	_, err = p.deliverAll(ctx, lease, tp.Chat, turn.Outbox)
-	return err
+	return p.turn(ctx, lease, snap, parked, state.Turn{Chat: tp.Chat, User: tp.User}, ev, "")
 }

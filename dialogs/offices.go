@@ -597,7 +597,7 @@ func (f *officesFeature) openText(e *Engine, t *turn, p ServicePoint, now time.T
 	}
 	local := now.In(p.Next.Location())
 	data := map[string]any{"Time": p.Next.Format("15:04")}
-	switch days := calendarDays(local, p.Next); days {
+	switch days := billing.CalendarDays(local, p.Next); days {
 	case 0:
 		return e.t(t, "offices_closed_today", data)
 	case 1:
@@ -607,14 +607,6 @@ func (f *officesFeature) openText(e *Engine, t *turn, p ServicePoint, now time.T
 	return e.t(t, "offices_closed_until", data)
 }
 
-// calendarDays counts midnights between two instants of the same zone.
-func calendarDays(from, to time.Time) int {
-	y1, m1, d1 := from.Date()
-	y2, m2, d2 := to.Date()
-	a := time.Date(y1, m1, d1, 0, 0, 0, 0, time.UTC)
-	b := time.Date(y2, m2, d2, 0, 0, 0, 0, time.UTC)
-	return int(b.Sub(a).Hours() / 24)
-}
 
 // askLocation offers the reply-keyboard button that shares the person's
 // location; the answer comes to nearest.
