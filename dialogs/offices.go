@@ -607,7 +607,6 @@ func (f *officesFeature) openText(e *Engine, t *turn, p ServicePoint, now time.T
 	return e.t(t, "offices_closed_until", data)
 }
 
-
 // askLocation offers the reply-keyboard button that shares the person's
 // location; the answer comes to nearest.
 func (f *officesFeature) askLocation(e *Engine, t *turn, _ string, _ int) error {
