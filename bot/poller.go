@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/go-telegram/bot/models"
+
+	"github.com/kabinet-bot/kabinet/internal/backoff"
 )
 
 // PollerConfig configures long polling. Zero values take the defaults noted
@@ -86,7 +88,7 @@ func NewPoller(cfg PollerConfig, seq *Sequencer, logger *slog.Logger) *Poller {
 	if cfg.HandleTimeout <= 0 {
 		cfg.HandleTimeout = 2 * time.Minute
 	}
-	return &Poller{cfg: cfg, seq: seq, logger: logger, sleep: sleepContext}
+	return &Poller{cfg: cfg, seq: seq, logger: logger, sleep: sleepCtx}
 }
 
 // Run polls until ctx is cancelled, then finishes the batch in hand,
@@ -248,22 +250,7 @@ func (p *Poller) confirm(ctx context.Context, offset, confirmed int64) {
 }
 
 func (p *Poller) backoff(failures int) time.Duration {
-	wait := p.cfg.BackoffMin
-	for i := 1; i < failures && wait < p.cfg.BackoffMax; i++ {
-		wait *= 2
-	}
-	return min(wait, p.cfg.BackoffMax)
-}
-
-func sleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return backoff.Delay(failures, p.cfg.BackoffMin, p.cfg.BackoffMax)
 }
 
 type getUpdatesRequest struct {
@@ -314,7 +301,7 @@ const maxGetUpdatesBody = 64 << 20
 // largest update_id of the answer, counting those it could not. Every error
 // it returns has the token redacted.
 func (p *Poller) getUpdates(ctx context.Context, req getUpdatesRequest, deadline time.Duration) (updates []*models.Update, lastID int64, err error) {
-	defer func() { err = redactToken(err, p.cfg.Token) }()
+	defer func() { err = RedactToken(err, p.cfg.Token) }()
 
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -380,11 +367,11 @@ func (p *Poller) getUpdates(ctx context.Context, req getUpdatesRequest, deadline
 	return updates, lastID, nil
 }
 
-// redactToken returns err with every occurrence of the bot token in its
+// RedactToken returns err with every occurrence of the bot token in its
 // message replaced, because Go's *url.Error prints the request URL, and the
 // Bot API puts the token in the URL. The result still unwraps to err, so
 // errors.Is and errors.As keep working; only its text changes.
-func redactToken(err error, token string) error {
+func RedactToken(err error, token string) error {
 	if err == nil || token == "" {
 		return err
 	}

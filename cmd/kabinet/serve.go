@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	tgbot "github.com/go-telegram/bot"
@@ -322,12 +321,7 @@ func health(pool *pgxpool.Pool, rdb *redis.Client) http.Handler {
 
 // redact removes the bot token from an error's text: Go's *url.Error
 // prints the whole request URL, and the token is part of it.
-func redact(err error, token string) error {
-	if err == nil || token == "" {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), token, "<token>"))
-}
+func redact(err error, token string) error { return bot.RedactToken(err, token) }
 
 // officesConfig is the seed provider's offices setup with what the
 // environment overrides.

@@ -10,8 +10,9 @@ import (
 )
 
 // Delay is the wait before try number attempt+1 (attempt counts the failures
-// so far, from 1): base doubled per failure, at most max, then spread by
-// ±20% so that waits of equal attempts differ.
+// so far, from 1): base doubled per failure, at most max, then shortened by
+// up to 20% at random so that waits of equal attempts differ and none
+// exceeds max.
 func Delay(attempt int, base, max time.Duration) time.Duration {
 	if attempt < 1 {
 		attempt = 1
@@ -21,6 +22,5 @@ func Delay(attempt int, base, max time.Duration) time.Duration {
 		d *= 2
 	}
 	d = min(d, max)
-	jitter := time.Duration(rand.Int64N(int64(d)/5*2+1)) - d/5
-	return d + jitter
+	return d - time.Duration(rand.Int64N(int64(d)/5+1))
 }
