@@ -58,21 +58,18 @@ func TestWaitGivesTheBurstAtOnce(t *testing.T) {
 	}
 }
 
-// Past the burst the events are spaced by 1/rate, never closer.
-func TestWaitSpacesByTheRate(t *testing.T) {
+// Past the burst the events keep to the rate: the n-th comes no sooner than
+// n intervals after the first (a waiter woken late may come closer to the
+// next one, never ahead of its slot).
+func TestWaitKeepsToTheRate(t *testing.T) {
 	ls, _, _ := instances(t, 1, Limit{Rate: 20, Burst: 1})
 	l := ls[0]
-	start := time.Now()
-	prev := wait(t, l, "push")
-	for i := 0; i < 6; i++ {
-		at := wait(t, l, "push")
-		if gap := at.Sub(prev); gap < 45*time.Millisecond { // 5 ms for rounding between Redis's and Go's clocks
-			t.Errorf("event %d came %v after the one before, want ≥ 50ms", i+2, gap)
+	first := wait(t, l, "push")
+	for i := 1; i <= 6; i++ {
+		// 5 ms for rounding between Redis's clock and Go's.
+		if at := wait(t, l, "push").Sub(first); at < time.Duration(i)*50*time.Millisecond-5*time.Millisecond {
+			t.Errorf("event %d came %v after the first, want ≥ %v", i+1, at, time.Duration(i)*50*time.Millisecond)
 		}
-		prev = at
-	}
-	if took := time.Since(start); took < 300*time.Millisecond {
-		t.Errorf("7 events at 20/s took %v, want at least 300ms", took)
 	}
 }
 
@@ -152,6 +149,50 @@ func TestPauseClosesAnIdleLane(t *testing.T) {
 	}
 	if got := wait(t, ls[1], "push").Sub(start); got < 300*time.Millisecond {
 		t.Errorf("the other instance went %v after a 300 ms pause began", got)
+	}
+}
+
+// A stall: every waiter of an instance sleeps through its slot and wakes
+// at the same instant. Those woken far past their slots book new ones
+// instead of all going at once, so the instance resumes at the rate, not
+// with its whole backlog in one burst.
+func TestWaitersWokenLateDoNotBurst(t *testing.T) {
+	ls, _, _ := instances(t, 1, Limit{Rate: 20, Burst: 1}) // 50 ms apart; 250 ms of slack
+	l := ls[0]
+	wait(t, l, "push") // the lane is busy from now on
+	resume := time.Now().Add(700 * time.Millisecond)
+	l.sleep = func(ctx context.Context, d time.Duration) error {
+		until := time.Now().Add(d)
+		if until.Before(resume) {
+			until = resume // stalled until the instance resumes
+		}
+		return sleep(ctx, time.Until(until))
+	}
+	const waiters = 10 // slots at 50 ... 500 ms, all slept through
+	times := make(chan time.Time, waiters)
+	var wg sync.WaitGroup
+	for range waiters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.Wait(context.Background(), "push"); err != nil {
+				t.Error(err)
+			}
+			times <- time.Now()
+		}()
+	}
+	wg.Wait()
+	close(times)
+	atOnce := 0
+	for at := range times {
+		if at.Sub(resume) < 25*time.Millisecond {
+			atOnce++
+		}
+	}
+	// Those within 250 ms of their slot (450, 500 ms) go, and one new
+	// slot opens at the instant itself; the rest follow 50 ms apart.
+	if atOnce > 4 {
+		t.Errorf("%d of %d stalled waiters went within 25 ms of resuming, want at most 4", atOnce, waiters)
 	}
 }
 
