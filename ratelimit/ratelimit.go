@@ -30,7 +30,7 @@
 // Telegram as one burst. A waiter woken more than five intervals late gives
 // its slot up and books a new one (TestWaitersWokenLateDoNotBurst). Two
 // instances sending 2,000 pushes at 100/s through it got no 429 from an
-// emulator enforcing 100/s and kept to 97-99% of the rate, with -race on 2
+// emulator enforcing 100/s and kept to 97-100% of the rate, with -race on 2
 // cores busy with other jobs (bot's BenchmarkTwoInstancesShareTheBulkBudget).
 //
 // Keys are prefix + "rate:{" + key + "}" (the TAT) and the same with
