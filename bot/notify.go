@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	tgbot "github.com/go-telegram/bot"
@@ -13,40 +12,50 @@ import (
 
 	"github.com/kabinet-bot/kabinet/dialogs"
 	"github.com/kabinet-bot/kabinet/payments"
+	"github.com/kabinet-bot/kabinet/ratelimit"
 	"github.com/kabinet-bot/kabinet/state"
 )
 
-// pushGap spaces the pushes of one instance: Telegram allows about 30
-// messages a second to different chats, and replies to people who are
-// writing to the bot share that budget, so pushes stay below it.
-const pushGap = time.Second / 25
+// PushLane is the key of the pushes' budget in the ratelimit.Limiter: every
+// instance's Notifier books its sends there, and a 429 pauses it for all.
+const PushLane = "push"
 
 // Notifier sends messages that answer no update: the "payment received"
 // push and the trust payment's reminder. It uses the same Bot API client as
 // the replies and implements payments.Messenger for the payments scheduler.
 //
+// Pushes form the bulk lane, paced by a budget in Redis that every instance
+// shares (NOTIFY_RATE for the whole bot), since Telegram counts its limit
+// for the bot, not per process; a 429 pauses the lane for every instance for
+// retry_after.
+//
 // Its error contract is the scheduler's: nil means "done, do not try this
 // one again", which includes a chat that blocked the bot (403: marked
 // unreachable until a my_chat_member update says it is back) and a message
-// Telegram refuses for good (400). An error means "not sent, try later".
+// Telegram refuses for good (400). An error means "not sent, try later",
+// which includes Redis failing (neither the budget nor the chat's
+// reachability can then be known).
 type Notifier struct {
 	api    API
 	store  *state.Store
+	lane   *ratelimit.Limiter
 	log    *slog.Logger
 	sleep  func(ctx context.Context, d time.Duration) error
 	maxTry int
-
-	// The pushes of one instance form one lane: a 429 pauses all of them
-	// for retry_after, and pushGap paces them.
-	mu   sync.Mutex
-	next time.Time
+	paid   bool // send with allow_paid_broadcast
 }
 
-// NewNotifier returns a Notifier over the bot's API client and the state
-// store that knows which chats are unreachable.
-func NewNotifier(api API, store *state.Store, log *slog.Logger) *Notifier {
-	return &Notifier{api: api, store: store, log: log, sleep: sleepCtx, maxTry: 3}
+// NewNotifier returns a Notifier over the bot's API client, the state store
+// that knows which chats are unreachable, and the pushes' budget shared by
+// every instance (its Limit is the rate for the whole bot).
+func NewNotifier(api API, store *state.Store, lane *ratelimit.Limiter, log *slog.Logger) *Notifier {
+	return &Notifier{api: api, store: store, lane: lane, log: log, sleep: sleepCtx, maxTry: 3}
 }
+
+// SetPaidBroadcast makes every push carry allow_paid_broadcast, which lets
+// the lane's rate go past Telegram's free 30 messages a second, up to 1000,
+// for a fee per message (NOTIFY_PAID_BROADCAST).
+func (n *Notifier) SetPaidBroadcast(on bool) { n.paid = on }
 
 var _ payments.Messenger = (*Notifier)(nil)
 
@@ -61,7 +70,7 @@ func (n *Notifier) Send(ctx context.Context, chatID int64, text string, buttons 
 		n.log.Info("push skipped: chat unreachable", "event", "push_unreachable", "chat_id", chatID)
 		return nil
 	}
-	params := &tgbot.SendMessageParams{ChatID: chatID, Text: text, ParseMode: models.ParseModeHTML, LinkPreviewOptions: noPreview()}
+	params := &tgbot.SendMessageParams{ChatID: chatID, Text: text, ParseMode: models.ParseModeHTML, LinkPreviewOptions: noPreview(), AllowPaidBroadcast: n.paid}
 	if len(buttons) > 0 {
 		rows := make([][]dialogs.Button, len(buttons))
 		for i, row := range buttons {
@@ -74,8 +83,8 @@ func (n *Notifier) Send(ctx context.Context, chatID int64, text string, buttons 
 
 	failures, limited := 0, 0
 	for {
-		if err := n.wait(ctx); err != nil {
-			return err
+		if err := n.lane.Wait(ctx, PushLane); err != nil {
+			return fmt.Errorf("send push: %w", err)
 		}
 		_, err := n.api.SendMessage(ctx, params)
 		wait, limitedNow := retryAfter(err)
@@ -83,10 +92,17 @@ func (n *Notifier) Send(ctx context.Context, chatID int64, text string, buttons 
 		case err == nil:
 			return nil
 		case limitedNow:
-			n.pause(wait)
 			n.log.Warn("rate limited by Telegram", "event", "push_rate_limited", "retry_after_s", wait.Seconds())
-			// The pause stays on the lane, so giving the work back after
-			// a few rounds still never sends before Telegram allows.
+			// Every instance waits it out: the pause is in Redis, and
+			// Wait lets nobody through before it ends. Giving the work
+			// back after a few rounds still never sends before Telegram
+			// allows.
+			if err := n.lane.Pause(ctx, PushLane, wait); err != nil {
+				// The others cannot be told; this instance at least
+				// keeps quiet for as long as Telegram asked.
+				_ = n.sleep(ctx, wait)
+				return fmt.Errorf("send push: %w", err)
+			}
 			if limited++; limited >= 5 {
 				return fmt.Errorf("send push: %w", err)
 			}
@@ -108,30 +124,5 @@ func (n *Notifier) Send(ctx context.Context, chatID int64, text string, buttons 
 				return err
 			}
 		}
-	}
-}
-
-// wait holds a push until the lane is free, then books the next slot.
-func (n *Notifier) wait(ctx context.Context) error {
-	n.mu.Lock()
-	now := time.Now()
-	at := n.next
-	if at.Before(now) {
-		at = now
-	}
-	n.next = at.Add(pushGap)
-	n.mu.Unlock()
-	if d := at.Sub(now); d > 0 {
-		return n.sleep(ctx, d)
-	}
-	return nil
-}
-
-// pause keeps the lane closed for d from now (never shortening a pause).
-func (n *Notifier) pause(d time.Duration) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if until := time.Now().Add(d); until.After(n.next) {
-		n.next = until
 	}
 }

@@ -2,35 +2,48 @@ package bot
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	tgbot "github.com/go-telegram/bot"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/kabinet-bot/kabinet/emulator"
 	"github.com/kabinet-bot/kabinet/internal/redistest"
 	"github.com/kabinet-bot/kabinet/payments"
+	"github.com/kabinet-bot/kabinet/ratelimit"
 	"github.com/kabinet-bot/kabinet/state"
 )
 
 // newTestNotifier wires a Notifier to an emulated Bot API through the real
-// client, with a user who has started the bot.
+// client, with a user who has started the bot, and the default push rate.
 func newTestNotifier(t *testing.T) (*Notifier, *emulator.Server, *state.Store, emulator.User, *logBuffer) {
 	t.Helper()
 	emu := emulator.New(emulator.Options{})
 	t.Cleanup(emu.Close)
+	rdb, prefix := redistest.New(t)
+	log, logs := captureLogs()
+	n := newInstance(t, emu, rdb, prefix, 25, log)
+	u := emulator.User{ID: 4242, FirstName: "Тест", LanguageCode: "ru"}
+	emu.SendCommand(u, "/start")
+	return n, emu, state.New(rdb, prefix), u, logs
+}
+
+// newInstance is one bot instance's Notifier: its own Bot API client, Redis
+// connection and limiter object, on the Redis and key prefix every
+// instance of the bot shares, at rate pushes a second for the whole bot.
+func newInstance(t testing.TB, emu *emulator.Server, rdb *redis.Client, prefix string, rate float64, log *slog.Logger) *Notifier {
+	t.Helper()
 	api, err := tgbot.New(emu.Token(), tgbot.WithServerURL(emu.URL()), tgbot.WithSkipGetMe())
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb, prefix := redistest.New(t)
-	store := state.New(rdb, prefix)
-	log, logs := captureLogs()
-	u := emulator.User{ID: 4242, FirstName: "Тест", LanguageCode: "ru"}
-	emu.SendCommand(u, "/start")
-	return NewNotifier(api, store, log), emu, store, u, logs
+	own := redis.NewClient(rdb.Options())
+	t.Cleanup(func() { _ = own.Close() })
+	return NewNotifier(api, state.New(own, prefix), ratelimit.New(own, prefix, ratelimit.Limit{Rate: rate, Burst: 1}), log)
 }
 
 func TestNotifierSendsHTMLWithButtons(t *testing.T) {

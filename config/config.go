@@ -68,6 +68,14 @@ type Config struct {
 	// (reminders, expiries, pushes whose wake-up was lost). SCHEDULER_POLL.
 	SchedulerPoll time.Duration
 
+	// Pushes (payment received, trust reminders) share one rate across
+	// every instance: NotifyRate messages a second (NOTIFY_RATE), and
+	// NotifyPaidBroadcast (NOTIFY_PAID_BROADCAST) sends them with
+	// allow_paid_broadcast, which lets that rate go past Telegram's free 30
+	// a second up to 1000, for a fee per message.
+	NotifyRate          int
+	NotifyPaidBroadcast bool
+
 	// Offices: what "nearest to me" looks for, the page size, and the URLs of
 	// the messengers-and-pages screen ("none" hides a button).
 	OfficesNearest  string            // OFFICES_NEAREST: all, offices or payments
@@ -97,6 +105,14 @@ const (
 	DefaultDatabaseURL    = "postgres://postgres@localhost:5432/kabinet?sslmode=disable"
 	DefaultRedisURL       = "redis://localhost:6379/0"
 	DefaultHTTPAddr       = ":8081"
+
+	// DefaultNotifyRate keeps pushes under Telegram's free 30 messages a
+	// second for the whole bot, with room for the replies to people.
+	DefaultNotifyRate = 25
+	// MaxFreeNotifyRate is Telegram's limit without paid broadcasts, and
+	// MaxPaidNotifyRate (also the default with them) the limit with them.
+	MaxFreeNotifyRate = 30
+	MaxPaidNotifyRate = 1000
 
 	// DefaultPayLinkTemplate is the seed provider's payment form with the
 	// account and the sum filled in.
@@ -290,6 +306,7 @@ func Load(getenv func(string) string, needToken bool) (Config, error) {
 		ps.add("LOG_FORMAT", "must be json or text")
 	}
 	c.loadPayments(get, needToken, &ps)
+	c.loadNotify(get, &ps)
 	c.loadOffices(get, &ps)
 	if len(ps) > 0 {
 		return c, &Error{Problems: ps}
@@ -375,6 +392,33 @@ func (c *Config) loadPayments(get func(name, def string) string, needToken bool,
 	}
 	if c.SchedulerPoll, err = duration(get("SCHEDULER_POLL", "2s"), 10*time.Millisecond, time.Minute); err != nil {
 		ps.add("SCHEDULER_POLL", "%v", err)
+	}
+}
+
+// loadNotify reads the pushes' rate. Above 30 a second Telegram answers
+// 429 unless the messages are paid broadcasts, so a higher NOTIFY_RATE
+// needs NOTIFY_PAID_BROADCAST=true, which also makes 1000 the default.
+func (c *Config) loadNotify(get func(name, def string) string, ps *problems) {
+	paid, err := strconv.ParseBool(get("NOTIFY_PAID_BROADCAST", "false"))
+	paidWrong := err != nil
+	c.NotifyPaidBroadcast = paid && !paidWrong
+	def, limit := DefaultNotifyRate, MaxFreeNotifyRate
+	if c.NotifyPaidBroadcast {
+		def, limit = MaxPaidNotifyRate, MaxPaidNotifyRate
+	}
+	v := get("NOTIFY_RATE", strconv.Itoa(def))
+	switch n, err := strconv.Atoi(v); {
+	case err != nil || n < 1:
+		ps.add("NOTIFY_RATE", "must be a whole number of messages a second for every instance together, from 1 to %d, such as %d", limit, DefaultNotifyRate)
+	case n > limit && !c.NotifyPaidBroadcast:
+		ps.add("NOTIFY_RATE", "is %d, above Telegram's %d messages a second for a bot: at most %d, or set NOTIFY_PAID_BROADCAST=true for up to %d (a fee per message)", n, MaxFreeNotifyRate, MaxFreeNotifyRate, MaxPaidNotifyRate)
+	case n > limit:
+		ps.add("NOTIFY_RATE", "is %d, above Telegram's %d messages a second for paid broadcasts: at most %d", n, MaxPaidNotifyRate, MaxPaidNotifyRate)
+	default:
+		c.NotifyRate = n
+	}
+	if paidWrong {
+		ps.add("NOTIFY_PAID_BROADCAST", "must be true or false")
 	}
 }
 

@@ -60,6 +60,39 @@ func TestDefaults(t *testing.T) {
 	if c.SchedulerPoll != 2*time.Second {
 		t.Errorf("SCHEDULER_POLL default %v", c.SchedulerPoll)
 	}
+	if c.NotifyRate != 25 || c.NotifyPaidBroadcast {
+		t.Errorf("pushes: %d a second, paid broadcast %v; want 25, false", c.NotifyRate, c.NotifyPaidBroadcast)
+	}
+}
+
+// The pushes' rate: 25 a second by default, at most Telegram's free 30; a
+// paid broadcast lifts it to 1000, which is then also the default.
+func TestNotifyRate(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		rate int
+		paid bool
+	}{
+		{map[string]string{"NOTIFY_RATE": "30"}, 30, false},
+		{map[string]string{"NOTIFY_RATE": "1"}, 1, false},
+		{map[string]string{"NOTIFY_PAID_BROADCAST": "true"}, 1000, true},
+		{map[string]string{"NOTIFY_PAID_BROADCAST": "true", "NOTIFY_RATE": "200"}, 200, true},
+		{map[string]string{"NOTIFY_PAID_BROADCAST": "false", "NOTIFY_RATE": "10"}, 10, false},
+	} {
+		c, err := Load(env(tc.env), true)
+		if err != nil {
+			t.Errorf("%v: %v", tc.env, err)
+			continue
+		}
+		if c.NotifyRate != tc.rate || c.NotifyPaidBroadcast != tc.paid {
+			t.Errorf("%v: %d a second, paid %v; want %d, %v", tc.env, c.NotifyRate, c.NotifyPaidBroadcast, tc.rate, tc.paid)
+		}
+	}
+	// Above 30 without paying, the error says how to go faster.
+	_, err := Load(env(map[string]string{"NOTIFY_RATE": "100"}), true)
+	if err == nil || !strings.Contains(err.Error(), "NOTIFY_PAID_BROADCAST=true") {
+		t.Errorf("NOTIFY_RATE=100 alone: %v", err)
+	}
 }
 
 func TestPaymentSettingsAreRead(t *testing.T) {
@@ -182,6 +215,12 @@ func TestBadValuesNameTheirVariable(t *testing.T) {
 		{"trust fee", "TRUST_FEE", map[string]string{"TRUST_FEE": "free"}},
 		{"trust require payment", "TRUST_REQUIRE_PAYMENT", map[string]string{"TRUST_REQUIRE_PAYMENT": "sometimes"}},
 		{"scheduler poll", "SCHEDULER_POLL", map[string]string{"SCHEDULER_POLL": "2"}},
+		{"notify rate nonsense", "NOTIFY_RATE", map[string]string{"NOTIFY_RATE": "fast"}},
+		{"notify rate zero", "NOTIFY_RATE", map[string]string{"NOTIFY_RATE": "0"}},
+		{"notify rate fractional", "NOTIFY_RATE", map[string]string{"NOTIFY_RATE": "2.5"}},
+		{"notify rate above the free limit", "NOTIFY_RATE", map[string]string{"NOTIFY_RATE": "31"}},
+		{"notify rate above the paid limit", "NOTIFY_RATE", map[string]string{"NOTIFY_RATE": "1001", "NOTIFY_PAID_BROADCAST": "true"}},
+		{"paid broadcast", "NOTIFY_PAID_BROADCAST", map[string]string{"NOTIFY_PAID_BROADCAST": "yes please"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(env(tc.env), true)

@@ -38,6 +38,7 @@ type chat struct {
 	messages []*storedMessage
 	keyboard *models.ReplyKeyboardMarkup // the reply keyboard the person sees, nil when none
 	instance string                      // callback_query.chat_instance
+	topics   map[int]*models.ForumTopic  // a forum's topics by message_thread_id
 }
 
 func (c *chat) private() bool { return c.info.Type == models.ChatTypePrivate }

@@ -45,7 +45,7 @@ func (s *Server) writableChat(p params) (*chat, *apiError) {
 	if c.blocked {
 		return nil, forbidden("bot was blocked by the user")
 	}
-	if p.int("message_thread_id") != 0 && !c.info.IsForum {
+	if thread := p.int("message_thread_id"); thread != 0 && (!c.info.IsForum || c.topics[int(thread)] == nil) {
 		return nil, badRequest("message thread not found")
 	}
 	return c, nil
@@ -208,7 +208,7 @@ func (s *Server) sendMessage(p params) (result, *apiError) {
 	if err != nil {
 		return result{}, err
 	}
-	if err := s.limitLocked(c, "sendMessage"); err != nil {
+	if err := s.limitLocked(c, "sendMessage", p.bool("allow_paid_broadcast")); err != nil {
 		return result{}, err
 	}
 	msg := s.newBotMessage(c, p, o)
@@ -304,7 +304,7 @@ func (s *Server) editMessageText(p params) (result, *apiError) {
 	if f.text == old.msg.Text && sameJSON(f.entities, old.msg.Entities) && sameJSON(kb, old.msg.ReplyMarkup) {
 		return result{}, badRequest(notModified)
 	}
-	if err := s.limitLocked(c, "editMessageText"); err != nil {
+	if err := s.limitLocked(c, "editMessageText", false); err != nil {
 		return result{}, err
 	}
 	msg := old.msg
@@ -326,7 +326,7 @@ func (s *Server) editMessageReplyMarkup(p params) (result, *apiError) {
 	if sameJSON(kb, old.msg.ReplyMarkup) {
 		return result{}, badRequest(notModified)
 	}
-	if err := s.limitLocked(c, "editMessageReplyMarkup"); err != nil {
+	if err := s.limitLocked(c, "editMessageReplyMarkup", false); err != nil {
 		return result{}, err
 	}
 	msg := old.msg
@@ -456,7 +456,7 @@ func (s *Server) sendPlace(method string, p params) (result, *apiError) {
 		build = func(m *models.Message) { m.Contact = &contact }
 	}
 
-	if err := s.limitLocked(c, method); err != nil {
+	if err := s.limitLocked(c, method, p.bool("allow_paid_broadcast")); err != nil {
 		return result{}, err
 	}
 	msg := s.newBotMessage(c, p, o)
@@ -527,7 +527,7 @@ func (s *Server) sendFile(method string, p params) (result, *apiError) {
 	if err != nil {
 		return result{}, err
 	}
-	if err := s.limitLocked(c, method); err != nil {
+	if err := s.limitLocked(c, method, p.bool("allow_paid_broadcast")); err != nil {
 		return result{}, err
 	}
 

@@ -23,6 +23,7 @@ type apiError struct {
 	code        int
 	description string
 	retryAfter  int
+	limit       string // the flood limit that answered 429 (LimitChat...), if one did
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %s", e.code, e.description) }

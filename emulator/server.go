@@ -47,6 +47,10 @@ type Options struct {
 	// Clock gives the time for message dates, update age and rate limits
 	// (default time.Now). A test sets it to move time without sleeping.
 	Clock func() time.Time
+
+	// RateLimits, when set, enforces Telegram's flood limits from the start
+	// (see EnableRateLimits). Nil: no limits, the default.
+	RateLimits *RateLimits
 }
 
 const (
@@ -167,6 +171,9 @@ func New(opts Options) *Server {
 		callbackID:   map[string]*callbackRecord{},
 		commands:     map[commandKey][]models.BotCommand{},
 		botTexts:     map[botTextKey]string{},
+	}
+	if opts.RateLimits != nil {
+		s.limits = newRateLimiter(*opts.RateLimits, s.now())
 	}
 	s.wg.Add(1)
 	go s.dispatchLoop()
@@ -337,6 +344,10 @@ func (s *Server) dispatch(ctx context.Context, method string, p params) (result,
 		return s.sendPlace(method, p)
 	case "sendPhoto", "sendDocument":
 		return s.sendFile(method, p)
+	case "createForumTopic":
+		return s.createForumTopic(p)
+	case "editForumTopic":
+		return s.editForumTopic(p)
 	}
 	return result{}, badRequest("method not implemented by the emulator")
 }
@@ -345,7 +356,7 @@ func (s *Server) dispatch(ctx context.Context, method string, p params) (result,
 func (s *Server) finish(w http.ResponseWriter, call Call, res result, apiErr *apiError) {
 	var body []byte
 	if apiErr != nil {
-		call.ErrorCode, call.Description, call.RetryAfter = apiErr.code, apiErr.description, apiErr.retryAfter
+		call.ErrorCode, call.Description, call.RetryAfter, call.Limit = apiErr.code, apiErr.description, apiErr.retryAfter, apiErr.limit
 		body = errorBody(apiErr)
 	} else {
 		call.OK = true
@@ -418,6 +429,10 @@ type Call struct {
 	ErrorCode   int
 	Description string
 	RetryAfter  int
+	// Limit names the flood limit that answered 429 (LimitChat, LimitGroup,
+	// LimitGlobal, LimitPaidBroadcast); empty for every other answer,
+	// including a 429 planned with FailNext.
+	Limit string
 }
 
 // Calls lists every request so far, in the order they were answered.

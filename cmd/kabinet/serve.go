@@ -25,6 +25,7 @@ import (
 	"github.com/kabinet-bot/kabinet/offices"
 	"github.com/kabinet-bot/kabinet/otp"
 	"github.com/kabinet-bot/kabinet/payments"
+	"github.com/kabinet-bot/kabinet/ratelimit"
 	"github.com/kabinet-bot/kabinet/sms"
 	"github.com/kabinet-bot/kabinet/state"
 )
@@ -194,7 +195,13 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 
 	// Pushes, trust reminders and expiries; the work is rows in PostgreSQL,
 	// so several instances share it and a restart loses none of it.
-	scheduler := payments.NewScheduler(billingStore, bot.NewNotifier(api, store, log), text, cfg.SchedulerPoll, cfg.TimeZone, now, log)
+	// Their rate is the whole bot's: every instance books its pushes in
+	// one budget in Redis. A burst of 1 spaces them evenly, as Telegram
+	// publishes no burst for its limit.
+	pushes := ratelimit.New(rdb, prefix, ratelimit.Limit{Rate: float64(cfg.NotifyRate), Burst: 1})
+	notifier := bot.NewNotifier(api, store, pushes, log)
+	notifier.SetPaidBroadcast(cfg.NotifyPaidBroadcast)
+	scheduler := payments.NewScheduler(billingStore, notifier, text, cfg.SchedulerPoll, cfg.TimeZone, now, log)
 	schedulerCtx, stopScheduler := context.WithCancel(ctx)
 	defer stopScheduler()
 	schedulerDone := make(chan struct{})
