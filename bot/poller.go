@@ -48,6 +48,10 @@ type PollerConfig struct {
 	// HandleTimeout bounds the handling of one batch, default 2 minutes.
 	// The batch in hand at shutdown gets this long to finish.
 	HandleTimeout time.Duration
+	// Skipped, when set, hears of each update left for the next round
+	// because an earlier update of its chat failed (Redis down): a button
+	// press among them still gets an answer that the bot is unavailable.
+	Skipped func(ctx context.Context, upd *models.Update)
 }
 
 // Poller receives updates by long polling getUpdates. Unlike go-telegram's
@@ -197,6 +201,9 @@ func (p *Poller) handleBatch(ctx context.Context, updates []*models.Update, offs
 				if err != nil && !IsPanic(err) {
 					for _, later := range indexes[n+1:] {
 						results[later] = errSkippedAfterFailure
+						if p.cfg.Skipped != nil {
+							p.cfg.Skipped(batchCtx, updates[later])
+						}
 					}
 					return
 				}

@@ -74,8 +74,8 @@ func (p *UpdateProcessor) SetClock(now func() time.Time) { p.now = now }
 // and its replies are sent or safely queued: then it may be acknowledged.
 func (p *UpdateProcessor) Process(ctx context.Context, upd *models.Update) (err error) {
 	defer func() {
-		if err != nil && upd.CallbackQuery != nil && !errors.Is(err, state.ErrLockLost) && ctx.Err() == nil {
-			p.answerUnavailable(ctx, upd.CallbackQuery)
+		if err != nil && !errors.Is(err, state.ErrLockLost) && ctx.Err() == nil {
+			p.Unavailable(ctx, upd)
 		}
 	}()
 	chat := ChatKey(upd)
@@ -152,12 +152,17 @@ func (p *UpdateProcessor) start(ctx context.Context, lease *state.Lease, chat, u
 	return snap, parked, err
 }
 
-// answerUnavailable stops the spinner on a button pressed while Redis is
-// down, with a toast that says so; the update is not acknowledged and is
-// handled for real when it comes again (its own answer then fails
-// harmlessly: a query is answered once). Nothing of the turn happened, so
-// nothing is said that could be untrue.
-func (p *UpdateProcessor) answerUnavailable(ctx context.Context, q *models.CallbackQuery) {
+// Unavailable stops the spinner on a button pressed while Redis is down (or
+// left unhandled behind an update that failed so), with a toast that says
+// so; the update is not acknowledged and is handled for real when it comes
+// again (its own answer then fails harmlessly: a query is answered once).
+// Nothing of the turn happened, so nothing is said that could be untrue.
+// Other updates are left alone: they simply come again.
+func (p *UpdateProcessor) Unavailable(ctx context.Context, upd *models.Update) {
+	q := upd.CallbackQuery
+	if q == nil {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
 	text := p.text.T(locales.Resolve(q.From.LanguageCode), "error_unavailable", nil)

@@ -183,6 +183,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 		}
 		poller := bot.NewPoller(bot.PollerConfig{
 			APIURL: cfg.TelegramAPIURL, Token: cfg.TelegramToken, AllowedUpdates: allowedUpdates, Timeout: 25 * time.Second,
+			Skipped: processor.Unavailable,
 		}, seq, log)
 		pollErr = make(chan error, 1)
 		go func() { pollErr <- poller.Run(ctx) }()
