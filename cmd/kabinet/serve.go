@@ -103,7 +103,9 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	codes := otp.New(rdb, sender, func(lang, code string) string {
 		return text.T(lang, "sms_code", map[string]any{"Code": code})
 	}, cfg.CodeSecret, prefix, now)
-	engine := dialogs.New(postgres.New(pool), codes, sender, text, dialogs.Config{
+	// codes also sends the "account linked" notice: once per event, with the
+	// same Redis mark a redelivered update finds.
+	engine := dialogs.New(postgres.New(pool), codes, codes, text, dialogs.Config{
 		MaxAccounts: cfg.MaxAccounts,
 		Location:    cfg.TimeZone,
 		Secret:      cfg.CodeSecret,
