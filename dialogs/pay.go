@@ -29,8 +29,14 @@ type Payments interface {
 // Trust grants trust payments by the provider's rules (settings passed in);
 // billing/postgres.Store implements it. A refusal is a *billing.TrustRefusal.
 type Trust interface {
+	// OfferTrust says what a grant would give now, granting nothing.
 	OfferTrust(ctx context.Context, accountID int64, now time.Time, set billing.TrustSettings) (billing.TrustOffer, error)
-	GrantTrust(ctx context.Context, accountID int64, now time.Time, set billing.TrustSettings) (billing.TrustOffer, error)
+	// GrantTrust grants one. key names the request (the "Confirm" press):
+	// a key already granted answers with that same grant (amount, expiry,
+	// the balance it left) instead of a refusal, so the press delivered
+	// again after a crash between the grant and the turn's commit is told
+	// "granted" again. Another press is another key: refused this month.
+	GrantTrust(ctx context.Context, key string, accountID int64, now time.Time, set billing.TrustSettings) (billing.TrustOffer, error)
 }
 
 // PayConfig holds the payment settings.
