@@ -97,11 +97,13 @@ type CheckResult struct {
 }
 
 // Notifier sends one-off SMS texts that are not codes (the "a Telegram account
-// was linked" notice), at most once per key: the turn that links an account
-// may run again when its update is delivered again after a crash, and the
-// notice must not go out twice. otp.Service implements it (a mark in Redis,
-// set before the gateway is called); an implementation must not hold a lock
-// or a transaction while it calls the gateway. "" keys nothing.
+// was linked" notice), once per key: the turn that links an account may run
+// again when its update is delivered again after a crash, and the notice
+// must go out once, not twice and not never. otp.Service implements it (a
+// mark in Redis, claimed before the gateway is called and set when it
+// answered; it is sent twice only when the process dies between those
+// two). An implementation must not hold a lock or a transaction while it
+// calls the gateway. "" keys nothing.
 type Notifier interface {
 	Notify(ctx context.Context, key, phone, text string) error
 }

@@ -29,7 +29,10 @@
 // Telegram keeps an update: the same key gets the same answer, and nothing
 // is consumed, counted or sent a second time. The answer is stored by the
 // same script that consumes the code or counts the limits, so there is no
-// moment at which one happened without the other.
+// moment at which one happened without the other. A code's SMS goes out at
+// most once per key (the answer is decided before the gateway is called);
+// a notice at least once and, but for a crash right after the gateway took
+// it, once.
 //
 // # Keys
 //
@@ -47,7 +50,7 @@
 //	otp:{a:account}:sends            sorted set of send ids scored by time (caps)
 //	otp:{a:account}:pause            hash: until, send
 //	otp:{a:account}:send:user:key    hash: send  (the account counted this send)
-//	otp:note:key                     a notice sent (Notify)
+//	otp:note:key                     "sending" or "sent": a notice (Notify)
 //
 // Every script touches the keys of one hash tag only, {u:user} or
 // {a:account}, so that all of them live in one Redis Cluster slot and the
@@ -797,14 +800,27 @@ func (s *Service) Check(ctx context.Context, key string, userID, accountID int64
 	return dialogs.CheckResult{}, fmt.Errorf("unexpected verdict %q", verdict)
 }
 
-// Notify sends text to phone at most once per key: the "a Telegram account
-// was linked" notice of a turn that a crash made run twice goes out once.
-// The key is claimed (SET NX, for RecordTTL) before the gateway is called
-// and released when the gateway fails, so that a later try may send it; a
-// crash between the claim and the call loses that one notice rather than
-// sending it twice. Nothing is held while the gateway is called: the claim
-// is a mark, not a lock. An empty key sends every time. It implements
-// dialogs.Notifier.
+// claimNoticeScript claims a notice for sending unless it was sent: a
+// claim left by a call that never finished (its process died before it
+// heard the gateway) is taken over.
+//
+// KEYS: 1 notice. ARGV: 1 record TTL ms. Returns 1 if the caller must send.
+var claimNoticeScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == 'sent' then return 0 end
+redis.call('SET', KEYS[1], 'sending', 'PX', ARGV[1])
+return 1
+`)
+
+// Notify sends text to phone once per key: the "a Telegram account was
+// linked" notice of a turn that a crash made run twice goes out once. The
+// key is claimed before the gateway is called and marked sent after it
+// answered; a failed call releases it. A claim found unfinished was left by
+// a process that died during the call (one update is handled by one process
+// at a time, under its chat's lock), and the notice is sent again: it may
+// have gone out if the process died after the gateway took it and before
+// the mark, the one case in which it is sent twice; it is never lost.
+// Nothing is held while the gateway is called: the claim is a mark, not a
+// lock. An empty key sends every time. It implements dialogs.Notifier.
 func (s *Service) Notify(ctx context.Context, key, phone, text string) (err error) {
 	defer func() {
 		if err != nil {
@@ -817,21 +833,26 @@ func (s *Service) Notify(ctx context.Context, key, phone, text string) (err erro
 		}
 		return nil
 	}
-	claim := s.prefix + "otp:note:" + key
-	first, err := s.rdb.SetNX(ctx, claim, 1, RecordTTL).Result()
+	notice := s.prefix + "otp:note:" + key
+	send, err := claimNoticeScript.Run(ctx, s.rdb, []string{notice}, ms(RecordTTL)).Int()
 	if err != nil {
 		return fmt.Errorf("claim: %w", err)
 	}
-	if !first {
-		return nil // sent for this key before (or being sent)
+	if send == 0 {
+		return nil // sent for this key before
 	}
+	// The gateway's answer and the mark must not be lost to the request's
+	// context once the SMS may be out.
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
 	if err := s.sender.Send(ctx, phone, text); err != nil {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if uerr := s.rdb.Del(rctx, claim).Err(); uerr != nil {
+		if uerr := s.rdb.Del(bg, notice).Err(); uerr != nil {
 			return errors.Join(fmt.Errorf("sms: %w", err), fmt.Errorf("release: %w", uerr))
 		}
 		return fmt.Errorf("sms: %w", err)
+	}
+	if err := s.rdb.Set(bg, notice, "sent", RecordTTL).Err(); err != nil {
+		return fmt.Errorf("mark sent: %w", err)
 	}
 	return nil
 }

@@ -399,3 +399,21 @@ func TestEveryScriptTouchesOneClusterSlot(t *testing.T) {
 		t.Errorf("one script touched keys in several slots: %s", b)
 	}
 }
+
+// TestNotifyTakesOverAClaimLeftByACrash: a process that claimed the notice
+// and died before the gateway answered leaves "sending"; the update comes
+// again and the notice goes out then, not never.
+func TestNotifyTakesOverAClaimLeftByACrash(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := e.rdb.Set(ctx, e.prefix+"otp:note:linked:1:10:u9", "sending", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Notify(ctx, "linked:1:10:u9", testPhone, "linked"); err != nil || e.sms.count() != 1 {
+		t.Fatalf("after a crash during the call: %v, %d SMS, want the notice sent", err, e.sms.count())
+	}
+	if err := e.svc.Notify(ctx, "linked:1:10:u9", testPhone, "linked"); err != nil || e.sms.count() != 1 {
+		t.Fatalf("once more: %v, %d SMS, want none more", err, e.sms.count())
+	}
+}
