@@ -269,6 +269,9 @@ func crashWhileCodesAndTrust(t *testing.T, m mode) {
 	}
 	env["SMS_PROVIDER"] = "http"
 	env["SMS_HTTP_URL"] = smsSink(t, s)
+	// Each restart is the same deployment slot: it takes over the chats the
+	// killed process held at once.
+	env["INSTANCE_ID"] = "redelivery-" + string(m)
 	with := func(k, v string) map[string]string {
 		e := map[string]string{k: v}
 		for k, v := range env {
@@ -286,15 +289,6 @@ func crashWhileCodesAndTrust(t *testing.T, m mode) {
 	workers, _ := strconv.Atoi(env["WORKERS"])
 	text := locales.MustLoad()
 
-	// A dead process leaves its chats locked until the lock's TTL runs out
-	// (15 s); the test only ever removes the locks of a process it has seen
-	// end, as that TTL would, so that the next one starts at once.
-	unlockDead := func() {
-		iter := rdb.Scan(ctx, 0, prefix+"lock:*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
-		}
-	}
 	randomKill := func(srv *server, subs []subscriber, done string) {
 		time.Sleep(time.Duration(rand.IntN(150)) * time.Millisecond)
 		srv.kill()
@@ -305,7 +299,6 @@ func crashWhileCodesAndTrust(t *testing.T, m mode) {
 			}
 		}
 		t.Logf("killed at random with %d of %d told %q", n, len(subs), done)
-		unlockDead()
 	}
 
 	linkers := addAccounts(t, pool, 3000000001, 9500000001, 20, "active", 100000)
@@ -349,7 +342,6 @@ func crashWhileCodesAndTrust(t *testing.T, m mode) {
 	if count(s.emu, who.u.ID, "привязан") != 0 {
 		t.Errorf("the subscriber of the crash was told before the commit")
 	}
-	unlockDead()
 
 	// --- Restart; a crash right after the 3rd "account linked" SMS.
 	srv = startServer(t, with("KABINET_CRASH_AT", "notice:3"), s.logs)
@@ -373,7 +365,6 @@ func crashWhileCodesAndTrust(t *testing.T, m mode) {
 	if count(s.emu, noticed.u.ID, "привязан") != 0 {
 		t.Errorf("the subscriber of the notice crash was told before the commit")
 	}
-	unlockDead()
 
 	// --- Restart and a kill at random while the rest goes on.
 	srv = startServer(t, env, s.logs)
@@ -436,7 +427,6 @@ func crashWhileCodesAndTrust(t *testing.T, m mode) {
 	if count(s.emu, granted.u.ID, "подключён") != 0 {
 		t.Errorf("the subscriber of the grant crash was told before the commit")
 	}
-	unlockDead()
 
 	// --- Restart, a kill at random, and the last restart.
 	srv = startServer(t, env, s.logs)
