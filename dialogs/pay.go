@@ -277,7 +277,8 @@ func (f *payFeature) payScreen(e *Engine, t *turn, arg string, edit int) error {
 }
 
 // payAmount answers a suggested sum with the payment link. The key is the
-// button's message: pressing it twice gives the same payment.
+// button's message: pressing it twice gives the same payment, and so does
+// the press delivered again after a crash.
 func (f *payFeature) payAmount(e *Engine, t *turn, arg string, edit int) error {
 	accArg, sumArg, _ := strings.Cut(arg, ":")
 	amount, err := strconv.ParseInt(sumArg, 10, 64)
@@ -290,6 +291,13 @@ func (f *payFeature) payAmount(e *Engine, t *turn, arg string, edit int) error {
 		return err
 	}
 	key := fmt.Sprintf("pay:%d:%d:%d:m%d", t.ev.UserID, acc.ID, amount, edit)
+	if edit == 0 && t.ev.Key != "" {
+		// A button under a message Telegram no longer shows the bot (older
+		// than 48 hours) comes without the message: every such press of this
+		// sum would be one payment, maybe one paid long ago. The press
+		// itself is the intent then; delivered again, it is the same.
+		key = fmt.Sprintf("pay:%d:%d:%d:e%s", t.ev.UserID, acc.ID, amount, t.ev.Key)
+	}
 	return f.sendLink(e, t, acc, money.Amount(amount), key)
 }
 

@@ -158,6 +158,16 @@ func TestTheSameMoneyUpdateAgainGetsTheSameAnswer(t *testing.T) {
 			t.Errorf("%d payments at YooKassa, link %q", fake.Count(), u)
 		}
 	})
+	t.Run("a suggested sum under a message too old to be shown", func(t *testing.T) {
+		h, fake := newYooHarness(t)
+		old := dialogs.Event{Key: "u90", Kind: dialogs.KindCallback, Data: fmt.Sprintf("pa:%d:50000", h.acc)} // MessageID 0
+		u1 := urlButton(twice(t, h.eng, dialogs.State{}, old))
+		old.Key = "u91" // the same button pressed again later: another payment, not the first one again
+		u2 := urlButton(twice(t, h.eng, dialogs.State{}, old))
+		if fake.Count() != 2 || u1 == u2 {
+			t.Errorf("%d payments at YooKassa for two presses, links %q and %q", fake.Count(), u1, u2)
+		}
+	})
 	t.Run("a typed sum by YooKassa", func(t *testing.T) {
 		h, fake := newYooHarness(t)
 		h.press(fmt.Sprintf("po:%d", h.acc))
