@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/go-telegram/bot/models"
@@ -10,7 +11,19 @@ import (
 
 // toEvent turns an update from a private chat into a dialogs.Event. ok is
 // false for updates the dialogs do not handle (groups, member changes...).
+// The event's Key is the update's id, which Telegram keeps when it delivers
+// the update again: the dialogs key their side effects by it.
 func toEvent(upd *models.Update) (ev dialogs.Event, ok bool) {
+	ev, ok = eventOf(upd)
+	ev.Key = updateKey(upd.ID)
+	return ev, ok
+}
+
+// updateKey is the dialogs.Event Key of the update with this id.
+func updateKey(updateID int64) string { return "u" + strconv.FormatInt(updateID, 10) }
+
+// eventOf is toEvent without the key.
+func eventOf(upd *models.Update) (ev dialogs.Event, ok bool) {
 	switch {
 	case upd.Message != nil:
 		m := upd.Message

@@ -124,6 +124,6 @@ func (p *UpdateProcessor) fire(ctx context.Context, tp timerPayload) error {
 	if err != nil {
 		return err
 	}
-	ev := dialogs.Event{UserID: tp.User, ChatID: tp.Chat, LanguageCode: tp.Lang, Kind: dialogs.KindTimer, Data: tp.Data}
+	ev := dialogs.Event{Key: "t" + tp.ID, UserID: tp.User, ChatID: tp.Chat, LanguageCode: tp.Lang, Kind: dialogs.KindTimer, Data: tp.Data} // a timer leased again is the same event
 	return p.turn(ctx, lease, snap, parked, state.Turn{Chat: tp.Chat, User: tp.User}, ev, "")
 }

@@ -45,19 +45,30 @@ type Accounts interface {
 // phone on a contract. otp.Service implements it on Redis. Every limit of the
 // design (resend pause, hourly and daily caps, checks per code, the growing
 // lock) is enforced behind this interface; dialogs only explain the outcome.
+//
+// Send and Check take the Key of the event that asks (Event.Key): a call
+// with a key seen before gives the answer that call gave, and sends,
+// consumes and counts nothing again. That is what lets an update delivered
+// again after a crash between the side effect and the turn's commit get the
+// same answer: the right code it carried is still right ("" keys nothing).
 type Codes interface {
 	// AllowLookup records that userID looked up an account number and reports
 	// whether the user is still within the daily number of distinct numbers.
+	// Looking up a number counted before is free, so it needs no key.
 	AllowLookup(ctx context.Context, userID int64, accountNumber string) (bool, error)
 	// Send issues a new code bound to (userID, accountID) and sends it by SMS to
-	// phone. Only the newest code of that pair is valid afterwards.
+	// phone. Only the newest code of that pair is valid afterwards. A key
+	// seen before answers the same SendResult (or error) and sends no second
+	// SMS: at most one per key.
 	// An empty phone is a decoy, for an account number that does not exist:
 	// every limit is counted and a code is stored exactly as for a real send,
 	// but no SMS goes out, so the answer gives nothing away.
-	Send(ctx context.Context, userID, accountID int64, phone string, lang string) (SendResult, error)
+	Send(ctx context.Context, key string, userID, accountID int64, phone string, lang string) (SendResult, error)
 	// Check checks a typed code for (userID, accountID). A successful check
-	// consumes the code.
-	Check(ctx context.Context, userID, accountID int64, code string) (CheckResult, error)
+	// consumes the code. A key seen before gets the verdict it got then
+	// (CheckOK again for the right code), taking no check and counting no
+	// failure again.
+	Check(ctx context.Context, key string, userID, accountID int64, code string) (CheckResult, error)
 }
 
 // SendResult tells whether a code went out and, if not, until when the person must wait.
@@ -86,7 +97,13 @@ type CheckResult struct {
 }
 
 // Notifier sends one-off SMS texts that are not codes (the "a Telegram account
-// was linked" notice). sms.Sender satisfies it.
+// was linked" notice), once per key: the turn that links an account may run
+// again when its update is delivered again after a crash, and the notice
+// must go out once, not twice and not never. otp.Service implements it (a
+// mark in Redis, claimed before the gateway is called and set when it
+// answered; it is sent twice only when the process dies between those
+// two). An implementation must not hold a lock or a transaction while it
+// calls the gateway. "" keys nothing.
 type Notifier interface {
-	Send(ctx context.Context, phone, text string) error
+	Notify(ctx context.Context, key, phone, text string) error
 }

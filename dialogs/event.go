@@ -26,6 +26,17 @@ const (
 
 // Event is one thing a person did in a private chat with the bot.
 type Event struct {
+	// Key names the thing that happened, stably: the same update delivered
+	// again after a crash has the same Key, any other update (a second tap
+	// on the same button too) another one. Telegram delivers an update
+	// until the bot acknowledges it, and a process can die between a side
+	// effect and the commit of its turn, so every side effect a dialog
+	// causes (a code checked or sent, an account linked, a notice SMS, a
+	// trust payment granted) is keyed by it and answers the same when the
+	// event comes again. The bot package sets "u<update_id>" for an update
+	// and a key taken from the timer's own id for a timer. "" (tests) keys
+	// nothing: such a call is never taken for an earlier one.
+	Key    string
 	UserID int64
 	ChatID int64
 	// LanguageCode is Telegram's language_code of the sender ("ru", "en-GB", "").

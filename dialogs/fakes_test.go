@@ -156,14 +156,20 @@ func (f *fakeAccounts) SetLanguage(_ context.Context, user int64, lang string) e
 	return nil
 }
 
-// fakeCodes accepts the code "123456" for the last (user, account) it sent
-// to, and records what it was asked; otp has its own tests of every rule.
+// fakeCodes accepts the code "123456" once for the last (user, account) it
+// sent to, and records what it was asked; otp has its own tests of every
+// rule. Like otp, it answers a key seen before as it did then, consuming
+// and counting nothing again.
 type fakeCodes struct {
 	mu      sync.Mutex
 	sent    []sentCode
+	used    bool // the last code was consumed
 	lookups int
 	wait    time.Duration // when set, Send refuses with this RetryAfter
 	wrong   int
+	checks  int // verdicts given, not repeated ones
+	sends   map[string]dialogs.SendResult
+	checked map[string]dialogs.CheckResult
 }
 
 type sentCode struct {
@@ -178,38 +184,69 @@ func (c *fakeCodes) AllowLookup(context.Context, int64, string) (bool, error) {
 	return c.lookups <= 10, nil
 }
 
-func (c *fakeCodes) Send(_ context.Context, user, account int64, phone, _ string) (dialogs.SendResult, error) {
+func (c *fakeCodes) Send(_ context.Context, key string, user, account int64, phone, _ string) (dialogs.SendResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.wait > 0 {
-		return dialogs.SendResult{RetryAfter: c.wait}, nil
+	if r, ok := c.sends[key]; ok && key != "" {
+		return r, nil
 	}
-	c.sent = append(c.sent, sentCode{user, account, phone})
-	return dialogs.SendResult{Sent: true}, nil
+	r := dialogs.SendResult{RetryAfter: c.wait}
+	if c.wait <= 0 {
+		c.sent = append(c.sent, sentCode{user, account, phone})
+		c.used = false
+		r = dialogs.SendResult{Sent: true}
+	}
+	if c.sends == nil {
+		c.sends = map[string]dialogs.SendResult{}
+	}
+	c.sends[key] = r
+	return r, nil
 }
 
-func (c *fakeCodes) Check(_ context.Context, user, account int64, code string) (dialogs.CheckResult, error) {
+func (c *fakeCodes) Check(_ context.Context, key string, user, account int64, code string) (dialogs.CheckResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if r, ok := c.checked[key]; ok && key != "" {
+		return r, nil
+	}
+	c.checks++
+	var r dialogs.CheckResult
 	last := c.sent[len(c.sent)-1]
-	if code == "123456" && last.user == user && last.account == account {
-		return dialogs.CheckResult{Outcome: dialogs.CheckOK}, nil
+	switch {
+	case last.user != user || last.account != account || c.used:
+		r = dialogs.CheckResult{Outcome: dialogs.CheckExpired}
+	case code == "123456":
+		c.used = true
+		r = dialogs.CheckResult{Outcome: dialogs.CheckOK}
+	default:
+		c.wrong++
+		r = dialogs.CheckResult{Outcome: dialogs.CheckWrong, TriesLeft: 5 - c.wrong}
 	}
-	c.wrong++
-	return dialogs.CheckResult{Outcome: dialogs.CheckWrong, TriesLeft: 5 - c.wrong}, nil
+	if c.checked == nil {
+		c.checked = map[string]dialogs.CheckResult{}
+	}
+	c.checked[key] = r
+	return r, nil
 }
 
+// fakeSMS is the notifier: it keeps the texts sent to each phone, once per
+// key, as otp.Service.Notify does.
 type fakeSMS struct {
 	mu   sync.Mutex
 	sent map[string][]string
+	keys map[string]bool
 }
 
-func (s *fakeSMS) Send(_ context.Context, phone, text string) error {
+func (s *fakeSMS) Notify(_ context.Context, key, phone, text string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sent == nil {
-		s.sent = map[string][]string{}
+		s.sent, s.keys = map[string][]string{}, map[string]bool{}
 	}
+	if key != "" && s.keys[key] {
+		return nil
+	}
+	s.keys[key] = true
 	s.sent[phone] = append(s.sent[phone], text)
 	return nil
 }

@@ -270,7 +270,7 @@ func (e *Engine) pickNumber(t *turn, number string) error {
 // sendCode issues a code for (user, account) and moves to the code step.
 // phone "" is a decoy for a number that does not exist.
 func (e *Engine) sendCode(t *turn, accountID int64, number, phone, masked string) error {
-	res, err := e.codes.Send(t.ctx, t.ev.UserID, accountID, phone, t.lang)
+	res, err := e.codes.Send(t.ctx, t.ev.Key, t.ev.UserID, accountID, phone, t.lang)
 	if err != nil {
 		return err
 	}
@@ -334,7 +334,7 @@ func (e *Engine) resend(t *turn) error {
 	if err != nil {
 		return err
 	}
-	res, err := e.codes.Send(t.ctx, t.ev.UserID, acc.ID, acc.Phone, t.lang)
+	res, err := e.codes.Send(t.ctx, t.ev.Key, t.ev.UserID, acc.ID, acc.Phone, t.lang)
 	if err != nil {
 		return err
 	}
@@ -370,7 +370,7 @@ func (e *Engine) codeInput(t *turn) error {
 		t.reply(Reply{Text: e.t(t, "code_need_digits", nil), Buttons: e.codeButtons(t)})
 		return nil
 	}
-	res, err := e.codes.Check(t.ctx, t.ev.UserID, t.st.Account, code)
+	res, err := e.codes.Check(t.ctx, t.ev.Key, t.ev.UserID, t.st.Account, code)
 	if err != nil {
 		return err
 	}
@@ -409,8 +409,14 @@ func (e *Engine) finishLink(t *turn) error {
 	}
 	t.st = State{Lang: t.st.Lang, LangLoaded: true}
 	// The notice to the contract phone is a safety net against a stolen code;
-	// its failure must not undo a link that is already made.
-	if err := e.notifier.Send(t.ctx, acc.Phone, e.t(t, "sms_linked", map[string]any{"Number": acc.Number})); err != nil {
+	// its failure must not undo a link that is already made. This turn runs
+	// again if its update comes again after a crash (Check then says CheckOK
+	// again and Link is idempotent): keyed by the event, the notice goes once.
+	key := ""
+	if t.ev.Key != "" {
+		key = fmt.Sprintf("linked:%d:%d:%s", t.ev.UserID, acc.ID, t.ev.Key)
+	}
+	if err := e.notifier.Notify(t.ctx, key, acc.Phone, e.t(t, "sms_linked", map[string]any{"Number": acc.Number})); err != nil {
 		e.log.Warn("linked-notice sms failed", "account_id", acc.ID, "err", err)
 	}
 	t.reply(Reply{Text: e.t(t, "link_done", map[string]any{"Number": esc(acc.Number)}), Keyboard: &Keyboard{Remove: true}})

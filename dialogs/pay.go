@@ -29,8 +29,14 @@ type Payments interface {
 // Trust grants trust payments by the provider's rules (settings passed in);
 // billing/postgres.Store implements it. A refusal is a *billing.TrustRefusal.
 type Trust interface {
+	// OfferTrust says what a grant would give now, granting nothing.
 	OfferTrust(ctx context.Context, accountID int64, now time.Time, set billing.TrustSettings) (billing.TrustOffer, error)
-	GrantTrust(ctx context.Context, accountID int64, now time.Time, set billing.TrustSettings) (billing.TrustOffer, error)
+	// GrantTrust grants one. key names the request (the "Confirm" press):
+	// a key already granted answers with that same grant (amount, expiry,
+	// the balance it left) instead of a refusal, so the press delivered
+	// again after a crash between the grant and the turn's commit is told
+	// "granted" again. Another press is another key: refused this month.
+	GrantTrust(ctx context.Context, key string, accountID int64, now time.Time, set billing.TrustSettings) (billing.TrustOffer, error)
 }
 
 // PayConfig holds the payment settings.
@@ -271,7 +277,8 @@ func (f *payFeature) payScreen(e *Engine, t *turn, arg string, edit int) error {
 }
 
 // payAmount answers a suggested sum with the payment link. The key is the
-// button's message: pressing it twice gives the same payment.
+// button's message: pressing it twice gives the same payment, and so does
+// the press delivered again after a crash.
 func (f *payFeature) payAmount(e *Engine, t *turn, arg string, edit int) error {
 	accArg, sumArg, _ := strings.Cut(arg, ":")
 	amount, err := strconv.ParseInt(sumArg, 10, 64)
@@ -284,6 +291,13 @@ func (f *payFeature) payAmount(e *Engine, t *turn, arg string, edit int) error {
 		return err
 	}
 	key := fmt.Sprintf("pay:%d:%d:%d:m%d", t.ev.UserID, acc.ID, amount, edit)
+	if edit == 0 && t.ev.Key != "" {
+		// A button under a message Telegram no longer shows the bot (older
+		// than 48 hours) comes without the message: every such press of this
+		// sum would be one payment, maybe one paid long ago. The press
+		// itself is the intent then; delivered again, it is the same.
+		key = fmt.Sprintf("pay:%d:%d:%d:e%s", t.ev.UserID, acc.ID, amount, t.ev.Key)
+	}
 	return f.sendLink(e, t, acc, money.Amount(amount), key)
 }
 

@@ -54,7 +54,8 @@ func (f *payFeature) trustOffer(e *Engine, t *turn, arg string, edit int) error 
 
 // trustConfirm grants it. 50 presses at once grant one: the store locks
 // the account and the month is a unique key; the others get "already taken
-// this month".
+// this month". One press delivered twice (a crash before the turn was
+// committed) is told "granted" both times, with the same sums and date.
 func (f *payFeature) trustConfirm(e *Engine, t *turn, arg string, edit int) error {
 	if arg == "" {
 		t.res.Toast = e.t(t, "button_outdated", nil)
@@ -65,7 +66,12 @@ func (f *payFeature) trustConfirm(e *Engine, t *turn, arg string, edit int) erro
 		return err
 	}
 	t.st = State{Lang: t.st.Lang, LangLoaded: true}
-	g, err := f.trust.GrantTrust(t.ctx, acc.ID, e.now(), f.cfg.Trust)
+	// Keyed by this press: the same press delivered again is the same grant.
+	key := ""
+	if t.ev.Key != "" {
+		key = fmt.Sprintf("trust:%d:%d:%s", t.ev.UserID, acc.ID, t.ev.Key)
+	}
+	g, err := f.trust.GrantTrust(t.ctx, key, acc.ID, e.now(), f.cfg.Trust)
 	if done, err := f.trustRefused(e, t, acc, err, edit, e.backButton(t, backTo(acc.ID, fromBalance))); done || err != nil {
 		return err
 	}

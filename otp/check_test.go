@@ -65,7 +65,7 @@ func TestParallelGuessesEvaluateAtMostFive(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range guesses {
 		wg.Go(func() {
-			res, err := e.svc.Check(context.Background(), 1, 10, wrong(t, code, i))
+			res, err := e.svc.Check(context.Background(), "", 1, 10, wrong(t, code, i))
 			if err != nil {
 				t.Errorf("guess %d: %v", i, err)
 			}
@@ -96,7 +96,7 @@ func TestParallelRightChecksSucceedOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 5 {
 		wg.Go(func() {
-			res, err := e.svc.Check(context.Background(), 1, 10, code)
+			res, err := e.svc.Check(context.Background(), "", 1, 10, code)
 			if err != nil {
 				t.Errorf("check: %v", err)
 			}
@@ -165,11 +165,11 @@ func TestCodeIsBoundToUserAndAccount(t *testing.T) {
 	e.clock.Advance(time.Minute)
 	e.sendCode(t, 1, 10) // 444444
 	ctx := context.Background()
-	stored, err := e.rdb.HGetAll(ctx, e.svc.key("code", 1, 10)).Result()
+	stored, err := e.rdb.HGetAll(ctx, e.svc.codeKey(1, 10)).Result()
 	if err != nil || len(stored) == 0 {
 		t.Fatalf("read stored code: %v %v", stored, err)
 	}
-	if err := e.rdb.HSet(ctx, e.svc.key("code", 2, 40), stored).Err(); err != nil {
+	if err := e.rdb.HSet(ctx, e.svc.codeKey(2, 40), stored).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if res := e.check(t, 2, 40, "444444"); res.Outcome != dialogs.CheckWrong {

@@ -125,7 +125,7 @@ func (e *env) codes(list ...string) {
 
 func (e *env) send(t *testing.T, user, account int64) dialogs.SendResult {
 	t.Helper()
-	res, err := e.svc.Send(context.Background(), user, account, testPhone, testLang)
+	res, err := e.svc.Send(context.Background(), "", user, account, testPhone, testLang)
 	if err != nil {
 		t.Fatalf("Send(%d, %d): %v", user, account, err)
 	}
@@ -161,7 +161,7 @@ func (e *env) sendCodeWaiting(t *testing.T, user, account int64) string {
 
 func (e *env) check(t *testing.T, user, account int64, code string) dialogs.CheckResult {
 	t.Helper()
-	res, err := e.svc.Check(context.Background(), user, account, code)
+	res, err := e.svc.Check(context.Background(), "", user, account, code)
 	if err != nil {
 		t.Fatalf("Check(%d, %d): %v", user, account, err)
 	}

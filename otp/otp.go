@@ -20,20 +20,52 @@
 // Redis and compared with that clock inside a Lua script, and Redis TTLs only
 // collect garbage. Tests therefore move time forward without sleeping.
 //
-// Keys, all under the prefix given to New (ids are internal numbers):
+// # Redelivery
 //
-//	otp:code:{user}:{account}     hash: mac, exp, checks, send  (the live code)
-//	otp:fail:{user}:{account}     hash: streak, until, locks, lastlock
-//	otp:fail:user:{user}          the same, over all the user's accounts
-//	otp:sends:account:{account}   sorted set of send ids scored by time (caps)
-//	otp:sends:user:{user}         the same per Telegram user
-//	otp:pause:account:{account}   hash: until, send  (the resend pause)
-//	otp:pause:user:{user}         the same per Telegram user
-//	otp:lookup:{user}             sorted set of keyed hashes of account numbers
+// Telegram delivers an update again until the bot has committed its turn,
+// and a process can die between a code check and that commit. Send, Check
+// and Notify therefore take the key of the event that asked (dialogs.Event's
+// Key) and remember their answer under it for RecordTTL, longer than
+// Telegram keeps an update: the same key gets the same answer, and nothing
+// is consumed, counted or sent a second time. The answer is stored by the
+// same script that consumes the code or counts the limits, so there is no
+// moment at which one happened without the other. A code's SMS goes out at
+// most once per key (the answer is decided before the gateway is called);
+// a notice at least once and, but for a crash right after the gateway took
+// it, once.
 //
-// The scripts touch a user's and an account's keys together, which a single
-// Redis server or a Sentinel setup allows; Redis Cluster would need one hash
-// tag for all of them.
+// # Keys
+//
+// All keys are under the prefix given to New (which must not contain "{");
+// ids are internal numbers, key is the event's key:
+//
+//	otp:{u:user}:code:account        hash: mac, exp, checks, send  (the live code)
+//	otp:{u:user}:fail:account        hash: streak, until, locks, lastlock
+//	otp:{u:user}:fail                the same, over all the user's accounts
+//	otp:{u:user}:sends               sorted set of send ids scored by time (caps)
+//	otp:{u:user}:pause               hash: until, send  (the resend pause)
+//	otp:{u:user}:lookup              sorted set of keyed hashes of account numbers
+//	otp:{u:user}:check:account:key   hash: verdict, n  (a check's answer)
+//	otp:{u:user}:send:account:key    hash: state, send, verdict, ms  (a send's answer)
+//	otp:{a:account}:sends            sorted set of send ids scored by time (caps)
+//	otp:{a:account}:pause            hash: until, send
+//	otp:{a:account}:send:user:key    hash: send  (the account counted this send)
+//	otp:note:key                     "sending" or "sent": a notice (Notify)
+//
+// Every script touches the keys of one hash tag only, {u:user} or
+// {a:account}, so that all of them live in one Redis Cluster slot and the
+// scripts run on a cluster too (a script whose keys span slots fails with
+// CROSSSLOT). A check only needs the user's keys: the code and both failure
+// streaks are the user's (the per-pair ones are the user's keys for that
+// account). A send counts a user's caps and an account's caps, which no one
+// tag can hold, so it runs as three scripts in order: the user's locks,
+// pause and caps are checked and the send reserved in the user's slot; the
+// account's pause and caps in the account's slot; then, in the user's slot
+// again, the code is stored (or the user's reservation given back when the
+// account said wait). Each step records under the event's key what it did,
+// so that a crash between two steps is resumed by the same key without
+// counting anything twice; a reservation given back may have made a
+// parallel request wait for a moment, never let one through a cap.
 package otp
 
 import (
@@ -254,142 +286,299 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func (s *Service) key(parts ...any) string {
+// RecordTTL is how long the answer to a keyed Send, Check or Notify is
+// remembered: longer than Telegram keeps an update it could deliver again
+// (24 hours), like the bot's own record of handled updates.
+const RecordTTL = 25 * time.Hour
+
+// userKey names one of a Telegram user's keys, in the slot of the hash tag
+// {u:<user>} (see the package comment).
+func (s *Service) userKey(userID int64, parts ...any) string {
+	return s.tagged(fmt.Sprintf("{u:%d}", userID), parts)
+}
+
+// accountKey names one of an account's keys, in the slot of {a:<account>}.
+func (s *Service) accountKey(accountID int64, parts ...any) string {
+	return s.tagged(fmt.Sprintf("{a:%d}", accountID), parts)
+}
+
+func (s *Service) tagged(tag string, parts []any) string {
 	var b strings.Builder
 	b.WriteString(s.prefix)
-	b.WriteString("otp")
+	b.WriteString("otp:")
+	b.WriteString(tag)
 	for _, p := range parts {
 		fmt.Fprintf(&b, ":%v", p)
 	}
 	return b.String()
 }
 
+// codeKey holds the live code of a (user, account) pair.
+func (s *Service) codeKey(userID, accountID int64) string {
+	return s.userKey(userID, "code", accountID)
+}
+
+// eventKey is key, or a key of its own for a call that names no event
+// (such a call is never taken for another one).
+func eventKey(key string) string {
+	if key == "" {
+		return "once-" + newID()
+	}
+	return key
+}
+
 func (s *Service) nowMs() int64 { return s.now().UnixMilli() }
 
 func ms(d time.Duration) int64 { return d.Milliseconds() }
 
-// sendScript checks the locks, the resend pauses and every cap of both the
-// account and the user, and only if all pass records the send and stores the
-// new code, replacing the old one. Doing it in one script means two parallel
-// requests cannot both squeeze under a cap.
+// capsLua is shared by the scripts that count a side's caps: waitForCaps
+// drops sends older than history from the sorted set key and answers how
+// long until one more send fits every window (ARGV from first on: pairs of
+// period ms and max), 0 if it fits now.
+const capsLua = `
+local function waitForCaps(key, now, history, first)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%d', now - history))
+  local wait = 0
+  for w = first, #ARGV, 2 do
+    local period = tonumber(ARGV[w])
+    local limit = tonumber(ARGV[w + 1])
+    local since = string.format('(%d', now - period)
+    local count = redis.call('ZCOUNT', key, since, '+inf')
+    if count >= limit then
+      -- a slot frees when the (count-limit+1)-th oldest send leaves the window
+      local e = redis.call('ZRANGEBYSCORE', key, since, '+inf', 'WITHSCORES', 'LIMIT', count - limit, 1)
+      wait = math.max(wait, tonumber(e[2]) + period - now)
+    end
+  end
+  return wait
+end
+`
+
+// sendUserScript is a send's first step, in the user's slot. It answers
+// from the event's record when there is one: {"done", verdict, ms} for a
+// send already decided, {"pending", send id, 0} for one reserved before a
+// crash (the caller resumes it with that id). Otherwise it checks the
+// locks (a lock is the answer, recorded), then the user's pause and caps:
+// when they stand it answers {"wait", "", ms} and records nothing, since
+// nothing was counted; when they pass it counts the send, sets the pause
+// and records the reservation. Doing it in one script means two parallel
+// requests cannot both squeeze under the user's cap.
 //
-// KEYS: 1 pair fail, 2 user fail, 3 account sends, 4 user sends,
-// 5 account pause, 6 user pause, 7 code.
-// ARGV: 1 now, 2 pause, 3 code TTL, 4 mac, 5 send id, 6 history (all ms),
+// KEYS: 1 pair fail, 2 user fail, 3 user sends, 4 user pause, 5 record.
+// ARGV: 1 now, 2 pause, 3 history, 4 send id, 5 record TTL (all ms but 4),
 // then pairs of (window period ms, max).
-// Returns {"locked", ms}, {"wait", ms} or {"sent", 0}.
-var sendScript = redis.NewScript(`
+var sendUserScript = redis.NewScript(capsLua + `
+local rec = redis.call('HMGET', KEYS[5], 'state', 'send', 'verdict', 'ms')
+if rec[1] == 'done' then return {'done', rec[3], tonumber(rec[4])} end
+if rec[1] == 'pending' then return {'pending', rec[2], 0} end
+
 local now = tonumber(ARGV[1])
 local pause = tonumber(ARGV[2])
-local codeTTL = tonumber(ARGV[3])
-local history = tonumber(ARGV[6])
-
+local ttl = tonumber(ARGV[5])
 local locked = 0
 for i = 1, 2 do
   local untilMs = tonumber(redis.call('HGET', KEYS[i], 'until') or '0')
   if untilMs > now then locked = math.max(locked, untilMs - now) end
 end
-if locked > 0 then return {'locked', locked} end
+if locked > 0 then
+  redis.call('HSET', KEYS[5], 'state', 'done', 'verdict', 'locked', 'ms', locked)
+  redis.call('PEXPIRE', KEYS[5], ttl)
+  return {'done', 'locked', locked}
+end
 
 local wait = 0
-for i = 5, 6 do
-  local untilMs = tonumber(redis.call('HGET', KEYS[i], 'until') or '0')
-  if untilMs > now then wait = math.max(wait, untilMs - now) end
-end
-for i = 3, 4 do
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', string.format('%d', now - history))
-  for w = 7, #ARGV, 2 do
-    local period = tonumber(ARGV[w])
-    local limit = tonumber(ARGV[w + 1])
-    local since = string.format('(%d', now - period)
-    local count = redis.call('ZCOUNT', KEYS[i], since, '+inf')
-    if count >= limit then
-      -- a slot frees when the (count-limit+1)-th oldest send leaves the window
-      local e = redis.call('ZRANGEBYSCORE', KEYS[i], since, '+inf', 'WITHSCORES', 'LIMIT', count - limit, 1)
-      wait = math.max(wait, tonumber(e[2]) + period - now)
-    end
-  end
-end
-if wait > 0 then return {'wait', wait} end
+local untilMs = tonumber(redis.call('HGET', KEYS[4], 'until') or '0')
+if untilMs > now then wait = untilMs - now end
+wait = math.max(wait, waitForCaps(KEYS[3], now, tonumber(ARGV[3]), 6))
+if wait > 0 then return {'wait', '', wait} end
 
-for i = 3, 4 do
-  redis.call('ZADD', KEYS[i], now, ARGV[5])
-  redis.call('PEXPIRE', KEYS[i], history)
-end
+redis.call('ZADD', KEYS[3], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[3]))
 if pause > 0 then
-  for i = 5, 6 do
-    redis.call('DEL', KEYS[i])
-    redis.call('HSET', KEYS[i], 'until', now + pause, 'send', ARGV[5])
-    redis.call('PEXPIRE', KEYS[i], pause)
-  end
+  redis.call('DEL', KEYS[4])
+  redis.call('HSET', KEYS[4], 'until', now + pause, 'send', ARGV[4])
+  redis.call('PEXPIRE', KEYS[4], pause)
 end
-redis.call('DEL', KEYS[7])
-redis.call('HSET', KEYS[7], 'mac', ARGV[4], 'exp', now + codeTTL, 'checks', 0, 'send', ARGV[5])
-redis.call('PEXPIRE', KEYS[7], codeTTL)
-return {'sent', 0}
+redis.call('HSET', KEYS[5], 'state', 'pending', 'send', ARGV[4])
+redis.call('PEXPIRE', KEYS[5], ttl)
+return {'pending', ARGV[4], 0}
 `)
 
-// unsendScript undoes what a send whose SMS failed must not leave behind:
-// its code (nobody received it) and the resend pauses (the person did
-// nothing wrong and may retry at once). The entries in the send history
-// stay, so failed sends still count toward the caps: otherwise a number that
+// sendAccountScript is a send's second step, in the account's slot. A
+// reservation recorded under the event's key is answered {"ok", 0} again
+// without counting. Otherwise it checks the account's pause and caps and,
+// when they pass and the user's side reserved (ARGV 6 is "1"), counts the
+// send, sets the pause and records that; when they stand, or the user
+// waits, it answers {"wait", ms} and changes nothing.
+//
+// KEYS: 1 account sends, 2 account pause, 3 record.
+// ARGV: 1 now, 2 pause, 3 history, 4 send id, 5 record TTL, 6 reserve
+// (1/0), then pairs of (window period ms, max).
+var sendAccountScript = redis.NewScript(capsLua + `
+if redis.call('HGET', KEYS[3], 'send') then return {'ok', 0} end
+local now = tonumber(ARGV[1])
+local pause = tonumber(ARGV[2])
+local wait = 0
+local untilMs = tonumber(redis.call('HGET', KEYS[2], 'until') or '0')
+if untilMs > now then wait = untilMs - now end
+wait = math.max(wait, waitForCaps(KEYS[1], now, tonumber(ARGV[3]), 7))
+if wait > 0 or ARGV[6] ~= '1' then return {'wait', wait} end
+
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+if pause > 0 then
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[2], 'until', now + pause, 'send', ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], pause)
+end
+redis.call('HSET', KEYS[3], 'send', ARGV[4])
+redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[5]))
+return {'ok', 0}
+`)
+
+// sendFinishScript is a send's last step, in the user's slot, and what
+// decides its answer, recorded under the event's key. With the user's
+// reservation and the account's "ok" it stores the new code, replacing the
+// old one: {"sent", 0}. With the reservation and an account that said wait,
+// it gives the reservation back (the send was not made, so it takes nothing
+// from the user's caps or pause): {"wait", ms}. Without a reservation (the
+// user waits) it is {"wait", ms} too. A record already decided is answered
+// as it is.
+//
+// KEYS: 1 user sends, 2 user pause, 3 code, 4 record.
+// ARGV: 1 now, 2 code TTL, 3 mac, 4 send id, 5 the account's verdict,
+// 6 the wait to tell (ms), 7 record TTL.
+var sendFinishScript = redis.NewScript(`
+local rec = redis.call('HMGET', KEYS[4], 'state', 'send', 'verdict', 'ms')
+if rec[1] == 'done' then return {rec[3], tonumber(rec[4])} end
+local now = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[7])
+if rec[1] == 'pending' and rec[2] == ARGV[4] then
+  if ARGV[5] == 'ok' then
+    redis.call('DEL', KEYS[3])
+    redis.call('HSET', KEYS[3], 'mac', ARGV[3], 'exp', now + tonumber(ARGV[2]), 'checks', 0, 'send', ARGV[4])
+    redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[2]))
+    redis.call('HSET', KEYS[4], 'state', 'done', 'verdict', 'sent', 'ms', 0)
+    redis.call('PEXPIRE', KEYS[4], ttl)
+    return {'sent', 0}
+  end
+  redis.call('ZREM', KEYS[1], ARGV[4])
+  if redis.call('HGET', KEYS[2], 'send') == ARGV[4] then redis.call('DEL', KEYS[2]) end
+end
+redis.call('HSET', KEYS[4], 'state', 'done', 'verdict', 'wait', 'ms', tonumber(ARGV[6]))
+redis.call('PEXPIRE', KEYS[4], ttl)
+return {'wait', tonumber(ARGV[6])}
+`)
+
+// unsendUserScript undoes, in the user's slot, what a send whose SMS failed
+// must not leave behind: its code (nobody received it) and the user's
+// resend pause (the person did nothing wrong and may retry at once); the
+// event's answer becomes "failed". The entries in the send histories stay,
+// so failed sends still count toward the caps: otherwise a number that
 // makes the SMS gateway fail could be hammered without limit, and each
 // attempt may cost the provider money (SMS pumping).
 //
-// KEYS: 1 code, 2 account pause, 3 user pause. ARGV: 1 send id.
-var unsendScript = redis.NewScript(`
-for i = 1, 3 do
+// KEYS: 1 code, 2 user pause, 3 record. ARGV: 1 send id.
+var unsendUserScript = redis.NewScript(`
+for i = 1, 2 do
   if redis.call('HGET', KEYS[i], 'send') == ARGV[1] then redis.call('DEL', KEYS[i]) end
+end
+if redis.call('HGET', KEYS[3], 'send') == ARGV[1] then
+  redis.call('HSET', KEYS[3], 'state', 'done', 'verdict', 'failed', 'ms', 0)
 end
 return 0
 `)
 
+// unsendAccountScript gives back the account's resend pause of a send
+// whose SMS failed, if no newer send set it. KEYS: 1 account pause. ARGV: 1 send id.
+var unsendAccountScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'send') == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// ErrSendFailed is what Send answers, again, for an event whose SMS failed:
+// the answer to a key does not change, and that answer was a failure.
+var ErrSendFailed = errors.New("the SMS of this request failed")
+
 // Send issues a new code for (userID, accountID) and sends it by SMS to
-// phone. Redis is asked first: when it is unreachable, or a limit or lock
-// stands, no SMS goes out. When the SMS itself fails, Send returns the error
-// and the code is withdrawn; the resend pause is rolled back, but the
-// attempt still counts toward the caps (see unsendScript for why).
+// phone, once per key: a Send with a key seen before (the same update
+// delivered again after a crash) answers what that one answered, sends no
+// second SMS and counts nothing again. Redis is asked first: when it is
+// unreachable, or a limit or lock stands, no SMS goes out. When the SMS
+// itself fails, Send returns the error and the code is withdrawn; the
+// resend pauses are rolled back, but the attempt still counts toward the
+// caps (see unsendUserScript for why).
+//
+// The answer is decided before the SMS goes out, so a crash after that and
+// before the gateway call leaves that code unsent: at most one SMS per key,
+// and the person asks for a new code once the pause is over.
 //
 // An empty phone is a decoy for an account number that does not exist:
 // everything happens as for a real send, except that no SMS goes out and
-// Send instead waits about as long as recent real sends took.
-func (s *Service) Send(ctx context.Context, userID, accountID int64, phone string, lang string) (res dialogs.SendResult, err error) {
+// Send instead waits about as long as recent real sends took. A repeated
+// key answers at once, real or decoy.
+func (s *Service) Send(ctx context.Context, key string, userID, accountID int64, phone string, lang string) (res dialogs.SendResult, err error) {
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("otp: send code: %w", err)
 		}
 	}()
+	key = eventKey(key)
 	code, err := s.newCode()
 	if err != nil {
 		return dialogs.SendResult{}, err
 	}
-	sendID := newID()
 	l := s.limits
-	keys := []string{
-		s.key("fail", userID, accountID),
-		s.key("fail", "user", userID),
-		s.key("sends", "account", accountID),
-		s.key("sends", "user", userID),
-		s.key("pause", "account", accountID),
-		s.key("pause", "user", userID),
-		s.key("code", userID, accountID),
-	}
-	args := []any{s.nowMs(), ms(l.ResendPause), ms(l.CodeTTL), s.mac(userID, accountID, code), sendID, ms(l.history())}
+	var windows []any
 	for _, w := range l.Windows {
-		args = append(args, ms(w.Period), w.Max)
+		windows = append(windows, ms(w.Period), w.Max)
 	}
-	verdict, wait, err := runVerdict(ctx, sendScript, s.rdb, keys, args)
+	now := s.nowMs()
+	rec := s.userKey(userID, "send", accountID, key)
+	userPause := s.userKey(userID, "pause")
+	userSends := s.userKey(userID, "sends")
+
+	reply, err := sendUserScript.Run(ctx, s.rdb,
+		[]string{s.userKey(userID, "fail", accountID), s.userKey(userID, "fail"), userSends, userPause, rec},
+		append([]any{now, ms(l.ResendPause), ms(l.history()), newID(), ms(RecordTTL)}, windows...)...).Slice()
 	if err != nil {
 		return dialogs.SendResult{}, fmt.Errorf("reserve: %w", err)
 	}
-	switch verdict {
-	case "locked":
-		return dialogs.SendResult{Locked: true, RetryAfter: wait}, nil
-	case "wait":
-		return dialogs.SendResult{RetryAfter: wait}, nil
-	case "sent":
+	if len(reply) != 3 {
+		return dialogs.SendResult{}, fmt.Errorf("reserve: unexpected reply of %d values", len(reply))
+	}
+	step, _ := reply[0].(string)
+	detail, _ := reply[1].(string)
+	userWait, _ := reply[2].(int64)
+	switch step {
+	case "done": // decided before: the same answer, nothing sent
+		return sendResult(detail, userWait)
+	case "pending", "wait":
 	default:
-		return dialogs.SendResult{}, fmt.Errorf("reserve: unexpected verdict %q", verdict)
+		return dialogs.SendResult{}, fmt.Errorf("reserve: unexpected step %q", step)
+	}
+	sendID, reserved := detail, step == "pending"
+
+	accountPause := s.accountKey(accountID, "pause")
+	flag := "0"
+	if reserved {
+		flag = "1"
+	}
+	accVerdict, accWait, err := runVerdict(ctx, sendAccountScript, s.rdb,
+		[]string{s.accountKey(accountID, "sends"), accountPause, s.accountKey(accountID, "send", userID, key)},
+		append([]any{now, ms(l.ResendPause), ms(l.history()), sendID, ms(RecordTTL), flag}, windows...))
+	if err != nil {
+		return dialogs.SendResult{}, fmt.Errorf("reserve for the account: %w", err)
+	}
+	wait := max(time.Duration(userWait)*time.Millisecond, accWait)
+	verdict, wait, err := runVerdict(ctx, sendFinishScript, s.rdb,
+		[]string{userSends, userPause, s.codeKey(userID, accountID), rec},
+		[]any{now, ms(l.CodeTTL), s.mac(userID, accountID, code), sendID, accVerdict, ms(wait), ms(RecordTTL)})
+	if err != nil {
+		return dialogs.SendResult{}, fmt.Errorf("store the code: %w", err)
+	}
+	if verdict != "sent" {
+		return sendResult(verdict, ms(wait))
 	}
 
 	if phone == "" {
@@ -406,13 +595,31 @@ func (s *Service) Send(ctx context.Context, userID, accountID int64, phone strin
 		// must still happen.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		undo := []string{keys[6], keys[4], keys[5]}
-		if uerr := unsendScript.Run(rctx, s.rdb, undo, sendID).Err(); uerr != nil {
+		uerr := errors.Join(
+			unsendUserScript.Run(rctx, s.rdb, []string{s.codeKey(userID, accountID), userPause, rec}, sendID).Err(),
+			unsendAccountScript.Run(rctx, s.rdb, []string{accountPause}, sendID).Err())
+		if uerr != nil {
 			return dialogs.SendResult{}, errors.Join(fmt.Errorf("sms: %w", err), fmt.Errorf("roll back: %w", uerr))
 		}
 		return dialogs.SendResult{}, fmt.Errorf("sms: %w", err)
 	}
 	return dialogs.SendResult{Sent: true}, nil
+}
+
+// sendResult turns a recorded verdict into Send's answer.
+func sendResult(verdict string, waitMs int64) (dialogs.SendResult, error) {
+	wait := time.Duration(waitMs) * time.Millisecond
+	switch verdict {
+	case "sent":
+		return dialogs.SendResult{Sent: true}, nil
+	case "locked":
+		return dialogs.SendResult{Locked: true, RetryAfter: wait}, nil
+	case "wait":
+		return dialogs.SendResult{RetryAfter: wait}, nil
+	case "failed":
+		return dialogs.SendResult{}, ErrSendFailed
+	}
+	return dialogs.SendResult{}, fmt.Errorf("unexpected verdict %q", verdict)
 }
 
 // recordSMSTime folds one real send's duration into the moving average
@@ -448,6 +655,12 @@ func (s *Service) waitLikeSMS(ctx context.Context) error {
 
 // runVerdict runs a script that answers {verdict, milliseconds}.
 func runVerdict(ctx context.Context, script *redis.Script, rdb redis.UniversalClient, keys []string, args []any) (string, time.Duration, error) {
+	verdict, n, err := runPair(ctx, script, rdb, keys, args)
+	return verdict, time.Duration(n) * time.Millisecond, err
+}
+
+// runPair runs a script that answers {verdict, number}.
+func runPair(ctx context.Context, script *redis.Script, rdb redis.UniversalClient, keys []string, args []any) (string, int64, error) {
 	reply, err := script.Run(ctx, rdb, keys, args...).Slice()
 	if err != nil {
 		return "", 0, err
@@ -457,62 +670,71 @@ func runVerdict(ctx context.Context, script *redis.Script, rdb redis.UniversalCl
 	}
 	verdict, _ := reply[0].(string)
 	n, _ := reply[1].(int64)
-	return verdict, time.Duration(n) * time.Millisecond, nil
+	return verdict, n, nil
 }
 
-// checkScript takes one check from the live code, atomically, and hands
-// back its MAC for the caller to compare in constant time. Because the
-// counter is raised before anyone compares, 50 parallel guesses get at most
-// MaxChecks comparisons; a check beyond that is refused even when right.
+// checkScript is a whole check in one step, in the user's slot: the answer
+// recorded under the event's key if there is one; else the locks, then one
+// check taken from the live code, the comparison of the stored MAC with
+// the typed code's, and then the code consumed and the failure streaks
+// ended (right), or the failure counted against the pair and the user,
+// locking when a streak reaches the limit (wrong); and the answer recorded.
+// Because it all happens at once, 50 parallel guesses get at most MaxChecks
+// comparisons, a right code is consumed by exactly one check, and a crash
+// cannot separate the code being consumed from the answer being kept.
 //
-// KEYS: 1 pair fail, 2 user fail, 3 code. ARGV: 1 now ms, 2 max checks.
-// Returns {"locked", ms}, {"expired"} or {"check", mac, send id, checks}.
+// The MACs are compared in constant time: every byte is looked at, and
+// the differences are OR-ed together. A lock is LockBase doubled for every
+// lock within LockMemory before it, capped at LockMax.
+//
+// KEYS: 1 pair fail, 2 user fail, 3 code, 4 record.
+// ARGV: 1 now, 2 max checks, 3 the typed code's MAC, 4 max failures,
+// 5 lock base, 6 lock max, 7 lock memory, 8 record TTL (all ms).
+// Returns {"ok", 0}, {"wrong", tries left}, {"expired", 0} or {"locked", ms}.
 var checkScript = redis.NewScript(`
+local rec = redis.call('HMGET', KEYS[4], 'verdict', 'n')
+if rec[1] then return {rec[1], tonumber(rec[2])} end
 local now = tonumber(ARGV[1])
+local function answer(verdict, n)
+  redis.call('HSET', KEYS[4], 'verdict', verdict, 'n', n)
+  redis.call('PEXPIRE', KEYS[4], tonumber(ARGV[8]))
+  return {verdict, n}
+end
+
 local locked = 0
 for i = 1, 2 do
   local untilMs = tonumber(redis.call('HGET', KEYS[i], 'until') or '0')
   if untilMs > now then locked = math.max(locked, untilMs - now) end
 end
-if locked > 0 then return {'locked', locked} end
+if locked > 0 then return answer('locked', locked) end
 
-local c = redis.call('HMGET', KEYS[3], 'mac', 'exp', 'checks', 'send')
-if not c[1] then return {'expired'} end
+local c = redis.call('HMGET', KEYS[3], 'mac', 'exp', 'checks')
+if not c[1] then return answer('expired', 0) end
 if tonumber(c[2]) <= now then
   redis.call('DEL', KEYS[3])
-  return {'expired'}
+  return answer('expired', 0)
 end
-if tonumber(c[3]) >= tonumber(ARGV[2]) then return {'expired'} end
+if tonumber(c[3]) >= tonumber(ARGV[2]) then return answer('expired', 0) end
 local checks = redis.call('HINCRBY', KEYS[3], 'checks', 1)
-return {'check', c[1], c[4], checks}
-`)
 
-// consumeScript uses up the code that was just found right, if no parallel
-// check used it first, and ends the failure streaks.
-//
-// KEYS: 1 code, 2 pair fail, 3 user fail. ARGV: 1 send id. Returns 1 if consumed.
-var consumeScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'send') ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-for i = 2, 3 do
-  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('HSET', KEYS[i], 'streak', 0) end
+local stored, typed = c[1], ARGV[3]
+local diff = 0
+if #stored ~= #typed then diff = 1 end
+for i = 1, math.min(#stored, #typed) do
+  diff = bit.bor(diff, bit.bxor(string.byte(stored, i), string.byte(typed, i)))
 end
-return 1
-`)
+if diff == 0 then
+  redis.call('DEL', KEYS[3])
+  for i = 1, 2 do
+    if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('HSET', KEYS[i], 'streak', 0) end
+  end
+  return answer('ok', 0)
+end
 
-// failScript counts a wrong code against the pair and against the user.
-// When a streak reaches the limit it locks: LockBase doubled for every lock
-// within LockMemory before it, capped at LockMax.
-//
-// KEYS: 1 pair fail, 2 user fail. ARGV: 1 now, 2 max failures, 3 lock base,
-// 4 lock max, 5 lock memory (ms). Returns the longest lock just set, in ms (0 if none).
-var failScript = redis.NewScript(`
-local now = tonumber(ARGV[1])
-local maxFailures = tonumber(ARGV[2])
-local base = tonumber(ARGV[3])
-local cap = tonumber(ARGV[4])
-local memory = tonumber(ARGV[5])
-local locked = 0
+local maxFailures = tonumber(ARGV[4])
+local base = tonumber(ARGV[5])
+local cap = tonumber(ARGV[6])
+local memory = tonumber(ARGV[7])
 for i = 1, 2 do
   local streak = redis.call('HINCRBY', KEYS[i], 'streak', 1)
   if streak >= maxFailures then
@@ -531,70 +753,108 @@ for i = 1, 2 do
   end
   redis.call('PEXPIRE', KEYS[i], memory + cap)
 end
-return locked
+if locked > 0 then return answer('locked', locked) end
+return answer('wrong', math.max(tonumber(ARGV[2]) - checks, 0))
 `)
 
-// Check checks a typed code for (userID, accountID). Surrounding spaces are
-// ignored; anything else that is not the code counts as a wrong guess, since
-// telling malformed input apart would give a guesser free tries. A right
-// code is consumed; a wrong one counts toward the lock, and the check that
-// reaches the lock answers CheckLocked. A check refused without comparing
-// (no live code, or its checks used up) does not count toward the lock:
-// nothing was guessed.
-func (s *Service) Check(ctx context.Context, userID, accountID int64, code string) (res dialogs.CheckResult, err error) {
+// Check checks a typed code for (userID, accountID), once per key: a Check
+// with a key seen before (the same update delivered again after a crash)
+// answers what that one answered, without taking a check, consuming a code
+// or counting a failure again; so a right code whose turn was never
+// committed still says CheckOK when its update comes again.
+//
+// Surrounding spaces are ignored; anything else that is not the code
+// counts as a wrong guess, since telling malformed input apart would give a
+// guesser free tries. A right code is consumed; a wrong one counts toward
+// the lock, and the check that reaches the lock answers CheckLocked. A
+// check refused without comparing (no live code, or its checks used up)
+// does not count toward the lock: nothing was guessed.
+func (s *Service) Check(ctx context.Context, key string, userID, accountID int64, code string) (res dialogs.CheckResult, err error) {
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("otp: check code: %w", err)
 		}
 	}()
-	code = strings.TrimSpace(code)
 	l := s.limits
-	pairFail := s.key("fail", userID, accountID)
-	userFail := s.key("fail", "user", userID)
-	codeKey := s.key("code", userID, accountID)
-
-	reply, err := checkScript.Run(ctx, s.rdb, []string{pairFail, userFail, codeKey}, s.nowMs(), l.MaxChecks).Slice()
+	keys := []string{
+		s.userKey(userID, "fail", accountID),
+		s.userKey(userID, "fail"),
+		s.codeKey(userID, accountID),
+		s.userKey(userID, "check", accountID, eventKey(key)),
+	}
+	verdict, n, err := runPair(ctx, checkScript, s.rdb, keys, []any{s.nowMs(), l.MaxChecks,
+		s.mac(userID, accountID, strings.TrimSpace(code)), l.MaxFailures, ms(l.LockBase), ms(l.LockMax), ms(l.LockMemory), ms(RecordTTL)})
 	if err != nil {
 		return dialogs.CheckResult{}, err
 	}
-	if len(reply) == 0 {
-		return dialogs.CheckResult{}, errors.New("empty reply")
-	}
-	verdict, _ := reply[0].(string)
-	switch {
-	case verdict == "locked" && len(reply) == 2:
-		n, _ := reply[1].(int64)
-		return dialogs.CheckResult{Outcome: dialogs.CheckLocked, RetryAfter: time.Duration(n) * time.Millisecond}, nil
-	case verdict == "expired":
-		return dialogs.CheckResult{Outcome: dialogs.CheckExpired}, nil
-	case verdict == "check" && len(reply) == 4:
-	default:
-		return dialogs.CheckResult{}, fmt.Errorf("unexpected reply %q", verdict)
-	}
-	stored, _ := reply[1].(string)
-	sendID, _ := reply[2].(string)
-	checks, _ := reply[3].(int64)
-
-	if hmac.Equal([]byte(stored), []byte(s.mac(userID, accountID, code))) {
-		done, err := consumeScript.Run(ctx, s.rdb, []string{codeKey, pairFail, userFail}, sendID).Int()
-		if err != nil {
-			return dialogs.CheckResult{}, err
-		}
-		if done == 0 { // a parallel check used it, or a resend replaced it
-			return dialogs.CheckResult{Outcome: dialogs.CheckExpired}, nil
-		}
+	switch verdict {
+	case "ok":
 		return dialogs.CheckResult{Outcome: dialogs.CheckOK}, nil
+	case "wrong":
+		return dialogs.CheckResult{Outcome: dialogs.CheckWrong, TriesLeft: int(n)}, nil
+	case "expired":
+		return dialogs.CheckResult{Outcome: dialogs.CheckExpired}, nil
+	case "locked":
+		return dialogs.CheckResult{Outcome: dialogs.CheckLocked, RetryAfter: time.Duration(n) * time.Millisecond}, nil
 	}
+	return dialogs.CheckResult{}, fmt.Errorf("unexpected verdict %q", verdict)
+}
 
-	lockMs, err := failScript.Run(ctx, s.rdb, []string{pairFail, userFail},
-		s.nowMs(), l.MaxFailures, ms(l.LockBase), ms(l.LockMax), ms(l.LockMemory)).Int64()
+// claimNoticeScript claims a notice for sending unless it was sent: a
+// claim left by a call that never finished (its process died before it
+// heard the gateway) is taken over.
+//
+// KEYS: 1 notice. ARGV: 1 record TTL ms. Returns 1 if the caller must send.
+var claimNoticeScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == 'sent' then return 0 end
+redis.call('SET', KEYS[1], 'sending', 'PX', ARGV[1])
+return 1
+`)
+
+// Notify sends text to phone once per key: the "a Telegram account was
+// linked" notice of a turn that a crash made run twice goes out once. The
+// key is claimed before the gateway is called and marked sent after it
+// answered; a failed call releases it. A claim found unfinished was left by
+// a process that died during the call (one update is handled by one process
+// at a time, under its chat's lock), and the notice is sent again: it may
+// have gone out if the process died after the gateway took it and before
+// the mark, the one case in which it is sent twice; it is never lost.
+// Nothing is held while the gateway is called: the claim is a mark, not a
+// lock. An empty key sends every time. It implements dialogs.Notifier.
+func (s *Service) Notify(ctx context.Context, key, phone, text string) (err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("otp: notify: %w", err)
+		}
+	}()
+	if key == "" {
+		if err := s.sender.Send(ctx, phone, text); err != nil {
+			return fmt.Errorf("sms: %w", err)
+		}
+		return nil
+	}
+	notice := s.prefix + "otp:note:" + key
+	send, err := claimNoticeScript.Run(ctx, s.rdb, []string{notice}, ms(RecordTTL)).Int()
 	if err != nil {
-		return dialogs.CheckResult{}, err
+		return fmt.Errorf("claim: %w", err)
 	}
-	if lockMs > 0 {
-		return dialogs.CheckResult{Outcome: dialogs.CheckLocked, RetryAfter: time.Duration(lockMs) * time.Millisecond}, nil
+	if send == 0 {
+		return nil // sent for this key before
 	}
-	return dialogs.CheckResult{Outcome: dialogs.CheckWrong, TriesLeft: max(l.MaxChecks-int(checks), 0)}, nil
+	// The gateway's answer and the mark must not be lost to the request's
+	// context once the SMS may be out.
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.sender.Send(ctx, phone, text); err != nil {
+		if uerr := s.rdb.Del(bg, notice).Err(); uerr != nil {
+			return errors.Join(fmt.Errorf("sms: %w", err), fmt.Errorf("release: %w", uerr))
+		}
+		return fmt.Errorf("sms: %w", err)
+	}
+	if err := s.rdb.Set(bg, notice, "sent", RecordTTL).Err(); err != nil {
+		return fmt.Errorf("mark sent: %w", err)
+	}
+	return nil
 }
 
 // lookupScript keeps, per user, the numbers looked up in the last 24 hours.
@@ -621,7 +881,7 @@ func (s *Service) AllowLookup(ctx context.Context, userID int64, accountNumber s
 	h := hmac.New(sha256.New, s.secret)
 	fmt.Fprintf(h, "otp-lookup\x00%s", strings.TrimSpace(accountNumber))
 	member := hex.EncodeToString(h.Sum(nil)[:16])
-	ok, err := lookupScript.Run(ctx, s.rdb, []string{s.key("lookup", userID)},
+	ok, err := lookupScript.Run(ctx, s.rdb, []string{s.userKey(userID, "lookup")},
 		s.nowMs(), ms(lookupWindow), s.limits.LookupsPerDay, member).Int()
 	if err != nil {
 		return false, fmt.Errorf("otp: allow lookup: %w", err)

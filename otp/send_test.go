@@ -105,7 +105,7 @@ func TestFailedSMSRollsBackPauseButCountsTowardCaps(t *testing.T) {
 	e := newEnv(t)
 	e.sms.failWith(errors.New("gateway unavailable"))
 	for i := range 2 {
-		res, err := e.svc.Send(context.Background(), 1, 10, testPhone, testLang)
+		res, err := e.svc.Send(context.Background(), "", 1, 10, testPhone, testLang)
 		if err == nil || res.Sent {
 			t.Fatalf("send #%d with a failing gateway: %+v, %v, want an error", i+1, res, err)
 		}
@@ -151,7 +151,7 @@ func TestRedisDownSendsNoSMS(t *testing.T) {
 	svc := New(rdb, f, testText, testSecret, "test:down:", nil)
 	ctx := context.Background()
 
-	res, err := svc.Send(ctx, 1, 10, testPhone, testLang)
+	res, err := svc.Send(ctx, "", 1, 10, testPhone, testLang)
 	if err == nil || res.Sent {
 		t.Fatalf("Send with Redis down: %+v, %v, want an error", res, err)
 	}
@@ -161,7 +161,7 @@ func TestRedisDownSendsNoSMS(t *testing.T) {
 	if strings.Contains(err.Error(), testPhone) {
 		t.Fatalf("error %q names the phone", err)
 	}
-	if _, err := svc.Check(ctx, 1, 10, "123456"); err == nil {
+	if _, err := svc.Check(ctx, "", 1, 10, "123456"); err == nil {
 		t.Fatal("Check with Redis down: no error")
 	}
 	if ok, err := svc.AllowLookup(ctx, 1, "4000123456"); err == nil || ok {
@@ -172,7 +172,7 @@ func TestRedisDownSendsNoSMS(t *testing.T) {
 // sendDecoy sends as dialogs does for an account number that does not exist.
 func (e *env) sendDecoy(t *testing.T, user, account int64) dialogs.SendResult {
 	t.Helper()
-	res, err := e.svc.Send(context.Background(), user, account, "", testLang)
+	res, err := e.svc.Send(context.Background(), "", user, account, "", testLang)
 	if err != nil {
 		t.Fatalf("decoy Send(%d, %d): %v", user, account, err)
 	}

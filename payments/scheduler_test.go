@@ -201,7 +201,7 @@ func TestPaymentPushRetriedAfterFailure(t *testing.T) {
 func TestTrustPaymentPushesNothing(t *testing.T) {
 	e := newSchedEnv(t, 0, billing.StatusActive)
 	ctx := context.Background()
-	if _, err := e.store.GrantTrust(ctx, e.acc, time.Now(), billing.DefaultTrustSettings(time.UTC)); err != nil {
+	if _, err := e.store.GrantTrust(ctx, "", e.acc, time.Now(), billing.DefaultTrustSettings(time.UTC)); err != nil {
 		t.Fatal(err)
 	}
 	m := &memMessenger{}
@@ -220,7 +220,7 @@ func TestTrustReminderAndExpiry(t *testing.T) {
 	e := newSchedEnv(t, money.Rub(-800), billing.StatusBlocked)
 	ctx := context.Background()
 	granted := time.Date(2025, 11, 25, 14, 0, 0, 0, moscow)
-	if _, err := e.store.GrantTrust(ctx, e.acc, granted, billing.DefaultTrustSettings(moscow)); err != nil {
+	if _, err := e.store.GrantTrust(ctx, "", e.acc, granted, billing.DefaultTrustSettings(moscow)); err != nil {
 		t.Fatal(err)
 	}
 	now := granted
@@ -282,7 +282,7 @@ func TestTrustExpiryKeepsServiceWhenPaid(t *testing.T) {
 	e := newSchedEnv(t, money.Rub(100), billing.StatusActive)
 	ctx := context.Background()
 	granted := time.Date(2025, 11, 25, 14, 0, 0, 0, time.UTC)
-	e.store.GrantTrust(ctx, e.acc, granted, billing.DefaultTrustSettings(time.UTC))
+	e.store.GrantTrust(ctx, "", e.acc, granted, billing.DefaultTrustSettings(time.UTC))
 	e.store.Credit(ctx, "billing", "T-2", e.acc, money.Rub(600), "card", granted.Add(time.Hour))
 	now := granted.Add(73 * time.Hour)
 	e.scheduler(&memMessenger{}, func() time.Time { return now }).RunOnce(ctx)

@@ -96,7 +96,7 @@ VALUES ($1, 100, 'card', 'billing', 'real-1', now())`, a.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.GrantTrust(ctx, allowed.ID, time.Now(), billing.DefaultTrustSettings(time.UTC)); err != nil {
+	if _, err := s.GrantTrust(ctx, "", allowed.ID, time.Now(), billing.DefaultTrustSettings(time.UTC)); err != nil {
 		t.Fatalf("trust payment on the demo: %v", err)
 	}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -159,20 +160,42 @@ func (s *Store) OfferTrust(ctx context.Context, accountID int64, now time.Time, 
 // The account row is locked first, so concurrent grants for one account are
 // judged one after the other; UNIQUE (account_id, month) is the backstop. A
 // refusal is a *billing.TrustRefusal.
-func (s *Store) GrantTrust(ctx context.Context, accountID int64, now time.Time, set billing.TrustSettings) (offer billing.TrustOffer, err error) {
+//
+// key names the request (the "Confirm" press). A grant with a key already
+// granted answers with that grant as it was (amount, fee, expiry and the
+// balance it left) and changes nothing: the press delivered again after a
+// crash between this commit and the bot's own is told "granted", not
+// "already taken this month". An empty key is never a repeat.
+func (s *Store) GrantTrust(ctx context.Context, key string, accountID int64, now time.Time, set billing.TrustSettings) (offer billing.TrustOffer, err error) {
 	defer wrap(&err, "grant trust")
+	var grantKey *string
+	if key != "" {
+		grantKey = &key
+	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if grantKey != nil {
+			// After the account's lock, so that a grant under the same key
+			// running at the same moment has committed or rolled back.
+			g, found, err := grantedUnder(ctx, tx, key, accountID)
+			if found || err != nil {
+				offer = g
+				return err
+			}
+		}
 		o, month, err := checkTrust(ctx, tx, accountID, now, set, true)
 		if err != nil {
 			return err
 		}
 		var id int64
 		err = tx.QueryRow(ctx, `
-INSERT INTO trust_payments (account_id, month, amount, fee, granted_at, expires_at)
-VALUES ($1, $2::date, $3, $4, $5, $6)
-RETURNING id`, accountID, month.Format(time.DateOnly), int64(o.Amount), int64(o.Fee), o.GrantedAt, o.ExpiresAt).Scan(&id)
+INSERT INTO trust_payments (account_id, month, amount, fee, granted_at, expires_at, grant_key, balance_after)
+VALUES ($1, $2::date, $3, $4, $5, $6, $7, $8)
+RETURNING id`, accountID, month.Format(time.DateOnly), int64(o.Amount), int64(o.Fee), o.GrantedAt, o.ExpiresAt, grantKey, int64(o.Balance)).Scan(&id)
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+			if strings.Contains(pgErr.ConstraintName, "grant_key") {
+				return errors.New("grant key already used for another account")
+			}
 			return &billing.TrustRefusal{Reason: billing.TrustUsedThisMonth, From: month.AddDate(0, 1, 0)}
 		}
 		if err != nil {
@@ -182,16 +205,48 @@ RETURNING id`, accountID, month.Format(time.DateOnly), int64(o.Amount), int64(o.
 			return err
 		}
 		// The service goes on for the trust period whatever the debt.
-		err = tx.QueryRow(ctx, `
+		if err := tx.QueryRow(ctx, `
 UPDATE accounts
 SET balance = balance - $2,
     status = CASE WHEN status = 'blocked' THEN 'active' ELSE status END
 WHERE id = $1
-RETURNING balance`, accountID, int64(o.Fee)).Scan(&o.Balance)
+RETURNING balance`, accountID, int64(o.Fee)).Scan(&o.Balance); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE trust_payments SET balance_after = $2 WHERE id = $1`, id, int64(o.Balance)); err != nil {
+			return err
+		}
 		offer = o
-		return err
+		return nil
 	})
 	return offer, err
+}
+
+// grantedUnder locks the account and looks for the grant made under key.
+// A key of another account's grant is an error: keys name one request.
+func grantedUnder(ctx context.Context, tx pgx.Tx, key string, accountID int64) (billing.TrustOffer, bool, error) {
+	var locked int64
+	err := tx.QueryRow(ctx, `SELECT id FROM accounts WHERE id = $1 FOR UPDATE`, accountID).Scan(&locked)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return billing.TrustOffer{}, false, billing.ErrNotFound
+	}
+	if err != nil {
+		return billing.TrustOffer{}, false, err
+	}
+	var g billing.TrustOffer
+	err = tx.QueryRow(ctx, `
+SELECT account_id, amount, fee, granted_at, expires_at, balance_after
+FROM trust_payments WHERE grant_key = $1`, key).Scan(&g.AccountID, &g.Amount, &g.Fee, &g.GrantedAt, &g.ExpiresAt, &g.Balance)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return billing.TrustOffer{}, false, nil
+	}
+	if err != nil {
+		return billing.TrustOffer{}, false, err
+	}
+	if g.AccountID != accountID {
+		return billing.TrustOffer{}, false, errors.New("grant key already used for another account")
+	}
+	return g, true, nil
 }
 
 // checkTrust applies the rules in the order a subscriber understands them:

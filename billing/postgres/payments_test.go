@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -178,7 +179,7 @@ func TestTrustGrantAllowed(t *testing.T) {
 	if b, _ := balanceOf(t, pool, id); b != money.Rub(120) {
 		t.Error("an offer changed the balance")
 	}
-	g, err := s.GrantTrust(ctx, id, now, set)
+	g, err := s.GrantTrust(ctx, "", id, now, set)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +203,7 @@ func TestTrustGrantLiftsBlockAndTakesFee(t *testing.T) {
 	set.Fee = money.Rub(30)
 	set.Days = 5
 	now := time.Date(2025, 11, 10, 9, 0, 0, 0, moscow)
-	g, err := s.GrantTrust(ctx, id, now, set)
+	g, err := s.GrantTrust(ctx, "", id, now, set)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +213,7 @@ func TestTrustGrantLiftsBlockAndTakesFee(t *testing.T) {
 	}
 	set.Amount = money.Rub(1000)
 	id2 := addAccount(t, pool, testAccount{Balance: 0})
-	if g, _ := s.GrantTrust(ctx, id2, now, set); g.Amount != money.Rub(1000) {
+	if g, _ := s.GrantTrust(ctx, "", id2, now, set); g.Amount != money.Rub(1000) {
 		t.Errorf("amount setting ignored: %+v", g)
 	}
 }
@@ -234,7 +235,7 @@ func TestTrustRefusals(t *testing.T) {
 	for _, c := range cases {
 		id := addAccount(t, pool, c.acc)
 		_, err1 := s.OfferTrust(ctx, id, now, set)
-		_, err2 := s.GrantTrust(ctx, id, now, set)
+		_, err2 := s.GrantTrust(ctx, "", id, now, set)
 		for _, err := range []error{err1, err2} {
 			if r, from := refusal(err); r != c.want || !from.IsZero() {
 				t.Errorf("%s: %v, want %s", c.name, err, c.want)
@@ -244,7 +245,7 @@ func TestTrustRefusals(t *testing.T) {
 			t.Errorf("%s: granted anyway", c.name)
 		}
 	}
-	if _, err := s.GrantTrust(ctx, 999999, now, set); !errors.Is(err, billing.ErrNotFound) {
+	if _, err := s.GrantTrust(ctx, "", 999999, now, set); !errors.Is(err, billing.ErrNotFound) {
 		t.Errorf("unknown account: %v", err)
 	}
 }
@@ -255,11 +256,11 @@ func TestTrustOncePerMonthAndNotAgainWithoutPayment(t *testing.T) {
 	set := billing.DefaultTrustSettings(moscow)
 	id := addAccount(t, pool, testAccount{Status: billing.StatusBlocked, Balance: money.Rub(-2000), BlockedAt: time.Now()})
 	nov := time.Date(2025, 11, 3, 12, 0, 0, 0, moscow)
-	if _, err := s.GrantTrust(ctx, id, nov, set); err != nil {
+	if _, err := s.GrantTrust(ctx, "", id, nov, set); err != nil {
 		t.Fatal(err)
 	}
 	// Later the same month: refused until 1 December, midnight in Moscow.
-	_, err := s.GrantTrust(ctx, id, nov.AddDate(0, 0, 20), set)
+	_, err := s.GrantTrust(ctx, "", id, nov.AddDate(0, 0, 20), set)
 	if r, from := refusal(err); r != billing.TrustUsedThisMonth || !from.Equal(time.Date(2025, 12, 1, 0, 0, 0, 0, moscow)) {
 		t.Errorf("same month: %v (from %v)", err, from)
 	}
@@ -280,7 +281,7 @@ func TestTrustOncePerMonthAndNotAgainWithoutPayment(t *testing.T) {
 		t.Error("a payment older than the trust payment counted")
 	}
 	s.Credit(ctx, "billing", "after", id, money.Rub(10), "cash", nov.AddDate(0, 0, 10))
-	if _, err := s.GrantTrust(ctx, id, dec, set); err != nil {
+	if _, err := s.GrantTrust(ctx, "", id, dec, set); err != nil {
 		t.Errorf("after a real payment: %v", err)
 	}
 }
@@ -297,10 +298,10 @@ func TestTrustMonthBoundary(t *testing.T) {
 	firstSecond := time.Date(2025, 12, 1, 0, 0, 0, 0, moscow).UTC()
 
 	a := addAccount(t, pool, testAccount{Status: billing.StatusBlocked, Balance: money.Rub(-5000), BlockedAt: time.Now()})
-	if _, err := s.GrantTrust(ctx, a, lastSecond, set); err != nil {
+	if _, err := s.GrantTrust(ctx, "", a, lastSecond, set); err != nil {
 		t.Fatalf("23:59:59: %v", err)
 	}
-	if _, err := s.GrantTrust(ctx, a, firstSecond, set); err != nil {
+	if _, err := s.GrantTrust(ctx, "", a, firstSecond, set); err != nil {
 		t.Errorf("00:00:00 of the next month after 23:59:59: %v", err)
 	}
 	months := count(t, pool, `SELECT count(DISTINCT month) FROM trust_payments WHERE account_id = $1`, a)
@@ -310,10 +311,10 @@ func TestTrustMonthBoundary(t *testing.T) {
 	// And the other way round: 00:00:00 on 1 November belongs with 23:59:59
 	// on 30 November, not with October.
 	b := addAccount(t, pool, testAccount{Status: billing.StatusBlocked, Balance: money.Rub(-5000), BlockedAt: time.Now()})
-	if _, err := s.GrantTrust(ctx, b, time.Date(2025, 11, 1, 0, 0, 0, 0, moscow), set); err != nil {
+	if _, err := s.GrantTrust(ctx, "", b, time.Date(2025, 11, 1, 0, 0, 0, 0, moscow), set); err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := refusal(func() error { _, err := s.GrantTrust(ctx, b, lastSecond, set); return err }()); r != billing.TrustUsedThisMonth {
+	if r, _ := refusal(func() error { _, err := s.GrantTrust(ctx, "", b, lastSecond, set); return err }()); r != billing.TrustUsedThisMonth {
 		t.Errorf("1 Nov 00:00 then 30 Nov 23:59:59: %s, want used this month", r)
 	}
 }
@@ -326,9 +327,10 @@ func TestTrustFiftyConcurrentGrantsGiveOne(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	granted, refused := 0, 0
-	for range 50 {
+	for i := range 50 {
 		wg.Go(func() {
-			_, err := s.GrantTrust(context.Background(), id, now, set)
+			// 50 presses, each its own key: one grant.
+			_, err := s.GrantTrust(context.Background(), fmt.Sprintf("trust:1:%d:u%d", id, i), id, now, set)
 			mu.Lock()
 			defer mu.Unlock()
 			var r *billing.TrustRefusal
@@ -348,4 +350,95 @@ func TestTrustFiftyConcurrentGrantsGiveOne(t *testing.T) {
 	if granted != 1 || refused != 49 || b != money.Rub(600) || ledger != 1 {
 		t.Errorf("granted %d, refused %d, balance %d, ledger rows %d; want 1, 49, 600 ₽, 1", granted, refused, b, ledger)
 	}
+}
+
+// TestTrustGrantRepeatedWithItsKeyIsTheSameGrant: the "Confirm" press
+// delivered again (a crash after the grant's commit, before the bot's) is
+// answered with the grant of then, not "already taken this month", and
+// changes nothing; another press is refused as before.
+func TestTrustGrantRepeatedWithItsKeyIsTheSameGrant(t *testing.T) {
+	s, pool := newStore(t)
+	ctx := context.Background()
+	id := addAccount(t, pool, testAccount{Status: billing.StatusBlocked, Balance: money.Rub(-35), BlockedAt: time.Now()})
+	set := billing.DefaultTrustSettings(moscow)
+	set.Fee = money.Rub(10)
+	now := time.Date(2025, 11, 25, 14, 0, 0, 0, moscow)
+	first, err := s.GrantTrust(ctx, "trust:7:1:u100", id, now, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Balance != money.Rub(-35+500-10) {
+		t.Fatalf("first grant: %+v", first)
+	}
+	// Meanwhile a payment arrives and time goes on: the repeat still tells
+	// the grant as it was, balance included.
+	if _, err := s.Credit(ctx, "billing", "t-1", id, money.Rub(10), "cash", now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.GrantTrust(ctx, "trust:7:1:u100", id, now.Add(time.Hour), set)
+	if err != nil {
+		t.Fatalf("the same press again: %v, want the grant of then", err)
+	}
+	if again.AccountID != first.AccountID || again.Amount != first.Amount || again.Fee != first.Fee ||
+		!again.GrantedAt.Equal(first.GrantedAt) || !again.ExpiresAt.Equal(first.ExpiresAt) || again.Balance != first.Balance {
+		t.Errorf("the same press again: %+v, want %+v", again, first)
+	}
+	if b, _ := balanceOf(t, pool, id); b != money.Rub(-35+500-10+10) {
+		t.Errorf("balance %d after the repeat: it changed something", b)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM trust_payments WHERE account_id = $1`, id); n != 1 {
+		t.Errorf("%d trust payments, want 1", n)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM payments WHERE account_id = $1 AND channel = 'trust'`, id); n != 1 {
+		t.Errorf("%d trust credits in the ledger, want 1", n)
+	}
+	if r, _ := refusal(func() error { _, err := s.GrantTrust(ctx, "trust:7:1:u101", id, now.Add(time.Hour), set); return err }()); r != billing.TrustUsedThisMonth {
+		t.Errorf("another press: %s, want used this month", r)
+	}
+	// A key names one request for one account.
+	other := addAccount(t, pool, testAccount{Balance: 0})
+	if _, err := s.GrantTrust(ctx, "trust:7:1:u100", other, now, set); err == nil || refusalOf(err) {
+		t.Errorf("a grant key of another account: %v, want an error", err)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM trust_payments WHERE account_id = $1`, other); n != 0 {
+		t.Errorf("granted under another account's key")
+	}
+}
+
+// TestTrustSameKeyAtOnceIsOneGrant: the same press handled by two
+// instances at once (a redelivery racing the original) is one grant, and
+// both are told so, with the same numbers.
+func TestTrustSameKeyAtOnceIsOneGrant(t *testing.T) {
+	s, pool := newStore(t)
+	id := addAccount(t, pool, testAccount{Balance: money.Rub(100)})
+	set := billing.DefaultTrustSettings(moscow)
+	now := time.Date(2025, 11, 25, 14, 0, 0, 0, moscow)
+	const copies = 20
+	offers := make([]billing.TrustOffer, copies)
+	var wg sync.WaitGroup
+	for i := range copies {
+		wg.Go(func() {
+			var err error
+			if offers[i], err = s.GrantTrust(context.Background(), "trust:7:1:u5", id, now, set); err != nil {
+				t.Errorf("copy %d: %v, want granted", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	for i, o := range offers {
+		if o.Amount != offers[0].Amount || o.Balance != offers[0].Balance || !o.ExpiresAt.Equal(offers[0].ExpiresAt) {
+			t.Errorf("copy %d told %+v, copy 0 %+v", i, o, offers[0])
+		}
+	}
+	if b, _ := balanceOf(t, pool, id); b != money.Rub(600) || offers[0].Balance != money.Rub(600) {
+		t.Errorf("balance %d (told %d), want 600 ₽", b, offers[0].Balance)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM trust_payments WHERE account_id = $1`, id); n != 1 {
+		t.Errorf("%d trust payments, want 1", n)
+	}
+}
+
+func refusalOf(err error) bool {
+	var r *billing.TrustRefusal
+	return errors.As(err, &r)
 }

@@ -104,7 +104,14 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	codes := otp.New(rdb, sender, func(lang, code string) string {
 		return text.T(lang, "sms_code", map[string]any{"Code": code})
 	}, cfg.CodeSecret, prefix, now)
-	engine := dialogs.New(postgres.New(pool), codes, sender, text, dialogs.Config{
+	billingStore := postgres.New(pool)
+	// codes also sends the "account linked" notice: once per event, with the
+	// same Redis mark a redelivered update finds.
+	dlgCodes, notifier, trust, err := crashPoints(getenv, log, codes, codes, billingStore)
+	if err != nil {
+		return err
+	}
+	engine := dialogs.New(billingStore, dlgCodes, notifier, text, dialogs.Config{
 		MaxAccounts: cfg.MaxAccounts,
 		Location:    cfg.TimeZone,
 		Secret:      cfg.CodeSecret,
@@ -112,12 +119,11 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 		ResendPause: codes.Limits().ResendPause,
 	}, now, log)
 	engine.WithOffices(offices.NewDirectory(offices.New(pool)), officesConfig(cfg))
-	billingStore := postgres.New(pool)
 	payer, yooKassa, err := newPayments(cfg, billingStore, me.Username, now)
 	if err != nil {
 		return err
 	}
-	engine.WithPayments(payer, billingStore, dialogs.PayConfig{Limit: cfg.PayLimit, Trust: trustSettings(cfg)})
+	engine.WithPayments(payer, trust, dialogs.PayConfig{Limit: cfg.PayLimit, Trust: trustSettings(cfg)})
 	store := state.New(rdb, prefix)
 	// A restart under the same name takes over its predecessor's chats at
 	// once instead of waiting for their locks to expire.
@@ -200,9 +206,9 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	// one budget in Redis. A burst of 1 spaces them evenly, as Telegram
 	// publishes no burst for its limit.
 	pushes := ratelimit.New(rdb, prefix, ratelimit.Limit{Rate: float64(cfg.NotifyRate), Burst: 1})
-	notifier := bot.NewNotifier(api, store, pushes, log)
-	notifier.SetPaidBroadcast(cfg.NotifyPaidBroadcast)
-	scheduler := payments.NewScheduler(billingStore, notifier, text, cfg.SchedulerPoll, cfg.TimeZone, now, log)
+	pusher := bot.NewNotifier(api, store, pushes, log)
+	pusher.SetPaidBroadcast(cfg.NotifyPaidBroadcast)
+	scheduler := payments.NewScheduler(billingStore, pusher, text, cfg.SchedulerPoll, cfg.TimeZone, now, log)
 	schedulerCtx, stopScheduler := context.WithCancel(ctx)
 	defer stopScheduler()
 	schedulerDone := make(chan struct{})
