@@ -79,25 +79,30 @@ func (p *UpdateProcessor) Process(ctx context.Context, upd *models.Update) (err 
 		}
 	}()
 	chat := ChatKey(upd)
+	if err := p.runTurn(ctx, chat, upd); err != nil {
+		return err
+	}
+	// Sent once the turn's lock is released: a slow Bot API never holds up
+	// the chat's next update, and no Bot API call is made under that lock.
+	return p.send(ctx, chat)
+}
+
+// runTurn handles the update under the chat's turn lock and saves it.
+func (p *UpdateProcessor) runTurn(ctx context.Context, chat int64, upd *models.Update) error {
 	lease, err := p.store.Lock(ctx, chat)
 	if err != nil {
 		return err
 	}
 	defer lease.Release()
-
-	// One round trip reads what the turn starts from; replies of an earlier
-	// update that a crash or a failed send left unsent go out first, so the
-	// chat reads in order.
 	user := userID(upd)
-	snap, parked, err := p.start(ctx, lease, chat, user, int64(upd.ID))
+	snap, err := p.store.Begin(ctx, chat, user, int64(upd.ID))
 	if err != nil {
 		return err
 	}
 	if snap.Seen {
 		p.log.Debug("duplicate update", "update_id", upd.ID)
-		return nil
+		return nil // its replies, if a crash left them, go out in send
 	}
-
 	turn := state.Turn{Chat: chat, User: user, UpdateID: int64(upd.ID)}
 	if upd.MyChatMember != nil {
 		// The person blocked or unblocked the bot: remember whether we may write.
@@ -116,40 +121,53 @@ func (p *UpdateProcessor) Process(ctx context.Context, upd *models.Update) (err 
 	if upd.CallbackQuery != nil {
 		cb = upd.CallbackQuery.ID
 	}
-	return p.turn(ctx, lease, snap, parked, turn, ev, cb)
+	return p.turn(ctx, lease, snap, turn, ev, cb)
 }
 
-// turn runs the dialog on ev, saves the turn and sends its replies, unless
-// earlier replies of the chat wait (parked): then they are queued behind.
-func (p *UpdateProcessor) turn(ctx context.Context, lease *state.Lease, snap state.Snapshot, parked bool, turn state.Turn, ev dialogs.Event, callbackID string) error {
+// turn runs the dialog on ev and saves the turn with its replies, queued in
+// the chat's outbox behind any that still wait.
+func (p *UpdateProcessor) turn(ctx context.Context, lease *state.Lease, snap state.Snapshot, turn state.Turn, ev dialogs.Event, callbackID string) error {
 	res := p.handle(ctx, snap.State, ev, turn.UpdateID)
 	turn.Version, turn.State, turn.SaveState = snap.Version, res.State, true
 	turn.Outbox = render(ev.ChatID, callbackID, res)
 	turn.Timers = p.timers(ev, res.Timers)
-	if err := p.store.Commit(ctx, lease, turn); err != nil {
-		return err
-	}
-	if parked {
-		return nil // queued behind the waiting replies; RunOutbox sends them in order
-	}
-	// The earlier replies are gone, so the outbox holds exactly these.
-	_, err := p.deliverAll(ctx, lease, turn.Chat, turn.Outbox)
-	return err
+	return p.store.Commit(ctx, lease, turn)
 }
 
-// start reads what a turn of chat starts from and sends the replies an
-// earlier turn left waiting, unless their retry time has not come; parked
-// tells that replies still wait, so the turn must queue behind them.
-func (p *UpdateProcessor) start(ctx context.Context, lease *state.Lease, chat, user, updateID int64) (snap state.Snapshot, parked bool, err error) {
-	snap, err = p.store.Begin(ctx, chat, user, updateID)
-	if err != nil {
-		return snap, false, err
+// send sends the chat's outbox in order under its send lock, unless another
+// sender holds it (it sends these replies too) or the chat is parked (its
+// retry time comes later). A turn that queued replies while this one was
+// sending found the lock taken, so the outbox is looked at again after the
+// lock is released: no reply is left without a sender.
+func (p *UpdateProcessor) send(ctx context.Context, chat int64) error {
+	for {
+		lease, ok, err := p.store.TrySend(ctx, chat)
+		if err != nil || !ok {
+			return err
+		}
+		items, parkedUntil, err := p.store.Waiting(ctx, chat)
+		switch {
+		case err != nil:
+		case len(items) == 0:
+			err = p.store.Unpark(ctx, lease)
+		case parkedUntil.After(time.Now()):
+			// a 429 or a backoff still runs; RunOutbox comes back at its time
+		default:
+			var parked bool
+			parked, err = p.deliverAll(ctx, lease, chat, items)
+			lease.Release()
+			if err != nil || parked {
+				return err
+			}
+			left, _, err := p.store.Waiting(ctx, chat)
+			if err != nil || len(left) == 0 {
+				return err
+			}
+			continue
+		}
+		lease.Release()
+		return err
 	}
-	parked = !snap.ParkedUntil.IsZero() && snap.ParkedUntil.After(time.Now())
-	if !parked && len(snap.Outbox) > 0 {
-		parked, err = p.deliverAll(ctx, lease, chat, snap.Outbox)
-	}
-	return snap, parked, err
 }
 
 // Unavailable stops the spinner on a button pressed while Redis is down (or
@@ -380,24 +398,6 @@ func (p *UpdateProcessor) sendWaiting(ctx context.Context, chats []int64) {
 	}
 }
 
-// Drain sends a chat's outbox in order if nobody else holds the chat and no
+// Drain sends a chat's outbox in order if nobody else is sending it and no
 // retry pause of the chat still runs.
-func (p *UpdateProcessor) Drain(ctx context.Context, chat int64) error {
-	lease, ok, err := p.store.TryLock(ctx, chat)
-	if err != nil || !ok {
-		return err
-	}
-	defer lease.Release()
-	items, parkedUntil, err := p.store.Waiting(ctx, chat)
-	if err != nil {
-		return err
-	}
-	if len(items) == 0 {
-		return p.store.Unpark(ctx, lease)
-	}
-	if parkedUntil.After(time.Now()) {
-		return nil // a 429 or a backoff still runs; its time comes later
-	}
-	_, err = p.deliverAll(ctx, lease, chat, items)
-	return err
-}
+func (p *UpdateProcessor) Drain(ctx context.Context, chat int64) error { return p.send(ctx, chat) }

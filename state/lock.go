@@ -71,10 +71,15 @@ func (s *Store) DropLock(ctx context.Context, chat int64) error {
 	return nil
 }
 
-// Lease is a held chat lock. Its token fences every write of the turn.
+// Lease is a held lock of a chat: its turn lock (Lock, TryLock), which
+// fences the turn's commit, or its send lock (TrySend), which fences the
+// outbox's pops, parks and clears. Two locks, so that a turn is never held
+// up by a Bot API call in progress and no Bot API call is made under the
+// turn's lock.
 type Lease struct {
 	store *Store
 	chat  int64
+	key   string
 	token string
 	lost  atomic.Bool
 	// drained: Pop sent the last item; Release takes the chat out of the
@@ -100,7 +105,7 @@ func (l *Lease) Release() {
 			if l.drained && !l.lost.Load() {
 				s.unparkIn(ctx, p, l.chat)
 			}
-			unlockScript.Eval(ctx, p, []string{s.lockKey(l.chat)}, l.token)
+			unlockScript.Eval(ctx, p, []string{l.key}, l.token)
 			return nil
 		})
 	})
@@ -150,8 +155,18 @@ func (s *Store) Lock(ctx context.Context, chat int64) (*Lease, error) {
 // TryLock takes the chat's lock if it is free or its holder is dead, and
 // reports false at once if a live holder has it.
 func (s *Store) TryLock(ctx context.Context, chat int64) (*Lease, bool, error) {
+	return s.tryLease(ctx, chat, s.lockKey(chat))
+}
+
+// TrySend takes the chat's send lock, the right to send its outbox, if it
+// is free or its holder is dead; false means another sender is at it and
+// will send what was just queued too (see bot's send loop).
+func (s *Store) TrySend(ctx context.Context, chat int64) (*Lease, bool, error) {
+	return s.tryLease(ctx, chat, s.sendKey(chat))
+}
+
+func (s *Store) tryLease(ctx context.Context, chat int64, key string) (*Lease, bool, error) {
 	s.beat.start(s)
-	key := s.lockKey(chat)
 	token := s.owner.value()
 	ok, err := s.rdb.SetNX(ctx, key, token, s.lockTTL).Result()
 	if err == nil && !ok {
@@ -163,7 +178,7 @@ func (s *Store) TryLock(ctx context.Context, chat int64) (*Lease, bool, error) {
 		}
 		return nil, false, nil
 	}
-	l := &Lease{store: s, chat: chat, token: token, stop: make(chan struct{}), done: make(chan struct{})}
+	l := &Lease{store: s, chat: chat, key: key, token: token, stop: make(chan struct{}), done: make(chan struct{})}
 	go l.extend()
 	return l, true, nil
 }
@@ -206,7 +221,7 @@ func (l *Lease) extend() {
 		case <-l.stop:
 			return
 		case <-tick.C:
-			n, err := extendScript.Run(context.Background(), s.rdb, []string{s.lockKey(l.chat)}, l.token, s.lockTTL.Milliseconds()).Int()
+			n, err := extendScript.Run(context.Background(), s.rdb, []string{l.key}, l.token, s.lockTTL.Milliseconds()).Int()
 			if err == nil && n == 0 {
 				l.lost.Store(true)
 				return

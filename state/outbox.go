@@ -60,7 +60,7 @@ return redis.call('LLEN', KEYS[2])`)
 // item is neither dropped nor sent twice by two holders. Once the outbox is
 // empty the chat leaves the index of waiting replies.
 func (s *Store) Pop(ctx context.Context, l *Lease) error {
-	left, err := popScript.Run(ctx, s.rdb, []string{s.lockKey(l.chat), s.outboxKey(l.chat)}, l.token).Int()
+	left, err := popScript.Run(ctx, s.rdb, []string{l.key, s.outboxKey(l.chat)}, l.token).Int()
 	if err != nil {
 		return fmt.Errorf("pop outbox: %w", err)
 	}
@@ -82,7 +82,7 @@ return 1`)
 
 // Clear drops a chat's outbox (the person blocked the bot).
 func (s *Store) Clear(ctx context.Context, l *Lease) error {
-	n, err := clearScript.Run(ctx, s.rdb, []string{s.lockKey(l.chat), s.outboxKey(l.chat), s.parkKey(l.chat)}, l.token).Int()
+	n, err := clearScript.Run(ctx, s.rdb, []string{l.key, s.outboxKey(l.chat), s.parkKey(l.chat)}, l.token).Int()
 	if err != nil {
 		return fmt.Errorf("clear outbox: %w", err)
 	}

@@ -83,6 +83,7 @@ func (s *Store) seenKey(chat, update int64) string {
 	return s.chatKey(chat, "seen:"+strconv.FormatInt(update, 10))
 }
 func (s *Store) lockKey(chat int64) string        { return s.chatKey(chat, "lock") }
+func (s *Store) sendKey(chat int64) string        { return s.chatKey(chat, "send") }
 func (s *Store) outboxKey(chat int64) string      { return s.chatKey(chat, "out") }
 func (s *Store) parkKey(chat int64) string        { return s.chatKey(chat, "park") }
 func (s *Store) unreachableKey(chat int64) string { return s.chatKey(chat, "unreachable") }
@@ -159,7 +160,7 @@ func (s *Store) Commit(ctx context.Context, l *Lease, t Turn) error {
 	for _, it := range t.Outbox {
 		args = append(args, it)
 	}
-	keys := []string{s.lockKey(t.Chat), s.dialogKey(t.Chat, t.User), s.outboxKey(t.Chat), seen}
+	keys := []string{l.key, s.dialogKey(t.Chat, t.User), s.outboxKey(t.Chat), seen}
 	var commit *redis.Cmd
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		s.addTimers(ctx, p, t.Timers)
