@@ -50,6 +50,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	routeRedisLog(log, redisPassword(cfg.RedisURL))
 
 	pool, err := openDB(ctx, cfg.DatabaseURL)
 	if err != nil {
