@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"runtime"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -62,10 +65,71 @@ func createDatabase(ctx context.Context, target *pgx.ConnConfig) error {
 	return nil
 }
 
-func openRedis(ctx context.Context, redisURL string) (*redis.Client, error) {
+// The Redis client's limits. Every Redis call of a turn is a small command,
+// script or pipeline that answers within milliseconds, so a Redis that is
+// down or hangs is told from a slow one within a second, and a call fails
+// within about 2 s (one retry on a fresh connection) instead of go-redis's
+// 5 s a try, which added up to a button spinning for 9 s while Redis was
+// down. REDIS_URL's query parameters of the same names override each
+// (e.g. ?read_timeout=3s&max_retries=3; README, Configuration).
+const (
+	redisDialTimeout  = time.Second
+	redisReadTimeout  = time.Second
+	redisWriteTimeout = time.Second
+	// redisPoolTimeout: how long a call waits for a free connection.
+	redisPoolTimeout = time.Second
+	// redisMaxRetries: one more try on a fresh connection, for a pooled
+	// one that Redis closed (a restart, an idle timeout).
+	redisMaxRetries = 1
+	// redisMaxPoolSize caps the pool of a very large WORKERS.
+	redisMaxPoolSize = 1000
+)
+
+// redisOptions parses REDIS_URL and sets the limits above where it does not
+// set them itself. workers (WORKERS) sizes the pool: each chat in hand may
+// make a call while its lock is renewed, and a call that waits for a
+// connection behind calls stuck on a hung Redis would wait out their
+// timeouts on top of its own.
+func redisOptions(redisURL string, workers int) (*redis.Options, error) {
 	opts, err := redis.ParseURL(redisURL)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	u, err := url.Parse(redisURL)
+	if err != nil { // ParseURL has accepted it already
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	q := u.Query()
+	for _, d := range []struct {
+		param string
+		set   func()
+	}{
+		{"dial_timeout", func() { opts.DialTimeout = redisDialTimeout }},
+		{"read_timeout", func() { opts.ReadTimeout = redisReadTimeout }},
+		{"write_timeout", func() { opts.WriteTimeout = redisWriteTimeout }},
+		{"pool_timeout", func() { opts.PoolTimeout = redisPoolTimeout }},
+		{"max_retries", func() { opts.MaxRetries = redisMaxRetries }},
+		{"pool_size", func() { opts.PoolSize = max(10*runtime.GOMAXPROCS(0), min(2*workers, redisMaxPoolSize)) }},
+		// go-redis's second pool for pipelines: a pipeline that cannot
+		// start there tries the main pool too, which doubles its time
+		// against a hung Redis; ours are a few commands, for which the
+		// main pool is as good.
+		{"pipeline_pool_size", func() { opts.PipelinePoolSize = -1 }},
+	} {
+		if !q.Has(d.param) {
+			d.set()
+		}
+	}
+	// go-redis dials up to 5 times within one try (not a URL parameter);
+	// MaxRetries is the one place that retries.
+	opts.DialerRetries = 1
+	return opts, nil
+}
+
+func openRedis(ctx context.Context, redisURL string, workers int) (*redis.Client, error) {
+	opts, err := redisOptions(redisURL, workers)
+	if err != nil {
+		return nil, err
 	}
 	rdb := redis.NewClient(opts)
 	if err := rdb.Ping(ctx).Err(); err != nil {

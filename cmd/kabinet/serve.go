@@ -50,6 +50,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	routeRedisLog(log, redisPassword(cfg.RedisURL))
 
 	pool, err := openDB(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -59,7 +60,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	if err := postgres.Migrate(ctx, pool); err != nil {
 		return err
 	}
-	rdb, err := openRedis(ctx, cfg.RedisURL)
+	rdb, err := openRedis(ctx, cfg.RedisURL, cfg.Workers)
 	if err != nil {
 		return err
 	}

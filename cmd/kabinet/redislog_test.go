@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/kabinet-bot/kabinet/config"
+	"github.com/kabinet-bot/kabinet/internal/redistest"
+)
+
+// jsonLines parses a log as JSON lines; a line that is not one JSON object
+// fails the test.
+func jsonLines(t *testing.T, logs string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for i, line := range strings.Split(strings.TrimRight(logs, "\n"), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Errorf("log line %d is not JSON: %q", i+1, line)
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// dialLines are the log's records of go-redis's failed dials to addr.
+func dialLines(lines []map[string]any, addr string) []map[string]any {
+	var out []map[string]any
+	for _, m := range lines {
+		if d, _ := m["detail"].(string); strings.Contains(d, "failed to dial") && strings.Contains(d, addr) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestRedisLogIsJSON: with serve's logger routed, a dial that fails
+// during an outage is one JSON line at warn level with msg "redis client"
+// and go-redis's text in "detail"; the Redis password never appears.
+// Not parallel: go-redis's logger belongs to the whole process, and
+// parallel tests' serves would take it over.
+func TestRedisLogIsJSON(t *testing.T) {
+	logs := &syncBuffer{}
+	routeRedisLog(newLogger(config.Config{LogLevel: slog.LevelInfo, LogFormat: "json"}, logs), "pa55word-x")
+	addr := closedPort(t)
+	opts, err := redisOptions("redis://:pa55word-x@"+addr+"/0", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	if err := rdb.Ping(context.Background()).Err(); err == nil {
+		t.Fatal("ping of a stopped Redis succeeded")
+	}
+	redisLog.Printf(context.Background(), "redis: AUTH %s refused", "pa55word-x")
+
+	lines := jsonLines(t, logs.String())
+	dials := dialLines(lines, addr)
+	if len(dials) == 0 {
+		t.Fatalf("no failed dial to %s in the log:\n%s", addr, logs.String())
+	}
+	for _, m := range dials {
+		if m["msg"] != "redis client" || m["level"] != "WARN" {
+			t.Errorf("failed dial logged as %v; want msg \"redis client\" at WARN", m)
+		}
+		if d := m["detail"].(string); strings.HasPrefix(d, "redis:") {
+			t.Errorf("detail %q repeats go-redis's prefix", d)
+		}
+	}
+	if last := lines[len(lines)-1]; last["detail"] != "AUTH <redacted> refused" {
+		t.Errorf("a message quoting the password logged as %v", last)
+	}
+	if strings.Contains(logs.String(), "pa55word-x") {
+		t.Error("the Redis password is in the log")
+	}
+}
+
+// switchableRedis forwards to the test Redis while up; down closes the
+// listener and every connection (Redis stopped), up listens again on the
+// same address (Redis back).
+type switchableRedis struct {
+	t      *testing.T
+	addr   string
+	target string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  []net.Conn
+}
+
+func newSwitchableRedis(t *testing.T) *switchableRedis {
+	target, err := redis.ParseURL(redistest.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &switchableRedis{t: t, target: target.Addr}
+	r.addr = "127.0.0.1:0"
+	r.up()
+	t.Cleanup(r.down)
+	return r
+}
+
+func (r *switchableRedis) up() {
+	ln, err := net.Listen("tcp", r.addr)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.mu.Lock()
+	r.ln, r.addr = ln, ln.Addr().String()
+	r.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", r.target)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			r.mu.Lock()
+			r.conns = append(r.conns, c, up)
+			r.mu.Unlock()
+			go pump(up, c)
+			go pump(c, up)
+		}
+	}()
+}
+
+func pump(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			_ = dst.Close()
+			return
+		}
+		if _, err := dst.Write(buf[:n]); err != nil {
+			_ = src.Close()
+			return
+		}
+	}
+}
+
+func (r *switchableRedis) down() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ln != nil {
+		_ = r.ln.Close()
+		r.ln = nil
+	}
+	for _, c := range r.conns {
+		_ = c.Close()
+	}
+	r.conns = nil
+}
+
+// TestRedisOutageLogIsJSON runs serve and stops its Redis under it: the
+// failed dials come out as JSON lines of serve's log like everything else,
+// and once Redis is back the bot answers the message sent meanwhile.
+// Redis goes down before the first update, while no chat holds a lock (a
+// lock whose release failed in the outage holds its chat until its TTL).
+// Not parallel, for the reason TestRedisLogIsJSON gives.
+func TestRedisOutageLogIsJSON(t *testing.T) {
+	redisSrv := newSwitchableRedis(t)
+	s := prepareStack(t, polling, map[string]string{"REDIS_URL": "redis://" + redisSrv.addr + "/0"})
+	s.start()
+	u := newUser("ru")
+
+	redisSrv.down()
+	s.emu.SendCommand(u, "/start")
+	deadline := time.Now().Add(20 * time.Second)
+	for len(dialLines(jsonLines(t, s.logs.String()), redisSrv.addr)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed dial to %s in serve's log:\n%s", redisSrv.addr, s.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	redisSrv.up()
+	s.next(u, "Здравствуйте")
+
+	lines := jsonLines(t, s.logs.String())
+	for _, m := range dialLines(lines, redisSrv.addr) {
+		if m["msg"] != "redis client" || m["level"] != "WARN" {
+			t.Errorf("failed dial logged as %v; want msg \"redis client\" at WARN", m)
+		}
+	}
+}
