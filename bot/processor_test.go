@@ -101,8 +101,7 @@ type procEnv struct {
 	next  int
 }
 
-func newProcEnv(t *testing.T, dlg Dialogs) *procEnv {
-	rdb, prefix := redistest.New(t)
+func newProcEnv(t *testing.T, rdb redis.UniversalClient, prefix string, dlg Dialogs) *procEnv {
 	store := state.New(rdb, prefix)
 	t.Cleanup(store.Close)
 	api := newScriptedAPI()
@@ -158,187 +157,199 @@ func parkedUntil(t *testing.T, s *state.Store, chat int64) time.Time {
 // update; the reply goes out after that wait, once, and the chat's next
 // update queues behind it.
 func TestA429ParksTheChatForRetryAfter(t *testing.T) {
-	e := newProcEnv(t, &echo{})
-	var limited sync.Once
-	var limitedAt time.Time
-	e.api.setAnswer(func(op string, chat int64, text string) error {
-		var err error
-		limited.Do(func() {
-			limitedAt = time.Now()
-			err = &tgbot.TooManyRequestsError{Message: "Too Many Requests: retry after 1", RetryAfter: 1}
+	redistest.Each(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+		e := newProcEnv(t, rdb, prefix, &echo{})
+		var limited sync.Once
+		var limitedAt time.Time
+		e.api.setAnswer(func(op string, chat int64, text string) error {
+			var err error
+			limited.Do(func() {
+				limitedAt = time.Now()
+				err = &tgbot.TooManyRequestsError{Message: "Too Many Requests: retry after 1", RetryAfter: 1}
+			})
+			return err
 		})
-		return err
+		e.process(t, e.text(1, "a"))
+		until := parkedUntil(t, e.store, 1)
+		if d := until.Sub(limitedAt); d < 950*time.Millisecond || d > 1200*time.Millisecond {
+			t.Fatalf("parked for %v, want retry_after = 1s", d)
+		}
+		e.process(t, e.text(1, "b"))
+		if got := e.api.texts(1); len(got) != 0 {
+			t.Fatalf("sent while parked: %v", got)
+		}
+		e.drainUntil(t, "both replies", func() bool { return len(e.api.texts(1)) == 2 })
+		got := e.api.texts(1)
+		if got[0] != "send:echo: a" || got[1] != "send:echo: b" {
+			t.Fatalf("replies %v, want a then b", got)
+		}
+		if first := time.Now(); first.Sub(limitedAt) < time.Second {
+			t.Errorf("sent again %v after the 429, before retry_after", first.Sub(limitedAt))
+		}
 	})
-	e.process(t, e.text(1, "a"))
-	until := parkedUntil(t, e.store, 1)
-	if d := until.Sub(limitedAt); d < 950*time.Millisecond || d > 1200*time.Millisecond {
-		t.Fatalf("parked for %v, want retry_after = 1s", d)
-	}
-	e.process(t, e.text(1, "b"))
-	if got := e.api.texts(1); len(got) != 0 {
-		t.Fatalf("sent while parked: %v", got)
-	}
-	e.drainUntil(t, "both replies", func() bool { return len(e.api.texts(1)) == 2 })
-	got := e.api.texts(1)
-	if got[0] != "send:echo: a" || got[1] != "send:echo: b" {
-		t.Fatalf("replies %v, want a then b", got)
-	}
-	if first := time.Now(); first.Sub(limitedAt) < time.Second {
-		t.Errorf("sent again %v after the 429, before retry_after", first.Sub(limitedAt))
-	}
 }
 
 // A chat whose every send fails with 5xx is parked with a growing pause;
 // other chats go on meanwhile; after recovery its replies arrive in order,
 // once each.
 func TestAFailingChatIsParkedAndOthersGoOn(t *testing.T) {
-	e := newProcEnv(t, &echo{})
-	var broken sync.Mutex
-	down := true
-	e.api.setAnswer(func(op string, chat int64, text string) error {
+	redistest.Each(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+		e := newProcEnv(t, rdb, prefix, &echo{})
+		var broken sync.Mutex
+		down := true
+		e.api.setAnswer(func(op string, chat int64, text string) error {
+			broken.Lock()
+			defer broken.Unlock()
+			if chat == 1 && down {
+				return errors.New("Internal Server Error: 502")
+			}
+			return nil
+		})
+		for i := range 3 {
+			e.process(t, e.text(1, fmt.Sprint("broken ", i)))
+			e.process(t, e.text(2, fmt.Sprint("fine ", i)))
+		}
+		if got := e.api.texts(2); len(got) != 3 {
+			t.Fatalf("the healthy chat got %v", got)
+		}
+		if until := parkedUntil(t, e.store, 1); until.IsZero() {
+			t.Fatal("the broken chat is not parked")
+		}
+		if n, _ := e.store.ParkAttempts(context.Background(), 1); n != 1 {
+			t.Errorf("%d failed attempts recorded, want 1: queued replies are not sent while parked", n)
+		}
+		// One more failure doubles the pause.
+		ctx := context.Background()
+		first := parkedUntil(t, e.store, 1)
+		lease, _ := e.store.Lock(ctx, 1)
+		_ = e.store.Park(ctx, lease, time.Now(), 1) // due now
+		lease.Release()
+		if err := e.proc.Drain(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := e.store.ParkAttempts(ctx, 1); n != 2 {
+			t.Errorf("attempts after a second failure: %d", n)
+		}
+		second := parkedUntil(t, e.store, 1)
+		if p1, p2 := time.Until(first), time.Until(second); p2 < time.Second {
+			t.Errorf("second pause %v not longer than the first (%v)", p2, p1)
+		}
 		broken.Lock()
-		defer broken.Unlock()
-		if chat == 1 && down {
-			return errors.New("Internal Server Error: 502")
+		down = false
+		broken.Unlock()
+		lease, _ = e.store.Lock(ctx, 1)
+		_ = e.store.Park(ctx, lease, time.Now(), 2)
+		lease.Release()
+		e.drainUntil(t, "the broken chat's replies", func() bool { return len(e.api.texts(1)) == 3 })
+		for i, got := range e.api.texts(1) {
+			if want := fmt.Sprint("send:echo: broken ", i); got != want {
+				t.Errorf("reply %d = %q, want %q", i, got, want)
+			}
 		}
-		return nil
+		if chats, _ := e.store.PendingChats(ctx); len(chats) != 0 {
+			t.Errorf("still pending: %v", chats)
+		}
 	})
-	for i := range 3 {
-		e.process(t, e.text(1, fmt.Sprint("broken ", i)))
-		e.process(t, e.text(2, fmt.Sprint("fine ", i)))
-	}
-	if got := e.api.texts(2); len(got) != 3 {
-		t.Fatalf("the healthy chat got %v", got)
-	}
-	if until := parkedUntil(t, e.store, 1); until.IsZero() {
-		t.Fatal("the broken chat is not parked")
-	}
-	if n, _ := e.store.ParkAttempts(context.Background(), 1); n != 1 {
-		t.Errorf("%d failed attempts recorded, want 1: queued replies are not sent while parked", n)
-	}
-	// One more failure doubles the pause.
-	ctx := context.Background()
-	first := parkedUntil(t, e.store, 1)
-	lease, _ := e.store.Lock(ctx, 1)
-	_ = e.store.Park(ctx, lease, time.Now(), 1) // due now
-	lease.Release()
-	if err := e.proc.Drain(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	if n, _ := e.store.ParkAttempts(ctx, 1); n != 2 {
-		t.Errorf("attempts after a second failure: %d", n)
-	}
-	second := parkedUntil(t, e.store, 1)
-	if p1, p2 := time.Until(first), time.Until(second); p2 < time.Second {
-		t.Errorf("second pause %v not longer than the first (%v)", p2, p1)
-	}
-	broken.Lock()
-	down = false
-	broken.Unlock()
-	lease, _ = e.store.Lock(ctx, 1)
-	_ = e.store.Park(ctx, lease, time.Now(), 2)
-	lease.Release()
-	e.drainUntil(t, "the broken chat's replies", func() bool { return len(e.api.texts(1)) == 3 })
-	for i, got := range e.api.texts(1) {
-		if want := fmt.Sprint("send:echo: broken ", i); got != want {
-			t.Errorf("reply %d = %q, want %q", i, got, want)
-		}
-	}
-	if chats, _ := e.store.PendingChats(ctx); len(chats) != 0 {
-		t.Errorf("still pending: %v", chats)
-	}
 }
 
 // 403: the chat is marked unreachable and its outbox dropped.
 func TestA403MarksTheChatUnreachable(t *testing.T) {
-	e := newProcEnv(t, &echo{})
-	e.api.setAnswer(func(op string, chat int64, text string) error {
-		return fmt.Errorf("%w, Forbidden: bot was blocked by the user", tgbot.ErrorForbidden)
+	redistest.Each(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+		e := newProcEnv(t, rdb, prefix, &echo{})
+		e.api.setAnswer(func(op string, chat int64, text string) error {
+			return fmt.Errorf("%w, Forbidden: bot was blocked by the user", tgbot.ErrorForbidden)
+		})
+		e.process(t, e.text(3, "a"))
+		ctx := context.Background()
+		if ok, _ := e.store.Reachable(ctx, 3); ok {
+			t.Error("a chat that blocked the bot is reachable")
+		}
+		if out, _ := e.store.Outbox(ctx, 3); len(out) != 0 {
+			t.Errorf("outbox kept: %q", out)
+		}
+		if chats, _ := e.store.PendingChats(ctx); len(chats) != 0 {
+			t.Errorf("pending: %v", chats)
+		}
 	})
-	e.process(t, e.text(3, "a"))
-	ctx := context.Background()
-	if ok, _ := e.store.Reachable(ctx, 3); ok {
-		t.Error("a chat that blocked the bot is reachable")
-	}
-	if out, _ := e.store.Outbox(ctx, 3); len(out) != 0 {
-		t.Errorf("outbox kept: %q", out)
-	}
-	if chats, _ := e.store.PendingChats(ctx); len(chats) != 0 {
-		t.Errorf("pending: %v", chats)
-	}
 }
 
 // An edit of a message that is gone is sent as a new message; a 400 that
 // no retry can help is skipped without blocking the chat.
 func TestEditFallsBackToSendAndA400IsSkipped(t *testing.T) {
-	e := newProcEnv(t, &echo{editOf: 77})
-	e.api.setAnswer(func(op string, chat int64, text string) error {
-		switch {
-		case op == "edit":
-			return fmt.Errorf("%w, Bad Request: message to edit not found", tgbot.ErrorBadRequest)
-		case strings.Contains(text, "bad"):
-			return fmt.Errorf("%w, Bad Request: can't parse entities", tgbot.ErrorBadRequest)
+	redistest.Each(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+		e := newProcEnv(t, rdb, prefix, &echo{editOf: 77})
+		e.api.setAnswer(func(op string, chat int64, text string) error {
+			switch {
+			case op == "edit":
+				return fmt.Errorf("%w, Bad Request: message to edit not found", tgbot.ErrorBadRequest)
+			case strings.Contains(text, "bad"):
+				return fmt.Errorf("%w, Bad Request: can't parse entities", tgbot.ErrorBadRequest)
+			}
+			return nil
+		})
+		e.process(t, e.text(4, "a"))
+		e.process(t, e.text(4, "bad"))
+		e.process(t, e.text(4, "c"))
+		if got := e.api.texts(4); len(got) != 2 || got[0] != "send:echo: a" || got[1] != "send:echo: c" {
+			t.Fatalf("sent %v, want a and c as new messages", got)
 		}
-		return nil
+		if e.api.calls["edit"] != 3 {
+			t.Errorf("%d edits tried, want 3", e.api.calls["edit"])
+		}
 	})
-	e.process(t, e.text(4, "a"))
-	e.process(t, e.text(4, "bad"))
-	e.process(t, e.text(4, "c"))
-	if got := e.api.texts(4); len(got) != 2 || got[0] != "send:echo: a" || got[1] != "send:echo: c" {
-		t.Fatalf("sent %v, want a and c as new messages", got)
-	}
-	if e.api.calls["edit"] != 3 {
-		t.Errorf("%d edits tried, want 3", e.api.calls["edit"])
-	}
 }
 
 // An outbox item nobody can read (written by an older version, or broken)
 // is dropped, and the chat's later replies still go.
 func TestAnUnreadableOutboxItemIsDropped(t *testing.T) {
-	e := newProcEnv(t, &echo{})
-	ctx := context.Background()
-	lease, _ := e.store.Lock(ctx, 5)
-	if err := e.store.Commit(ctx, lease, state.Turn{Chat: 5, User: 5, Outbox: [][]byte{[]byte("{not json")}}); err != nil {
-		t.Fatal(err)
-	}
-	lease.Release()
-	e.process(t, e.text(5, "a"))
-	if got := e.api.texts(5); len(got) != 1 || got[0] != "send:echo: a" {
-		t.Fatalf("sent %v", got)
-	}
-	if out, _ := e.store.Outbox(ctx, 5); len(out) != 0 {
-		t.Errorf("outbox left: %q", out)
-	}
+	redistest.Each(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+		e := newProcEnv(t, rdb, prefix, &echo{})
+		ctx := context.Background()
+		lease, _ := e.store.Lock(ctx, 5)
+		if err := e.store.Commit(ctx, lease, state.Turn{Chat: 5, User: 5, Outbox: [][]byte{[]byte("{not json")}}); err != nil {
+			t.Fatal(err)
+		}
+		lease.Release()
+		e.process(t, e.text(5, "a"))
+		if got := e.api.texts(5); len(got) != 1 || got[0] != "send:echo: a" {
+			t.Fatalf("sent %v", got)
+		}
+		if out, _ := e.store.Outbox(ctx, 5); len(out) != 0 {
+			t.Errorf("outbox left: %q", out)
+		}
+	})
 }
 
 // A turn whose lock expires mid-way (forced) and goes to another instance
 // that handles the same update again: the reply is sent once, not twice
 // and not never.
 func TestALockLostMidTurnSendsNoReplyTwice(t *testing.T) {
-	slow := &echo{block: make(chan struct{})}
-	e := newProcEnv(t, slow)
-	second := NewProcessor(e.api, e.store, &echo{}, locales.MustLoad(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	upd := e.text(6, "a")
-	errc := make(chan error, 1)
-	go func() { errc <- e.proc.Process(context.Background(), upd) }()
-	// The first holder is inside the dialog; its lock is lost.
-	time.Sleep(100 * time.Millisecond)
-	if err := e.store.DropLock(context.Background(), 6); err != nil {
-		t.Fatal(err)
-	}
-	// The update comes again (a webhook retry) to the second instance.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := second.Process(ctx, upd); err != nil {
-		t.Fatal(err)
-	}
-	close(slow.block)
-	if err := <-errc; !errors.Is(err, state.ErrLockLost) {
-		t.Fatalf("the first holder: %v, want ErrLockLost", err)
-	}
-	if got := e.api.texts(6); len(got) != 1 || got[0] != "send:echo: a" {
-		t.Fatalf("replies %v, want exactly one", got)
-	}
+	redistest.Each(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+		slow := &echo{block: make(chan struct{})}
+		e := newProcEnv(t, rdb, prefix, slow)
+		second := NewProcessor(e.api, e.store, &echo{}, locales.MustLoad(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		upd := e.text(6, "a")
+		errc := make(chan error, 1)
+		go func() { errc <- e.proc.Process(context.Background(), upd) }()
+		// The first holder is inside the dialog; its lock is lost.
+		time.Sleep(100 * time.Millisecond)
+		if err := e.store.DropLock(context.Background(), 6); err != nil {
+			t.Fatal(err)
+		}
+		// The update comes again (a webhook retry) to the second instance.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := second.Process(ctx, upd); err != nil {
+			t.Fatal(err)
+		}
+		close(slow.block)
+		if err := <-errc; !errors.Is(err, state.ErrLockLost) {
+			t.Fatalf("the first holder: %v, want ErrLockLost", err)
+		}
+		if got := e.api.texts(6); len(got) != 1 || got[0] != "send:echo: a" {
+			t.Fatalf("replies %v, want exactly one", got)
+		}
+	})
 }
 
 // A button pressed while Redis is down gets a toast that the bot is

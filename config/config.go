@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -29,6 +30,10 @@ type Config struct {
 	TelegramAPIURL string         // TELEGRAM_API_URL
 	DatabaseURL    string         // DATABASE_URL
 	RedisURL       string         // REDIS_URL
+	// RedisCluster lists the seed nodes of a Redis Cluster
+	// (REDIS_CLUSTER_ADDRS, host:port,...); when set, REDIS_URL gives only
+	// the credentials and client limits, and its database must be 0.
+	RedisCluster []string
 	HTTPAddr       string         // HTTP_ADDR
 	WebhookURL     string         // WEBHOOK_URL
 	WebhookSecret  string         // WEBHOOK_SECRET
@@ -248,6 +253,16 @@ func Load(getenv func(string) string, needToken bool) (Config, error) {
 	// The database and Redis URLs may hold a password: never repeated.
 	if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		ps.add("DATABASE_URL", "must be a postgres:// URL such as %s", DefaultDatabaseURL)
+	}
+	for _, a := range strings.Split(get("REDIS_CLUSTER_ADDRS", ""), ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			ps.add("REDIS_CLUSTER_ADDRS", "must be host:port pairs separated by commas, like 10.0.0.1:7001,10.0.0.2:7001")
+			break
+		}
+		c.RedisCluster = append(c.RedisCluster, a)
 	}
 	if !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		ps.add("REDIS_URL", "must be a redis:// or rediss:// URL such as %s", DefaultRedisURL)

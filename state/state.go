@@ -109,9 +109,10 @@ type Turn struct {
 // outbox items and the "handled" mark, all or nothing (a Lua script runs
 // without interruption).
 //
-// KEYS: lock, dialog, outbox, seen (” for none).
+// KEYS: lock, dialog, outbox, seen (all in the chat's slot).
 // ARGV: token, save (0/1), expected version, state JSON, dialog TTL ms, seen
-// TTL ms, outbox TTL ms, then the outbox items.
+// TTL ms (0: a turn of no update, e.g. a timer, marks nothing), outbox TTL
+// ms, then the outbox items.
 var commitScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 'lost' end
 if ARGV[2] == '1' then
@@ -124,7 +125,7 @@ if #ARGV > 7 then
   for i = 8, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
   redis.call('PEXPIRE', KEYS[3], ARGV[7])
 end
-if KEYS[4] ~= '' then redis.call('SET', KEYS[4], 1, 'PX', ARGV[6]) end
+if ARGV[6] ~= '0' then redis.call('SET', KEYS[4], 1, 'PX', ARGV[6]) end
 return 'ok'`)
 
 // pendingGrace is when a chat whose replies were just saved is due for the
@@ -152,11 +153,13 @@ func (s *Store) Commit(ctx context.Context, l *Lease, t Turn) error {
 	if t.SaveState {
 		save = "1"
 	}
-	seen := ""
-	if t.UpdateID != 0 {
-		seen = s.seenKey(t.Chat, t.UpdateID)
+	// A key is passed even when nothing is marked: a script's keys must all
+	// be in the chat's slot, and an empty name is not.
+	seen, seenTTL := s.seenKey(t.Chat, t.UpdateID), SeenTTL.Milliseconds()
+	if t.UpdateID == 0 {
+		seenTTL = 0
 	}
-	args := []any{l.token, save, t.Version, stateJSON, DialogTTL.Milliseconds(), SeenTTL.Milliseconds(), OutboxTTL.Milliseconds()}
+	args := []any{l.token, save, t.Version, stateJSON, DialogTTL.Milliseconds(), seenTTL, OutboxTTL.Milliseconds()}
 	for _, it := range t.Outbox {
 		args = append(args, it)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -126,16 +127,31 @@ func redisOptions(redisURL string, workers int) (*redis.Options, error) {
 	return opts, nil
 }
 
-func openRedis(ctx context.Context, redisURL string, workers int) (*redis.Client, error) {
+// openRedis connects to REDIS_URL, or to the Redis Cluster whose seed nodes
+// are cluster (then REDIS_URL gives the credentials and the client limits):
+// every script's keys share a hash tag, so Kabinet runs on either.
+func openRedis(ctx context.Context, redisURL string, cluster []string, workers int) (redis.UniversalClient, error) {
 	opts, err := redisOptions(redisURL, workers)
 	if err != nil {
 		return nil, err
 	}
-	rdb := redis.NewClient(opts)
+	var rdb redis.UniversalClient
+	addr := opts.Addr
+	if len(cluster) > 0 {
+		addr = strings.Join(cluster, ",")
+		rdb = redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs: cluster, Username: opts.Username, Password: opts.Password, TLSConfig: opts.TLSConfig,
+			DialTimeout: opts.DialTimeout, ReadTimeout: opts.ReadTimeout, WriteTimeout: opts.WriteTimeout,
+			PoolTimeout: opts.PoolTimeout, PoolSize: opts.PoolSize, MaxRetries: opts.MaxRetries,
+			DialerRetries: opts.DialerRetries,
+		})
+	} else {
+		rdb = redis.NewClient(opts)
+	}
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		_ = rdb.Close()
 		//lint:ignore ST1005 the message starts with the service's name, like PostgreSQL's
-		return nil, fmt.Errorf("Redis at %s is not reachable (start it, e.g. `docker compose up -d redis`, or set REDIS_URL): %w", opts.Addr, err)
+		return nil, fmt.Errorf("Redis at %s is not reachable (start it, e.g. `docker compose up -d redis`, or set REDIS_URL): %w", addr, err)
 	}
 	return rdb, nil
 }

@@ -7,8 +7,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/kabinet-bot/kabinet/emulator"
 	"github.com/kabinet-bot/kabinet/internal/redistest"
@@ -159,5 +162,52 @@ func TestABrokenChatDoesNotStallTheOthers(t *testing.T) {
 				t.Fatalf("after recovery the broken chat has %d replies, want %d, once each", got, each+1)
 			}
 		})
+	}
+}
+
+// TestServeOnARedisCluster: serve with REDIS_CLUSTER_ADDRS runs a whole
+// first visit on a 3-master Redis Cluster: linking by SMS code, the
+// balance and its buttons. Any script whose keys spanned slots would fail
+// here with CROSSSLOT. Every key it leaves has a TTL but the documented
+// shared indexes.
+func TestServeOnARedisCluster(t *testing.T) {
+	t.Parallel()
+	cluster, _ := redistest.NewCluster(t) // fails the test if the cluster is not running
+	s := prepareStack(t, polling, map[string]string{"REDIS_CLUSTER_ADDRS": strings.Join(redistest.ClusterAddrs(), ",")})
+	prefix := fmt.Sprintf("kabinet:%d:", s.emu.Bot().ID)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		_ = cluster.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			keys, _ := c.Keys(ctx, prefix+"*").Result()
+			for _, k := range keys {
+				c.Del(ctx, k)
+			}
+			return nil
+		})
+	})
+	s.start()
+	u := newUser("ru")
+	s.link(u, "1000000004", "+79000000004")
+	s.press(u, "Обновить")
+	s.waitFor("the refresh toast", func() bool { return hasPrefix(s.toasts(), "Обновлено") })
+	s.press(u, "Мои счета")
+	s.next(u, "Ваши счета")
+	if strings.Contains(s.logs.String(), "CROSSSLOT") {
+		t.Fatal("a script's keys spanned slots")
+	}
+	var written atomic.Int64
+	_ = cluster.ForEachMaster(context.Background(), func(ctx context.Context, c *redis.Client) error {
+		keys, err := c.Keys(ctx, prefix+"*").Result()
+		written.Add(int64(len(keys)))
+		return err
+	})
+	if written.Load() < 5 {
+		t.Fatalf("%d keys on the cluster: serve did not use it", written.Load())
+	}
+	bounded := map[string]bool{prefix + "pending": true, prefix + "{timers}": true, prefix + "{timers}:lease": true}
+	for _, k := range redistest.KeysWithoutTTL(context.Background(), cluster, prefix) {
+		if !bounded[k] {
+			t.Errorf("key %q has no TTL", k)
+		}
 	}
 }

@@ -60,7 +60,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	if err := postgres.Migrate(ctx, pool); err != nil {
 		return err
 	}
-	rdb, err := openRedis(ctx, cfg.RedisURL, cfg.Workers)
+	rdb, err := openRedis(ctx, cfg.RedisURL, cfg.RedisCluster, cfg.Workers)
 	if err != nil {
 		return err
 	}
@@ -318,7 +318,7 @@ func setDescriptions(ctx context.Context, api *tgbot.Bot, text *locales.Catalog)
 }
 
 // health answers 200 when PostgreSQL and Redis answer, for load balancers and compose.
-func health(pool *pgxpool.Pool, rdb *redis.Client) http.Handler {
+func health(pool *pgxpool.Pool, rdb redis.UniversalClient) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
