@@ -1,0 +1,153 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/kabinet-bot/kabinet/billing"
+	"github.com/kabinet-bot/kabinet/billing/postgres"
+	"github.com/kabinet-bot/kabinet/money"
+)
+
+// linkedAccount adds an account linked to Telegram users 101 and 102 (102
+// chose English).
+func linkedAccount(t *testing.T, s *postgres.Store, pool *pgxpool.Pool, a testAccount) int64 {
+	t.Helper()
+	id := addAccount(t, pool, a)
+	for _, u := range []int64{101, 102} {
+		if err := s.Link(context.Background(), u, id, 5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(t, pool, `UPDATE telegram_users SET language = 'en' WHERE id = 102`)
+	return id
+}
+
+func claimNotices(t *testing.T, s *postgres.Store, owner string, lease time.Duration) []billing.PaymentNotice {
+	t.Helper()
+	ns, err := s.ClaimPaymentNotices(context.Background(), owner, lease, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+// TestPaymentNoticeLease: a claimed notice is nobody else's while the lease
+// runs; when its claimer dies, the lease runs out and another instance
+// takes the notice over, and the dead claimer's late report changes
+// nothing. A failure counts an attempt and pauses the notice; a release
+// gives it back at once, counting none.
+func TestPaymentNoticeLease(t *testing.T) {
+	s, pool := newStore(t)
+	ctx := context.Background()
+	acc := linkedAccount(t, s, pool, testAccount{Number: "1000234567"})
+	if _, err := s.Credit(ctx, "billing", "T-1", acc, money.Rub(500), "terminal", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+
+	dead := claimNotices(t, s, "dead", 300*time.Millisecond)
+	if len(dead) != 2 || dead[0].TelegramUserID != 101 || dead[1].Language != "en" ||
+		dead[0].AccountNumber != "1000234567" || dead[0].Amount != money.Rub(500) || dead[0].Balance != money.Rub(500) {
+		t.Fatalf("claimed %+v", dead)
+	}
+	if got := claimNotices(t, s, "b", time.Hour); len(got) != 0 {
+		t.Fatalf("another instance claimed %d notices under a running lease", len(got))
+	}
+	time.Sleep(400 * time.Millisecond) // "dead" never reports; its lease runs out
+	taken := claimNotices(t, s, "b", time.Hour)
+	if len(taken) != 2 {
+		t.Fatalf("after the lease ran out %d notices were taken over, want 2", len(taken))
+	}
+	for _, n := range dead {
+		if err := s.PaymentNoticeSent(ctx, "dead", n); !errors.Is(err, billing.ErrLeaseLost) {
+			t.Errorf("the dead claimer's late report: %v, want ErrLeaseLost", err)
+		}
+	}
+	if err := s.PaymentNoticeSent(ctx, "b", taken[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PaymentNoticeSent(ctx, "b", taken[0]); !errors.Is(err, billing.ErrLeaseLost) {
+		t.Errorf("reported sent twice: %v", err)
+	}
+	if err := s.PaymentNoticeFailed(ctx, "b", taken[1]); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM payment_notices WHERE sent_at IS NOT NULL AND claimed_by = 'b' AND telegram_user_id = 101`); n != 1 {
+		t.Errorf("%d notices recorded as sent by b", n)
+	}
+	if got := claimNotices(t, s, "c", time.Hour); len(got) != 0 {
+		t.Fatalf("claimed %+v: a sent notice again, or a failed one before its pause", got)
+	}
+	exec(t, pool, `UPDATE payment_notices SET next_attempt_at = now() WHERE sent_at IS NULL`) // the pause passes
+	retry := claimNotices(t, s, "c", time.Hour)
+	if len(retry) != 1 || retry[0].TelegramUserID != 102 || retry[0].Attempts != 1 {
+		t.Fatalf("the retry: %+v", retry)
+	}
+	if err := s.ReleaseClaims(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	again := claimNotices(t, s, "d", time.Hour)
+	if len(again) != 1 || again[0].Attempts != 1 {
+		t.Fatalf("after a release: %+v, want the notice at once with its 1 attempt", again)
+	}
+	if err := s.PaymentNoticeSent(ctx, "c", retry[0]); !errors.Is(err, billing.ErrLeaseLost) {
+		t.Errorf("a report after releasing: %v", err)
+	}
+}
+
+// TestClaimsNeverOverlap: twenty instances claim at the same moment, in
+// small batches, until no notice is left: every notice is claimed by
+// exactly one of them.
+func TestClaimsNeverOverlap(t *testing.T) {
+	s, pool := newStore(t)
+	ctx := context.Background()
+	acc := linkedAccount(t, s, pool, testAccount{})
+	const payments = 100
+	for i := range payments {
+		if _, err := s.Credit(ctx, "billing", fmt.Sprint("T-", i), acc, money.Rub(1), "cash", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	claimedBy := map[[2]int64][]int{}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for w := range 20 {
+		wg.Go(func() {
+			<-start
+			owner := fmt.Sprint("instance-", w)
+			for {
+				ns, err := s.ClaimPaymentNotices(ctx, owner, time.Hour, 7)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(ns) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, n := range ns {
+					k := [2]int64{n.PaymentID, n.TelegramUserID}
+					claimedBy[k] = append(claimedBy[k], w)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if len(claimedBy) != 2*payments {
+		t.Errorf("%d notices claimed, want %d", len(claimedBy), 2*payments)
+	}
+	for k, by := range claimedBy {
+		if len(by) != 1 {
+			t.Errorf("notice %v claimed by instances %v", k, by)
+		}
+	}
+}
