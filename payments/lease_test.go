@@ -2,8 +2,10 @@ package payments
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,12 +49,17 @@ WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database
 	return held
 }
 
-// TestNothingHeldWhileSending: while a "payment received" push is being
-// sent, no transaction of this database is open and no lock is held on the
-// rows the scheduler works on.
+// TestNothingHeldWhileSending: while a "payment received" push or a trust
+// reminder is being sent, no transaction of this database is open and no
+// lock is held on the rows the scheduler works on.
 func TestNothingHeldWhileSending(t *testing.T) {
-	e := newSchedEnv(t, 0, billing.StatusActive)
+	moscow, _ := time.LoadLocation("Europe/Moscow")
+	e := newSchedEnv(t, money.Rub(-800), billing.StatusBlocked)
 	ctx := context.Background()
+	granted := time.Date(2025, 11, 25, 14, 0, 0, 0, moscow)
+	if _, err := e.store.GrantTrust(ctx, "", e.acc, granted, billing.DefaultTrustSettings(moscow)); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := e.store.Credit(ctx, "billing", "T-1", e.acc, money.Rub(300), "cash", time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -64,11 +71,22 @@ func TestNothingHeldWhileSending(t *testing.T) {
 		}
 		return nil
 	}}
-	if err := e.scheduler(m, time.Now).RunOnce(ctx); err != nil {
+	now := granted.Add(48*time.Hour + time.Minute) // the reminder is due too
+	if err := e.scheduler(m, func() time.Time { return now }).RunOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if c := perChat(m.messages()); c[101] != 1 || c[102] != 1 || checked != 2 {
-		t.Errorf("pushes %v, %d sends checked; want one each, 2", c, checked)
+	msgs := m.messages()
+	var pushes, reminders int
+	for _, msg := range msgs {
+		switch {
+		case strings.Contains(msg.text, "получен") || strings.Contains(msg.text, "received"):
+			pushes++
+		case strings.Contains(msg.text, "заканчивается завтра") || strings.Contains(msg.text, "ends tomorrow"):
+			reminders++
+		}
+	}
+	if pushes != 2 || reminders != 2 || checked != 4 {
+		t.Errorf("%d pushes and %d reminders sent, %d sends checked; want 2, 2, 4", pushes, reminders, checked)
 	}
 }
 
@@ -95,6 +113,62 @@ func TestStopRightAfterSendRepeatsNothing(t *testing.T) {
 	}
 	if c := perChat(m.messages()); c[101] != 1 || c[102] != 1 {
 		t.Errorf("pushes per chat after the restart %v, want one each", c)
+	}
+}
+
+// TestTrustReminderRetriesOnlyTheFailedRecipient: of the two people linked
+// to the account, the reminder reaches one and fails for the other. The
+// retry goes to the one it failed for, after a pause, and never to the one
+// who already has it.
+func TestTrustReminderRetriesOnlyTheFailedRecipient(t *testing.T) {
+	moscow, _ := time.LoadLocation("Europe/Moscow")
+	e := newSchedEnv(t, money.Rub(-800), billing.StatusBlocked)
+	ctx := context.Background()
+	granted := time.Date(2025, 11, 25, 14, 0, 0, 0, moscow)
+	if _, err := e.store.GrantTrust(ctx, "", e.acc, granted, billing.DefaultTrustSettings(moscow)); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	down := true // Telegram refuses chat 102 for now
+	m := &memMessenger{before: func(chat int64) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if chat == 102 && down {
+			return errors.New("telegram: 502 Bad Gateway")
+		}
+		return nil
+	}}
+	now := granted.Add(48*time.Hour + time.Minute)
+	s := e.scheduler(m, func() time.Time { return now })
+	run := func() {
+		t.Helper()
+		if err := s.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	if c := perChat(m.messages()); c[101] != 1 || c[102] != 0 {
+		t.Fatalf("first round %v, want chat 101 only", c)
+	}
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	now = now.Add(time.Minute)
+	run()
+	if c := perChat(m.messages()); c[101] != 1 || c[102] != 0 {
+		t.Fatalf("retried before the pause: %v", c)
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE trust_reminders SET next_attempt_at = now() WHERE sent_at IS NULL`); err != nil { // the pause passes
+		t.Fatal(err)
+	}
+	run()
+	run()
+	msgs := m.messages()
+	if c := perChat(msgs); c[101] != 1 || c[102] != 1 {
+		t.Fatalf("after the retry %v, want one reminder each", c)
+	}
+	if !strings.Contains(msgs[1].text, "ends tomorrow") || msgs[1].buttons[0][0].Data != fmt.Sprintf("payn:%d", e.acc) {
+		t.Errorf("the retried reminder: %q %+v", msgs[1].text, msgs[1].buttons)
 	}
 }
 

@@ -14,8 +14,8 @@ import (
 )
 
 // Why not River: every piece of scheduled work here is already a row with a
-// due time in the billing tables (a notice without sent_at, a trust
-// payment without reminded_at or ended_at), and a notice must exist for a
+// due time in the billing tables (a notice or a trust reminder without
+// sent_at, a trust payment without ended_at), and a notice must exist for a
 // payment that another program inserted, which only a trigger on the ledger
 // can guarantee. A job queue would duplicate that state in its own tables
 // and need the trigger to write into them. So the scheduler claims due rows
@@ -57,7 +57,9 @@ type ScheduleStore interface {
 	PaymentNoticeFailed(ctx context.Context, owner string, n billing.PaymentNotice) error
 	ListenPaymentNotices(ctx context.Context, wake chan<- struct{}) error
 
-	RemindTrust(ctx context.Context, now time.Time, limit int, send func(context.Context, billing.TrustPayment) error) (int, error)
+	ClaimTrustReminders(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]billing.TrustReminder, error)
+	TrustReminderSent(ctx context.Context, owner string, r billing.TrustReminder) error
+	TrustReminderFailed(ctx context.Context, owner string, r billing.TrustReminder) error
 	ExpireTrust(ctx context.Context, now time.Time, limit int) ([]billing.TrustPayment, error)
 
 	// ReleaseClaims gives back what owner claimed and has not reported.
@@ -176,8 +178,12 @@ func (s *Scheduler) RunOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.store.RemindTrust(ctx, now, batch, s.sendReminder)
-	return err
+	for {
+		n, err := s.remindTrust(ctx, now)
+		if err != nil || n < batch {
+			return err
+		}
+	}
 }
 
 // pushNotices claims a batch of due notices, sends them and records each
@@ -190,6 +196,16 @@ func (s *Scheduler) pushNotices(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	return runClaimed(ctx, s, deadline, notices, s.sendNotice, s.store.PaymentNoticeSent, s.store.PaymentNoticeFailed)
+}
+
+// remindTrust is pushNotices for the trust reminders due at now.
+func (s *Scheduler) remindTrust(ctx context.Context, now time.Time) (int, error) {
+	deadline := time.Now().Add(s.lease - leaseMargin)
+	reminders, err := s.store.ClaimTrustReminders(ctx, s.owner, now, s.lease, batch)
+	if err != nil {
+		return 0, err
+	}
+	return runClaimed(ctx, s, deadline, reminders, s.sendReminder, s.store.TrustReminderSent, s.store.TrustReminderFailed)
 }
 
 // runClaimed sends claimed rows one by one, with no transaction open, and
@@ -263,26 +279,24 @@ func (s *Scheduler) sendNotice(ctx context.Context, n billing.PaymentNotice) err
 	return nil
 }
 
-func (s *Scheduler) sendReminder(ctx context.Context, tp billing.TrustPayment) error {
+func (s *Scheduler) sendReminder(ctx context.Context, r billing.TrustReminder) error {
 	loc := s.loc
-	if l, err := time.LoadLocation(tp.TimeZone); err == nil && tp.TimeZone != "" {
+	if l, err := time.LoadLocation(r.TimeZone); err == nil && r.TimeZone != "" {
 		loc = l
 	}
-	end := tp.ExpiresAt.In(loc)
-	for _, r := range tp.Recipients {
-		lang := langOr(r.Language)
-		date := s.text.T(lang, "date_day_month", map[string]any{"Day": end.Day(), "Month": s.text.T(lang, fmt.Sprintf("month_%d", int(end.Month())), nil)})
-		text := s.text.T(lang, "trust_reminder", map[string]any{
-			"Amount": tp.Amount.Format(lang),
-			"Number": tp.AccountNumber,
-			"Date":   date,
-			"Time":   end.Format("15:04"),
-		})
-		buttons := [][]Button{{{Text: s.text.T(lang, "btn_pay", nil), Data: fmt.Sprintf("payn:%d", tp.AccountID)}}}
-		if err := s.msg.Send(ctx, r.UserID, text, buttons); err != nil {
-			s.log.Warn("trust reminder not sent", "event", "reminder_failed", "trust", tp.ID, "err", err)
-			return err
-		}
+	end := r.ExpiresAt.In(loc)
+	lang := langOr(r.Recipient.Language)
+	date := s.text.T(lang, "date_day_month", map[string]any{"Day": end.Day(), "Month": s.text.T(lang, fmt.Sprintf("month_%d", int(end.Month())), nil)})
+	text := s.text.T(lang, "trust_reminder", map[string]any{
+		"Amount": r.Amount.Format(lang),
+		"Number": r.AccountNumber,
+		"Date":   date,
+		"Time":   end.Format("15:04"),
+	})
+	buttons := [][]Button{{{Text: s.text.T(lang, "btn_pay", nil), Data: fmt.Sprintf("payn:%d", r.AccountID)}}}
+	if err := s.msg.Send(ctx, r.Recipient.UserID, text, buttons); err != nil {
+		s.log.Warn("trust reminder not sent", "event", "reminder_failed", "trust", r.ID, "attempts", r.Attempts+1, "err", err)
+		return err
 	}
 	return nil
 }

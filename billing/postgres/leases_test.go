@@ -151,3 +151,78 @@ func TestClaimsNeverOverlap(t *testing.T) {
 		}
 	}
 }
+
+// TestTrustRemindersPerRecipient: a trust payment's reminder falls due a day
+// before its end as one reminder per linked user; one user's success and the
+// other's failure are recorded apart, so the retry is for the second alone.
+// A user who unlinked the account meanwhile, or a trust payment that ended,
+// gets no reminder.
+func TestTrustRemindersPerRecipient(t *testing.T) {
+	s, pool := newStore(t)
+	ctx := context.Background()
+	acc := linkedAccount(t, s, pool, testAccount{Number: "1000234567", Status: billing.StatusBlocked, Balance: money.Rub(-800), BlockedAt: time.Now()})
+	granted := time.Date(2025, 11, 25, 14, 0, 0, 0, moscow)
+	tp, err := s.GrantTrust(ctx, "", acc, granted, billing.DefaultTrustSettings(moscow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	claim := func(owner string, now time.Time) []billing.TrustReminder {
+		t.Helper()
+		rs, err := s.ClaimTrustReminders(ctx, owner, now, time.Hour, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	if rs := claim("a", granted.Add(47*time.Hour)); len(rs) != 0 || count(t, pool, `SELECT count(*) FROM trust_reminders`) != 0 {
+		t.Fatalf("two days before the end: %+v", rs)
+	}
+	due := granted.Add(48*time.Hour + time.Minute)
+	rs := claim("a", due)
+	if len(rs) != 2 || rs[0].Recipient.UserID != 101 || rs[1].Recipient != (billing.Recipient{UserID: 102, Language: "en"}) ||
+		rs[0].AccountNumber != "1000234567" || rs[0].Amount != tp.Amount || !rs[0].ExpiresAt.Equal(tp.ExpiresAt) ||
+		rs[0].TimeZone != "Europe/Moscow" || rs[0].Balance != money.Rub(-300) {
+		t.Fatalf("claimed %+v", rs)
+	}
+	if again := claim("b", due); len(again) != 0 {
+		t.Fatalf("claimed twice: %+v", again)
+	}
+	if err := s.TrustReminderSent(ctx, "a", rs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TrustReminderFailed(ctx, "a", rs[1]); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim("b", due); len(got) != 0 {
+		t.Fatalf("retried before the pause: %+v", got)
+	}
+	exec(t, pool, `UPDATE trust_reminders SET next_attempt_at = now() WHERE sent_at IS NULL`)
+	retry := claim("b", due.Add(time.Hour))
+	if len(retry) != 1 || retry[0].Recipient.UserID != 102 || retry[0].Attempts != 1 {
+		t.Fatalf("the retry: %+v, want user 102 alone", retry)
+	}
+	if err := s.TrustReminderSent(ctx, "a", retry[0]); !errors.Is(err, billing.ErrLeaseLost) {
+		t.Errorf("a report by the former claimer: %v", err)
+	}
+	if err := s.ReleaseClaims(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Unlinked meanwhile: not reminded.
+	if err := s.Unlink(ctx, 102, acc); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim("c", due.Add(2*time.Hour)); len(got) != 0 {
+		t.Errorf("reminded a user who unlinked the account: %+v", got)
+	}
+	if err := s.Link(ctx, 102, acc, 5); err != nil {
+		t.Fatal(err)
+	}
+	// Ended: not reminded either.
+	if _, err := s.ExpireTrust(ctx, tp.ExpiresAt, 10); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim("c", tp.ExpiresAt); len(got) != 0 {
+		t.Errorf("reminded about a trust payment that has ended: %+v", got)
+	}
+}
