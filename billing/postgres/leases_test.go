@@ -207,6 +207,12 @@ func TestTrustRemindersPerRecipient(t *testing.T) {
 	if err := s.ReleaseClaims(ctx, "b"); err != nil {
 		t.Fatal(err)
 	}
+	if got := claim("c", due.Add(time.Hour)); len(got) != 1 || got[0].Recipient.UserID != 102 {
+		t.Fatalf("after a release: %+v, want user 102's reminder at once", got)
+	}
+	if err := s.ReleaseClaims(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
 
 	// Unlinked meanwhile: not reminded.
 	if err := s.Unlink(ctx, 102, acc); err != nil {
