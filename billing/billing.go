@@ -28,6 +28,11 @@ var (
 	ErrNotFound = errors.New("billing: not found")
 	// ErrLinkLimit: the Telegram user already has the maximum number of linked accounts.
 	ErrLinkLimit = errors.New("billing: too many linked accounts")
+	// ErrLeaseLost: the scheduler's claim on a piece of work is no longer
+	// its own (the lease ran out and another instance claimed it since, or
+	// it was given back or reported already), so the outcome was not
+	// recorded.
+	ErrLeaseLost = errors.New("billing: lease lost to another instance")
 )
 
 // Account is one contract's personal account ("лицевой счёт").

@@ -69,8 +69,7 @@ type TrustOffer struct {
 	Balance money.Amount
 }
 
-// TrustPayment is a granted trust payment as the scheduler sees it, with
-// the Telegram users linked to its account (for the reminder).
+// TrustPayment is a granted trust payment as the scheduler sees it.
 type TrustPayment struct {
 	ID            int64
 	AccountID     int64
@@ -79,7 +78,15 @@ type TrustPayment struct {
 	ExpiresAt     time.Time
 	TimeZone      string       // the account's city's zone, for the date in the reminder
 	Balance       money.Amount // the balance now
-	Recipients    []Recipient  // linked Telegram users
+}
+
+// TrustReminder is the "your trust payment ends tomorrow" message due to one
+// Telegram user linked to the account. Each recipient has a reminder of its
+// own, so that a send that fails for one is retried for that one alone.
+type TrustReminder struct {
+	TrustPayment // ID is the trust payment's
+	Recipient    Recipient
+	Attempts     int // failed sends so far
 }
 
 // Recipient is a Telegram user a notice goes to, with the language chosen

@@ -44,6 +44,9 @@ type Config struct {
 	CodeSecret     []byte         // CODE_SECRET
 	MaxAccounts    int            // MAX_ACCOUNTS
 	Workers        int            // WORKERS
+	// DatabaseMaxConns is the PostgreSQL pool's size (DATABASE_MAX_CONNS;
+	// DefaultDatabaseMaxConns of WORKERS when unset).
+	DatabaseMaxConns int
 	// InstanceID names this process's deployment slot (INSTANCE_ID, default
 	// the host name): a restart under the same name takes over the chats
 	// its predecessor held at once. Two processes running side by side need
@@ -125,6 +128,23 @@ const (
 	// DefaultAutopayURLTemplate is the seed provider's autopay set-up page.
 	DefaultAutopayURLTemplate = "https://zelenaya.net/autopay?account={account}"
 )
+
+// DatabaseConnsBeyondWorkers is what DefaultDatabaseMaxConns adds to
+// WORKERS: one connection each for the payments scheduler's claims and
+// reports, the dialog timers and /healthz, and two for YooKassa's
+// notifications (more of those at once wait a moment for a connection).
+const DatabaseConnsBeyondWorkers = 5
+
+// DefaultDatabaseMaxConns is the pool size that lets every worker run its
+// query at once: each of the WORKERS chats handled in parallel holds at most
+// one connection at a time, and so do the few tasks beside them. pgx's own
+// default (4, or the number of CPUs) made 64 workers queue for 4
+// connections. The pool opens connections only as they are needed; the
+// scheduler's LISTEN connection is taken out of it, so a process opens at
+// most one more than this.
+func DefaultDatabaseMaxConns(workers int) int {
+	return workers + DatabaseConnsBeyondWorkers
+}
 
 var secretToken = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
 
@@ -253,6 +273,10 @@ func Load(getenv func(string) string, needToken bool) (Config, error) {
 	// The database and Redis URLs may hold a password: never repeated.
 	if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		ps.add("DATABASE_URL", "must be a postgres:// URL such as %s", DefaultDatabaseURL)
+	} else if u, err := url.Parse(c.DatabaseURL); err == nil && u.Query().Has("pool_max_conns") {
+		// Two settings for one thing: say which one counts instead of
+		// silently overriding the URL's.
+		ps.add("DATABASE_URL", "sets pool_max_conns: remove it and set DATABASE_MAX_CONNS instead (default WORKERS + %d)", DatabaseConnsBeyondWorkers)
 	}
 	for _, a := range strings.Split(get("REDIS_CLUSTER_ADDRS", ""), ",") {
 		if a = strings.TrimSpace(a); a == "" {
@@ -300,6 +324,9 @@ func Load(getenv func(string) string, needToken bool) (Config, error) {
 	}
 	if c.Workers, err = positive(get("WORKERS", "64"), 1, 10000); err != nil {
 		ps.add("WORKERS", "%v", err)
+	}
+	if c.DatabaseMaxConns, err = positive(get("DATABASE_MAX_CONNS", strconv.Itoa(DefaultDatabaseMaxConns(c.Workers))), 1, 10000); err != nil {
+		ps.add("DATABASE_MAX_CONNS", "%v, the PostgreSQL connections of one process (default WORKERS + %d)", err, DatabaseConnsBeyondWorkers)
 	}
 	host, _ := os.Hostname()
 	if c.InstanceID = get("INSTANCE_ID", host); len(c.InstanceID) > 200 || strings.ContainsAny(c.InstanceID, "|\n") {

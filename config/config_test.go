@@ -63,6 +63,9 @@ func TestDefaults(t *testing.T) {
 	if c.NotifyRate != 25 || c.NotifyPaidBroadcast {
 		t.Errorf("pushes: %d a second, paid broadcast %v; want 25, false", c.NotifyRate, c.NotifyPaidBroadcast)
 	}
+	if c.Workers != 64 || c.DatabaseMaxConns != 64+DatabaseConnsBeyondWorkers {
+		t.Errorf("WORKERS %d, DATABASE_MAX_CONNS %d; want 64 and 64 + %d", c.Workers, c.DatabaseMaxConns, DatabaseConnsBeyondWorkers)
+	}
 }
 
 // The pushes' rate: 25 a second by default, at most Telegram's free 30; a
@@ -92,6 +95,29 @@ func TestNotifyRate(t *testing.T) {
 	_, err := Load(env(map[string]string{"NOTIFY_RATE": "100"}), true)
 	if err == nil || !strings.Contains(err.Error(), "NOTIFY_PAID_BROADCAST=true") {
 		t.Errorf("NOTIFY_RATE=100 alone: %v", err)
+	}
+}
+
+// The pool follows WORKERS unless DATABASE_MAX_CONNS says otherwise: with
+// fewer connections than workers, chats would queue for a connection.
+func TestDatabaseMaxConns(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want int
+	}{
+		{map[string]string{"WORKERS": "16"}, 16 + DatabaseConnsBeyondWorkers},
+		{map[string]string{"WORKERS": "1"}, 1 + DatabaseConnsBeyondWorkers},
+		{map[string]string{"WORKERS": "16", "DATABASE_MAX_CONNS": "8"}, 8},
+		{map[string]string{"DATABASE_MAX_CONNS": " 200 "}, 200},
+	} {
+		c, err := Load(env(tc.env), true)
+		if err != nil || c.DatabaseMaxConns != tc.want {
+			t.Errorf("%v: DATABASE_MAX_CONNS %d (%v), want %d", tc.env, c.DatabaseMaxConns, err, tc.want)
+		}
+	}
+	// migrate and demo-data read it too: they open the same pool.
+	if c, err := Load(env(map[string]string{"TELEGRAM_TOKEN": "", "WORKERS": "4"}), false); err != nil || c.DatabaseMaxConns != 4+DatabaseConnsBeyondWorkers {
+		t.Errorf("without a token: %d, %v", c.DatabaseMaxConns, err)
 	}
 }
 
@@ -181,6 +207,9 @@ func TestBadValuesNameTheirVariable(t *testing.T) {
 		{"code secret odd length", "CODE_SECRET", map[string]string{"CODE_SECRET": codeSecret + "0"}},
 		{"max accounts", "MAX_ACCOUNTS", map[string]string{"MAX_ACCOUNTS": "many"}},
 		{"workers", "WORKERS", map[string]string{"WORKERS": "0"}},
+		{"database max conns zero", "DATABASE_MAX_CONNS", map[string]string{"DATABASE_MAX_CONNS": "0"}},
+		{"database max conns nonsense", "DATABASE_MAX_CONNS", map[string]string{"DATABASE_MAX_CONNS": "WORKERS+5"}},
+		{"database max conns in the URL too", "DATABASE_URL", map[string]string{"DATABASE_URL": "postgres://kabinet:pw-in-url@db/kabinet?pool_max_conns=10"}},
 		{"nearest", "OFFICES_NEAREST", map[string]string{"OFFICES_NEAREST": "banks"}},
 		{"page size", "OFFICES_PAGE_SIZE", map[string]string{"OFFICES_PAGE_SIZE": "100"}},
 		{"viber link", "OFFICES_VIBER_URL", map[string]string{"OFFICES_VIBER_URL": "viber://chat?number=1"}},
@@ -237,7 +266,7 @@ func TestBadValuesNameTheirVariable(t *testing.T) {
 			if tc.env[tc.variable] != "" && strings.Contains(err.Error(), "required") {
 				t.Errorf("%s is set, yet the error says it is required: %v", tc.variable, err)
 			}
-			for _, secret := range []string{codeSecret, linkSecret, tc.env["CODE_SECRET"], tc.env["PAY_LINK_SECRET"], tc.env["WEBHOOK_SECRET"], tc.env["SMPP_PASSWORD"]} {
+			for _, secret := range []string{codeSecret, linkSecret, tc.env["CODE_SECRET"], tc.env["PAY_LINK_SECRET"], tc.env["WEBHOOK_SECRET"], tc.env["SMPP_PASSWORD"], "pw-in-url"} {
 				if secret != "" && strings.Contains(err.Error(), secret) {
 					t.Errorf("error repeats a secret: %v", err)
 				}
@@ -275,16 +304,17 @@ func TestCodeSecretSaysWhatIsWrong(t *testing.T) {
 func TestEveryProblemAtOnce(t *testing.T) {
 	const badSecret = "not-a-secret-but-treated-as-one"
 	_, err := Load(env(map[string]string{
-		"TELEGRAM_TOKEN":    "",
-		"CODE_SECRET":       "abc",
-		"PAY_LINK_SECRET":   badSecret,
-		"WEBHOOK_URL":       "https://x.example/h",
-		"WEBHOOK_SECRET":    badSecret + "!",
-		"SMS_PROVIDER":      "smpp",
-		"WORKERS":           "0",
-		"LOG_LEVEL":         "loud",
-		"TIME_ZONE":         "Mars/Olympus",
-		"OFFICES_VIBER_URL": "viber://chat?number=1",
+		"TELEGRAM_TOKEN":     "",
+		"CODE_SECRET":        "abc",
+		"PAY_LINK_SECRET":    badSecret,
+		"WEBHOOK_URL":        "https://x.example/h",
+		"WEBHOOK_SECRET":     badSecret + "!",
+		"SMS_PROVIDER":       "smpp",
+		"WORKERS":            "0",
+		"DATABASE_MAX_CONNS": "-1",
+		"LOG_LEVEL":          "loud",
+		"TIME_ZONE":          "Mars/Olympus",
+		"OFFICES_VIBER_URL":  "viber://chat?number=1",
 	}), true)
 	if err == nil {
 		t.Fatal("accepted")
@@ -294,13 +324,13 @@ func TestEveryProblemAtOnce(t *testing.T) {
 		got = append(got, p.Variable)
 	}
 	want := []string{"TELEGRAM_TOKEN", "WEBHOOK_SECRET", "CODE_SECRET", "SMPP_ADDR", "SMPP_SYSTEM_ID", "SMPP_SOURCE_ADDR",
-		"TIME_ZONE", "WORKERS", "LOG_LEVEL", "PAY_LINK_SECRET", "OFFICES_VIBER_URL"}
+		"TIME_ZONE", "WORKERS", "DATABASE_MAX_CONNS", "LOG_LEVEL", "PAY_LINK_SECRET", "OFFICES_VIBER_URL"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("problems of\n%v\nwant\n%v", got, want)
 	}
 
 	lines := strings.Split(err.Error(), "\n")
-	if lines[0] != "11 settings to fix:" || len(lines) != 1+len(want) {
+	if lines[0] != "12 settings to fix:" || len(lines) != 1+len(want) {
 		t.Fatalf("error reads:\n%s", err)
 	}
 	for i, v := range want {

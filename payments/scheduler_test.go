@@ -28,19 +28,33 @@ type sentMessage struct {
 }
 
 // memMessenger records what would go to Telegram; fail makes sends fail.
+// before, when set, runs first, outside the lock, while the message is "in
+// flight" (an error fails the send); accepted runs once Telegram has
+// accepted it.
 type memMessenger struct {
-	mu   sync.Mutex
-	sent []sentMessage
-	fail bool
+	mu       sync.Mutex
+	sent     []sentMessage
+	fail     bool
+	before   func(chat int64) error
+	accepted func(chat int64)
 }
 
 func (m *memMessenger) Send(_ context.Context, chat int64, text string, buttons [][]Button) error {
+	if m.before != nil {
+		if err := m.before(chat); err != nil {
+			return err
+		}
+	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.fail {
+		m.mu.Unlock()
 		return errors.New("telegram: 502 Bad Gateway")
 	}
 	m.sent = append(m.sent, sentMessage{chat, text, buttons, time.Now()})
+	m.mu.Unlock()
+	if m.accepted != nil {
+		m.accepted(chat)
+	}
 	return nil
 }
 

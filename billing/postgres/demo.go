@@ -272,7 +272,7 @@ func loadDemoTrust(ctx context.Context, tx pgx.Tx, id int64, a demoAccount, toda
 		endedAt = &expiresAt
 	}
 	if _, err := tx.Exec(ctx, `
-INSERT INTO trust_payments (account_id, month, amount, granted_at, expires_at, reminded_at, ended_at)
+INSERT INTO trust_payments (account_id, month, amount, granted_at, expires_at, reminders_queued_at, ended_at)
 VALUES ($1, $2::date, $3, $4, $5, $6, $6)`,
 		id, month.Format(time.DateOnly), a.Trust.Amount, grantedAt, expiresAt, endedAt); err != nil {
 		return err

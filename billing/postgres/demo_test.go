@@ -48,7 +48,7 @@ func demoSnapshot(t *testing.T, pool *pgxpool.Pool) []string {
 		 WHERE p.provider = 'demo'
 		 ORDER BY p.provider_payment_id`,
 		`SELECT format('trust %s %s fee %s reminded %s ended %s', a.number, tp.amount, tp.fee,
-		        tp.reminded_at IS NOT NULL, tp.ended_at IS NOT NULL)
+		        tp.reminders_queued_at IS NOT NULL, tp.ended_at IS NOT NULL)
 		 FROM trust_payments tp JOIN accounts a ON a.id = tp.account_id
 		 ORDER BY a.number, tp.month`,
 	} {

@@ -336,65 +336,118 @@ SELECT EXISTS (SELECT 1 FROM payments WHERE account_id = $1 AND channel <> 'trus
 	}, month, nil
 }
 
-// SendPaymentNotices sends due "payment received" notices, at most limit,
-// one transaction each: the notice row is locked (FOR UPDATE SKIP LOCKED, so
-// several `serve` processes share the work and never take the same row),
-// send is called, and the row is marked sent in the same transaction. A
-// failed send is retried later with a growing pause. It returns how many
-// were sent.
-//
-// A crash between a successful send and the commit sends that one notice
-// again after the restart: Telegram has no idempotent send, so this is the
-// narrowest window there can be.
-func (s *Store) SendPaymentNotices(ctx context.Context, limit int, send func(context.Context, billing.PaymentNotice) error) (sent int, err error) {
-	defer wrap(&err, "send payment notices")
-	for sent < limit {
-		found := false
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			var n billing.PaymentNotice
-			err := tx.QueryRow(ctx, `
-SELECT n.payment_id, n.telegram_user_id, coalesce(u.language, ''), a.number, p.amount, a.balance,
-       p.channel, p.paid_at, n.attempts
-FROM payment_notices n
-JOIN payments p ON p.id = n.payment_id
-JOIN accounts a ON a.id = p.account_id
-LEFT JOIN telegram_users u ON u.id = n.telegram_user_id
-WHERE n.sent_at IS NULL AND n.next_attempt_at <= now()
-ORDER BY n.next_attempt_at, n.payment_id
-LIMIT 1
-FOR UPDATE OF n SKIP LOCKED`).Scan(&n.PaymentID, &n.TelegramUserID, &n.Language, &n.AccountNumber,
-				&n.Amount, &n.Balance, &n.Channel, &n.PaidAt, &n.Attempts)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			found = true
-			if sendErr := send(ctx, n); sendErr != nil {
-				// 2 s, 4 s, 8 s ... capped at an hour; the error is the
-				// sender's to log.
-				_, err = tx.Exec(ctx, `
-UPDATE payment_notices
-SET attempts = attempts + 1,
-    next_attempt_at = now() + least(interval '1 hour', interval '1 second' * power(2, least(attempts + 1, 12)))
-WHERE payment_id = $1 AND telegram_user_id = $2`, n.PaymentID, n.TelegramUserID)
-				return err
-			}
-			sent++
-			_, err = tx.Exec(ctx, `
-UPDATE payment_notices SET sent_at = now(), attempts = attempts + 1
-WHERE payment_id = $1 AND telegram_user_id = $2`, n.PaymentID, n.TelegramUserID)
-			return err
-		})
-		if err != nil {
-			return sent, err
-		}
-		if !found {
-			break
-		}
+// The scheduler's work (payment notices, trust reminders) is claimed with a
+// lease, never held under a row lock: a claim is one short statement that
+// writes claimed_by and claimed_until and commits; the caller sends with no
+// transaction open (a Telegram send may wait out a retry_after of minutes);
+// a second short statement records the outcome only while claimed_by is
+// still the caller. FOR UPDATE SKIP LOCKED inside the claim keeps two
+// instances claiming at the same instant from taking the same row; the lease
+// keeps them apart afterwards, and a claimer that died leaves a lease that
+// runs out, after which any instance claims the row again.
+
+// leaseMillis is a lease as the claims' SQL takes it.
+func leaseMillis(lease time.Duration) int64 {
+	if ms := lease.Milliseconds(); ms > 0 {
+		return ms
 	}
-	return sent, nil
+	return 1
+}
+
+// backoffSQL is the pause after a failed send, from the attempts so far:
+// 2 s, 4 s, 8 s ... capped at an hour.
+const backoffSQL = `now() + least(interval '1 hour', interval '1 second' * power(2, least(attempts + 1, 12)))`
+
+// ClaimPaymentNotices leases to owner, for lease, up to limit "payment
+// received" notices that are due and not claimed by anyone whose lease is
+// still running, and returns them in due order. Each is then reported with
+// PaymentNoticeSent or PaymentNoticeFailed (or given back by ReleaseClaims).
+func (s *Store) ClaimPaymentNotices(ctx context.Context, owner string, lease time.Duration, limit int) (_ []billing.PaymentNotice, err error) {
+	defer wrap(&err, "claim payment notices")
+	rows, _ := s.pool.Query(ctx, `
+WITH due AS (
+    SELECT payment_id, telegram_user_id
+    FROM payment_notices
+    WHERE sent_at IS NULL AND next_attempt_at <= now()
+      AND (claimed_until IS NULL OR claimed_until < now())
+    ORDER BY next_attempt_at, payment_id, telegram_user_id
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE payment_notices n
+    SET claimed_by = $1, claimed_until = now() + $2 * interval '1 millisecond'
+    FROM due
+    WHERE n.payment_id = due.payment_id AND n.telegram_user_id = due.telegram_user_id
+    RETURNING n.payment_id, n.telegram_user_id, n.attempts, n.next_attempt_at
+)
+SELECT c.payment_id, c.telegram_user_id, coalesce(u.language, ''), a.number, p.amount, a.balance,
+       p.channel, p.paid_at, c.attempts
+FROM claimed c
+JOIN payments p ON p.id = c.payment_id
+JOIN accounts a ON a.id = p.account_id
+LEFT JOIN telegram_users u ON u.id = c.telegram_user_id
+ORDER BY c.next_attempt_at, c.payment_id, c.telegram_user_id`, owner, leaseMillis(lease), limit)
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (billing.PaymentNotice, error) {
+		var n billing.PaymentNotice
+		err := row.Scan(&n.PaymentID, &n.TelegramUserID, &n.Language, &n.AccountNumber,
+			&n.Amount, &n.Balance, &n.Channel, &n.PaidAt, &n.Attempts)
+		return n, err
+	})
+}
+
+// PaymentNoticeSent records that Telegram accepted the notice owner had
+// claimed. billing.ErrLeaseLost means owner's lease ran out and another
+// instance claimed the notice since: it may be sent twice, and the lease is
+// too short for the sends.
+//
+// A crash between Telegram's answer and this call sends that one notice
+// again once the lease has run out: Telegram has no idempotent send, so
+// this is the narrowest window there can be.
+func (s *Store) PaymentNoticeSent(ctx context.Context, owner string, n billing.PaymentNotice) (err error) {
+	defer wrap(&err, "payment notice sent")
+	return leaseHeld(s.pool.Exec(ctx, `
+UPDATE payment_notices SET sent_at = now(), attempts = attempts + 1, claimed_until = NULL
+WHERE payment_id = $2 AND telegram_user_id = $3 AND claimed_by = $1 AND sent_at IS NULL`,
+		owner, n.PaymentID, n.TelegramUserID))
+}
+
+// PaymentNoticeFailed gives back a notice owner could not send, to be tried
+// again after a pause that grows with each failure (billing.ErrLeaseLost as
+// for PaymentNoticeSent).
+func (s *Store) PaymentNoticeFailed(ctx context.Context, owner string, n billing.PaymentNotice) (err error) {
+	defer wrap(&err, "payment notice failed")
+	return leaseHeld(s.pool.Exec(ctx, `
+UPDATE payment_notices
+SET attempts = attempts + 1, next_attempt_at = `+backoffSQL+`, claimed_by = NULL, claimed_until = NULL
+WHERE payment_id = $2 AND telegram_user_id = $3 AND claimed_by = $1 AND sent_at IS NULL`,
+		owner, n.PaymentID, n.TelegramUserID))
+}
+
+// ReleaseClaims gives back, due at once and with no attempt counted, every
+// notice and reminder owner claimed and has not reported: the ones a
+// stopping scheduler did not get to, so that another instance (or the same
+// after its restart) sends them without waiting for the lease to run out.
+func (s *Store) ReleaseClaims(ctx context.Context, owner string) (err error) {
+	defer wrap(&err, "release claims")
+	_, err = s.pool.Exec(ctx, `
+WITH notices AS (
+    UPDATE payment_notices SET claimed_by = NULL, claimed_until = NULL
+    WHERE claimed_by = $1 AND sent_at IS NULL
+)
+UPDATE trust_reminders SET claimed_by = NULL, claimed_until = NULL
+WHERE claimed_by = $1 AND sent_at IS NULL`, owner)
+	return err
+}
+
+// leaseHeld turns "no row matched" of an outcome's UPDATE into ErrLeaseLost.
+func leaseHeld(tag pgconn.CommandTag, err error) error {
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return billing.ErrLeaseLost
+	}
+	return nil
 }
 
 // ListenPaymentNotices wakes the caller (a non-blocking send on wake)
@@ -424,65 +477,97 @@ func (s *Store) ListenPaymentNotices(ctx context.Context, wake chan<- struct{}) 
 	}
 }
 
-// RemindTrust sends the "your trust payment ends tomorrow" reminder for
-// trust payments that end within a day of now and were not reminded yet, one
-// transaction each with the row locked, marking reminded_at in the same
-// transaction as the send: one reminder per trust payment, whatever the
-// number of `serve` processes. A failed send is tried again at the next call.
-func (s *Store) RemindTrust(ctx context.Context, now time.Time, limit int, send func(context.Context, billing.TrustPayment) error) (sent int, err error) {
-	defer wrap(&err, "remind trust")
-	failed := []int64{0}
-	for sent < limit {
-		found := false
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			var tp billing.TrustPayment
-			err := tx.QueryRow(ctx, `
-SELECT tp.id, tp.account_id, a.number, tp.amount, tp.expires_at, c.time_zone, a.balance
-FROM trust_payments tp
-JOIN accounts a ON a.id = tp.account_id
-JOIN cities c ON c.id = a.city_id
-WHERE tp.ended_at IS NULL AND tp.reminded_at IS NULL
-  AND tp.expires_at > $1 AND tp.expires_at <= $1 + interval '1 day'
-  AND tp.id <> ALL ($2)
-ORDER BY tp.expires_at
-LIMIT 1
-FOR UPDATE OF tp SKIP LOCKED`, now, failed).Scan(&tp.ID, &tp.AccountID, &tp.AccountNumber, &tp.Amount,
-				&tp.ExpiresAt, &tp.TimeZone, &tp.Balance)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			found = true
-			rows, _ := tx.Query(ctx, `
-SELECT l.telegram_user_id, coalesce(u.language, '')
-FROM telegram_links l LEFT JOIN telegram_users u ON u.id = l.telegram_user_id
-WHERE l.account_id = $1 ORDER BY l.telegram_user_id`, tp.AccountID)
-			tp.Recipients, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (billing.Recipient, error) {
-				var r billing.Recipient
-				err := row.Scan(&r.UserID, &r.Language)
-				return r, err
-			})
-			if err != nil {
-				return err
-			}
-			if sendErr := send(ctx, tp); sendErr != nil {
-				failed = append(failed, tp.ID)
-				return nil
-			}
-			sent++
-			_, err = tx.Exec(ctx, `UPDATE trust_payments SET reminded_at = $2 WHERE id = $1`, tp.ID, now)
+// ClaimTrustReminders leases to owner up to limit "your trust payment ends
+// tomorrow" reminders, one per (trust payment, linked Telegram user), in one
+// short transaction. First the trust payments that end within a day of now
+// and have no reminders yet get one reminder row per user linked to the
+// account at that moment (reminders_queued_at marks them); then the due
+// reminders are claimed as ClaimPaymentNotices claims notices. A reminder
+// is not claimed once its trust payment has ended or its user has unlinked
+// the account. Each is then reported with TrustReminderSent or
+// TrustReminderFailed.
+func (s *Store) ClaimTrustReminders(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) (claimed []billing.TrustReminder, err error) {
+	defer wrap(&err, "claim trust reminders")
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+WITH due AS (
+    SELECT id, account_id
+    FROM trust_payments
+    WHERE ended_at IS NULL AND reminders_queued_at IS NULL
+      AND expires_at > $1 AND expires_at <= $1 + interval '1 day'
+    ORDER BY expires_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+), queued AS (
+    UPDATE trust_payments tp SET reminders_queued_at = $1
+    FROM due WHERE tp.id = due.id
+    RETURNING tp.id, tp.account_id
+)
+INSERT INTO trust_reminders (trust_payment_id, telegram_user_id)
+SELECT q.id, l.telegram_user_id FROM queued q JOIN telegram_links l ON l.account_id = q.account_id
+ON CONFLICT DO NOTHING`, now, limit); err != nil {
 			return err
+		}
+		rows, _ := tx.Query(ctx, `
+WITH due AS (
+    SELECT r.trust_payment_id, r.telegram_user_id
+    FROM trust_reminders r
+    JOIN trust_payments tp ON tp.id = r.trust_payment_id
+    WHERE r.sent_at IS NULL AND r.next_attempt_at <= now()
+      AND (r.claimed_until IS NULL OR r.claimed_until < now())
+      AND tp.ended_at IS NULL AND tp.expires_at > $1
+      AND EXISTS (SELECT 1 FROM telegram_links l
+                  WHERE l.account_id = tp.account_id AND l.telegram_user_id = r.telegram_user_id)
+    ORDER BY r.next_attempt_at, r.trust_payment_id, r.telegram_user_id
+    LIMIT $4
+    FOR UPDATE OF r SKIP LOCKED
+), claimed AS (
+    UPDATE trust_reminders r
+    SET claimed_by = $2, claimed_until = now() + $3 * interval '1 millisecond'
+    FROM due
+    WHERE r.trust_payment_id = due.trust_payment_id AND r.telegram_user_id = due.telegram_user_id
+    RETURNING r.trust_payment_id, r.telegram_user_id, r.attempts, r.next_attempt_at
+)
+SELECT tp.id, tp.account_id, a.number, tp.amount, tp.expires_at, ci.time_zone, a.balance,
+       c.telegram_user_id, coalesce(u.language, ''), c.attempts
+FROM claimed c
+JOIN trust_payments tp ON tp.id = c.trust_payment_id
+JOIN accounts a ON a.id = tp.account_id
+JOIN cities ci ON ci.id = a.city_id
+LEFT JOIN telegram_users u ON u.id = c.telegram_user_id
+ORDER BY c.next_attempt_at, c.trust_payment_id, c.telegram_user_id`, now, owner, leaseMillis(lease), limit)
+		var err error
+		claimed, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (billing.TrustReminder, error) {
+			var r billing.TrustReminder
+			err := row.Scan(&r.ID, &r.AccountID, &r.AccountNumber, &r.Amount, &r.ExpiresAt, &r.TimeZone, &r.Balance,
+				&r.Recipient.UserID, &r.Recipient.Language, &r.Attempts)
+			return r, err
 		})
-		if err != nil {
-			return sent, err
-		}
-		if !found {
-			break
-		}
-	}
-	return sent, nil
+		return err
+	})
+	return claimed, err
+}
+
+// TrustReminderSent records that Telegram accepted the reminder owner had
+// claimed (billing.ErrLeaseLost as for PaymentNoticeSent).
+func (s *Store) TrustReminderSent(ctx context.Context, owner string, r billing.TrustReminder) (err error) {
+	defer wrap(&err, "trust reminder sent")
+	return leaseHeld(s.pool.Exec(ctx, `
+UPDATE trust_reminders SET sent_at = now(), attempts = attempts + 1, claimed_until = NULL
+WHERE trust_payment_id = $2 AND telegram_user_id = $3 AND claimed_by = $1 AND sent_at IS NULL`,
+		owner, r.ID, r.Recipient.UserID))
+}
+
+// TrustReminderFailed gives back a reminder owner could not send, to be
+// tried again after a growing pause, for this recipient only
+// (billing.ErrLeaseLost as for PaymentNoticeSent).
+func (s *Store) TrustReminderFailed(ctx context.Context, owner string, r billing.TrustReminder) (err error) {
+	defer wrap(&err, "trust reminder failed")
+	return leaseHeld(s.pool.Exec(ctx, `
+UPDATE trust_reminders
+SET attempts = attempts + 1, next_attempt_at = `+backoffSQL+`, claimed_by = NULL, claimed_until = NULL
+WHERE trust_payment_id = $2 AND telegram_user_id = $3 AND claimed_by = $1 AND sent_at IS NULL`,
+		owner, r.ID, r.Recipient.UserID))
 }
 
 // ExpireTrust ends the trust payments whose time is up at now: the amount is

@@ -21,11 +21,17 @@ import (
 )
 
 // openDB connects to PostgreSQL, creating the database first if it does not
-// exist yet, so that a fresh machine needs no manual `createdb`.
-func openDB(ctx context.Context, dbURL string) (*pgxpool.Pool, error) {
+// exist yet, so that a fresh machine needs no manual `createdb`. The pool
+// holds at most maxConns connections (DATABASE_MAX_CONNS, which follows
+// WORKERS: pgx's default of 4 would make the chats handled in parallel
+// queue for a connection).
+func openDB(ctx context.Context, dbURL string, maxConns int) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = int32(maxConns) // config keeps it to 10000
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -38,7 +44,7 @@ func openDB(ctx context.Context, dbURL string) (*pgxpool.Pool, error) {
 		if err := createDatabase(ctx, cfg.ConnConfig); err != nil {
 			return nil, err
 		}
-		return openDB(ctx, dbURL)
+		return openDB(ctx, dbURL, maxConns)
 	}
 	if err != nil {
 		pool.Close()
@@ -163,7 +169,7 @@ func withMigratedDB(ctx context.Context, getenv func(string) string, fn func(*pg
 	if err != nil {
 		return err
 	}
-	pool, err := openDB(ctx, cfg.DatabaseURL)
+	pool, err := openDB(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns)
 	if err != nil {
 		return err
 	}

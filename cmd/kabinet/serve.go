@@ -52,7 +52,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	log := newLogger(cfg, stderr)
 	routeRedisLog(log, redisPassword(cfg.RedisURL))
 
-	pool, err := openDB(ctx, cfg.DatabaseURL)
+	pool, err := openDB(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns)
 	if err != nil {
 		return err
 	}
