@@ -12,7 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kabinet-bot/kabinet/dialogs"
-	"github.com/kabinet-bot/kabinet/internal/redistest"
 )
 
 const (
@@ -89,13 +88,14 @@ type env struct {
 	svc    *Service
 	clock  *clock
 	sms    *fakeSender
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	prefix string
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv makes a service on rdb (a single Redis or a cluster: see
+// redistest.Each, with which every test here runs on both).
+func newEnv(t *testing.T, rdb redis.UniversalClient, prefix string) *env {
 	t.Helper()
-	rdb, prefix := redistest.New(t)
 	c := &clock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	f := &fakeSender{}
 	return &env{
@@ -105,6 +105,32 @@ func newEnv(t *testing.T) *env {
 		rdb:    rdb,
 		prefix: prefix,
 	}
+}
+
+// allKeys lists the keys under the env's prefix on every server (every
+// master of a cluster, where KEYS sees one node only).
+func (e *env) allKeys(t *testing.T) []string {
+	t.Helper()
+	ctx := context.Background()
+	var mu sync.Mutex
+	var keys []string
+	collect := func(ctx context.Context, c *redis.Client) error {
+		k, err := c.Keys(ctx, e.prefix+"*").Result()
+		mu.Lock()
+		keys = append(keys, k...)
+		mu.Unlock()
+		return err
+	}
+	var err error
+	if cc, ok := e.rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, collect)
+	} else {
+		err = collect(ctx, e.rdb.(*redis.Client))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
 }
 
 // codes makes the service issue the given codes in order, so that a test
