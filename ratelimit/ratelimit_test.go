@@ -267,3 +267,24 @@ func TestNewRefusesAZeroRate(t *testing.T) {
 	}()
 	New(nil, "x:", Limit{Rate: 0})
 }
+
+// The budget and its pause work on a Redis Cluster: each script's keys
+// share the lane's hash tag, so they land in one slot.
+func TestTheBudgetRunsOnACluster(t *testing.T) {
+	rdb, prefix := redistest.NewCluster(t)
+	l := New(rdb, prefix, Limit{Rate: 2, Burst: 2})
+	for i := 0; i < 2; i++ {
+		if err := l.Wait(within(t, 250*time.Millisecond), "push"); err != nil {
+			t.Fatalf("event %d of a burst of 2 on the cluster: %v", i+1, err)
+		}
+	}
+	if err := l.Wait(within(t, 100*time.Millisecond), "push"); !errors.Is(err, ErrDeadline) {
+		t.Errorf("a third event at once: %v, want ErrDeadline", err)
+	}
+	if err := l.Pause(context.Background(), "push", time.Second); err != nil {
+		t.Fatalf("pause on the cluster: %v", err)
+	}
+	if d, err := l.Paused(context.Background(), "push"); err != nil || d <= 0 {
+		t.Errorf("paused %v, %v; want a pause", d, err)
+	}
+}
