@@ -26,24 +26,24 @@ import (
 // Config is every setting of the bot. The README's configuration table lists
 // the same variables; keep the two in step.
 type Config struct {
-	TelegramToken  string         // TELEGRAM_TOKEN
-	TelegramAPIURL string         // TELEGRAM_API_URL
-	DatabaseURL    string         // DATABASE_URL
-	RedisURL       string         // REDIS_URL
+	TelegramToken  string // TELEGRAM_TOKEN
+	TelegramAPIURL string // TELEGRAM_API_URL
+	DatabaseURL    string // DATABASE_URL
+	RedisURL       string // REDIS_URL
 	// RedisCluster lists the seed nodes of a Redis Cluster
 	// (REDIS_CLUSTER_ADDRS, host:port,...); when set, REDIS_URL gives only
 	// the credentials and client limits, and its database must be 0.
-	RedisCluster []string
-	HTTPAddr       string         // HTTP_ADDR
-	WebhookURL     string         // WEBHOOK_URL
-	WebhookSecret  string         // WEBHOOK_SECRET
-	SMS            sms.Config     // SMS_PROVIDER and its settings
-	LogLevel       slog.Level     // LOG_LEVEL
-	LogFormat      string         // LOG_FORMAT
-	TimeZone       *time.Location // TIME_ZONE
-	CodeSecret     []byte         // CODE_SECRET
-	MaxAccounts    int            // MAX_ACCOUNTS
-	Workers        int            // WORKERS
+	RedisCluster  []string
+	HTTPAddr      string         // HTTP_ADDR
+	WebhookURL    string         // WEBHOOK_URL
+	WebhookSecret string         // WEBHOOK_SECRET
+	SMS           sms.Config     // SMS_PROVIDER and its settings
+	LogLevel      slog.Level     // LOG_LEVEL
+	LogFormat     string         // LOG_FORMAT
+	TimeZone      *time.Location // TIME_ZONE
+	CodeSecret    []byte         // CODE_SECRET
+	MaxAccounts   int            // MAX_ACCOUNTS
+	Workers       int            // WORKERS
 	// DatabaseMaxConns is the PostgreSQL pool's size (DATABASE_MAX_CONNS;
 	// DefaultDatabaseMaxConns of WORKERS when unset).
 	DatabaseMaxConns int

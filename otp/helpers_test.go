@@ -107,32 +107,6 @@ func newEnv(t *testing.T, rdb redis.UniversalClient, prefix string) *env {
 	}
 }
 
-// allKeys lists the keys under the env's prefix on every server (every
-// master of a cluster, where KEYS sees one node only).
-func (e *env) allKeys(t *testing.T) []string {
-	t.Helper()
-	ctx := context.Background()
-	var mu sync.Mutex
-	var keys []string
-	collect := func(ctx context.Context, c *redis.Client) error {
-		k, err := c.Keys(ctx, e.prefix+"*").Result()
-		mu.Lock()
-		keys = append(keys, k...)
-		mu.Unlock()
-		return err
-	}
-	var err error
-	if cc, ok := e.rdb.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, collect)
-	} else {
-		err = collect(ctx, e.rdb.(*redis.Client))
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keys
-}
-
 // codes makes the service issue the given codes in order, so that a test
 // can rely on two codes being different.
 func (e *env) codes(list ...string) {

@@ -102,7 +102,7 @@ func TestRedisHoldsNoPlainCode(t *testing.T) {
 		}
 
 		ctx := context.Background()
-		keys := e.allKeys(t)
+		keys := redistest.Keys(t, e.rdb, e.prefix)
 		if len(keys) < 5 {
 			t.Fatalf("found only %d keys %v; the scan would prove nothing", len(keys), keys)
 		}

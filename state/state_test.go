@@ -435,7 +435,7 @@ func TestEveryKeyHasATTLOrIsABoundedIndex(t *testing.T) {
 		l, _ := s.Lock(ctx, 11)
 		_ = s.Park(ctx, l, time.Now().Add(time.Minute), 1)
 		bounded := map[string]bool{prefix + "pending": true, prefix + "{timers}": true}
-		keys := allKeys(t, rdb, prefix)
+		keys := redistest.Keys(t, rdb, prefix)
 		if len(keys) < 7 {
 			t.Fatalf("only %d keys written: %v", len(keys), keys)
 		}
@@ -452,29 +452,4 @@ func TestEveryKeyHasATTLOrIsABoundedIndex(t *testing.T) {
 		}
 		l.Release()
 	})
-}
-
-// allKeys lists the keys under prefix on every server (every master of a cluster).
-func allKeys(t *testing.T, rdb redis.UniversalClient, prefix string) []string {
-	t.Helper()
-	ctx := context.Background()
-	var mu sync.Mutex
-	var keys []string
-	collect := func(ctx context.Context, c *redis.Client) error {
-		k, err := c.Keys(ctx, prefix+"*").Result()
-		mu.Lock()
-		keys = append(keys, k...)
-		mu.Unlock()
-		return err
-	}
-	var err error
-	if cc, ok := rdb.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, collect)
-	} else {
-		err = collect(ctx, rdb.(*redis.Client))
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keys
 }

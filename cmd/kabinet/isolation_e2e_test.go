@@ -7,11 +7,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/kabinet-bot/kabinet/emulator"
 	"github.com/kabinet-bot/kabinet/internal/redistest"
@@ -176,14 +173,9 @@ func TestServeOnARedisCluster(t *testing.T) {
 	s := prepareStack(t, polling, map[string]string{"REDIS_CLUSTER_ADDRS": strings.Join(redistest.ClusterAddrs(), ",")})
 	prefix := fmt.Sprintf("kabinet:%d:", s.emu.Bot().ID)
 	t.Cleanup(func() {
-		ctx := context.Background()
-		_ = cluster.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-			keys, _ := c.Keys(ctx, prefix+"*").Result()
-			for _, k := range keys {
-				c.Del(ctx, k)
-			}
-			return nil
-		})
+		for _, k := range redistest.Keys(t, cluster, prefix) {
+			cluster.Del(context.Background(), k)
+		}
 	})
 	s.start()
 	u := newUser("ru")
@@ -195,14 +187,8 @@ func TestServeOnARedisCluster(t *testing.T) {
 	if strings.Contains(s.logs.String(), "CROSSSLOT") {
 		t.Fatal("a script's keys spanned slots")
 	}
-	var written atomic.Int64
-	_ = cluster.ForEachMaster(context.Background(), func(ctx context.Context, c *redis.Client) error {
-		keys, err := c.Keys(ctx, prefix+"*").Result()
-		written.Add(int64(len(keys)))
-		return err
-	})
-	if written.Load() < 5 {
-		t.Fatalf("%d keys on the cluster: serve did not use it", written.Load())
+	if written := redistest.Keys(t, cluster, prefix); len(written) < 5 {
+		t.Fatalf("%d keys on the cluster: serve did not use it", len(written))
 	}
 	bounded := map[string]bool{prefix + "pending": true, prefix + "{timers}": true, prefix + "{timers}:lease": true}
 	for _, k := range redistest.KeysWithoutTTL(context.Background(), cluster, prefix) {

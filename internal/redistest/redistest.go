@@ -168,6 +168,17 @@ func eachServer(ctx context.Context, rdb redis.UniversalClient, fn func(context.
 }
 
 // scanPrefix lists the keys under prefix on every server, sorted.
+// Keys lists the keys under prefix on every server (every master of a
+// cluster, where KEYS and SCAN through the client see one node only).
+func Keys(t testing.TB, rdb redis.UniversalClient, prefix string) []string {
+	t.Helper()
+	keys, err := scanPrefix(context.Background(), rdb, prefix)
+	if err != nil {
+		t.Fatalf("redistest: list keys: %v", err)
+	}
+	return keys
+}
+
 func scanPrefix(ctx context.Context, rdb redis.UniversalClient, prefix string) ([]string, error) {
 	var (
 		mu   sync.Mutex
