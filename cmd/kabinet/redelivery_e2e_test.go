@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,32 +35,8 @@ import (
 // trust payment granted, before that turn is committed. Those kills are
 // certain to hit the window, and the test checks that they did.
 
-var (
-	crashBuild    sync.Once
-	crashBin      string
-	crashBuildErr error
-)
-
-// crashBinary builds kabinet with its crash points, once per test run.
-func crashBinary(t *testing.T) string {
-	t.Helper()
-	crashBuild.Do(func() {
-		dir, err := os.MkdirTemp("", "kabinet-crash-bin")
-		if err != nil {
-			crashBuildErr = err
-			return
-		}
-		crashBin = filepath.Join(dir, "kabinet")
-		out, err := exec.Command("go", "build", "-tags", "kabinet_crashtest", "-o", crashBin, ".").CombinedOutput()
-		if err != nil {
-			crashBuildErr = fmt.Errorf("%v\n%s", err, out)
-		}
-	})
-	if crashBuildErr != nil {
-		t.Fatalf("build kabinet with crash points: %v", crashBuildErr)
-	}
-	return crashBin
-}
+// crashBinary is kabinet built with its crash points.
+func crashBinary(t *testing.T) string { return buildKabinet(t, "kabinet_crashtest") }
 
 // server is serve of the crash-test build running as a process of its own.
 type server struct {

@@ -18,31 +18,33 @@ import (
 )
 
 var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	buildsMu sync.Mutex
+	builds   = map[string]string{} // build tags -> binary
 )
 
 // kabinetBinary builds the kabinet command once per test run, for tests that must
 // kill a real process.
-func kabinetBinary(t *testing.T) string {
+func kabinetBinary(t *testing.T) string { return buildKabinet(t, "") }
+
+// buildKabinet builds the kabinet command with these build tags, once per
+// test run and tags.
+func buildKabinet(t *testing.T, tags string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kabinet-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "kabinet")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("%v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("build kabinet: %v", buildErr)
+	buildsMu.Lock()
+	defer buildsMu.Unlock()
+	if bin, ok := builds[tags]; ok {
+		return bin
 	}
-	return binPath
+	dir, err := os.MkdirTemp("", "kabinet-bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "kabinet")
+	if out, err := exec.Command("go", "build", "-tags", tags, "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build kabinet (tags %q): %v\n%s", tags, err, out)
+	}
+	builds[tags] = bin
+	return bin
 }
 
 // process is serve running as a separate program.
