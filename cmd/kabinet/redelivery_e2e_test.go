@@ -48,7 +48,7 @@ func startServer(t *testing.T, env map[string]string, logs *syncBuffer) *server 
 	t.Helper()
 	cmd := exec.Command(crashBinary(t), "serve")
 	cmd.Env = os.Environ()
-	for k, v := range env {
+	for k, v := range withFreshAddr(t, env) {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	stderr, err := cmd.StderrPipe()

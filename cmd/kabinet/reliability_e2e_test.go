@@ -47,6 +47,23 @@ func buildKabinet(t *testing.T, tags string) string {
 	return bin
 }
 
+// withFreshAddr is env with an HTTP_ADDR picked just now (and the webhook
+// URL moved there): a port picked when the test began may have been taken
+// by another test while the binary was built or the last process died.
+// The webhook is set again at every start, so Telegram follows.
+func withFreshAddr(t *testing.T, env map[string]string) map[string]string {
+	t.Helper()
+	out := make(map[string]string, len(env))
+	for k, v := range env {
+		out[k] = v
+	}
+	out["HTTP_ADDR"] = freeAddr(t)
+	if u := env["WEBHOOK_URL"]; u != "" {
+		out["WEBHOOK_URL"] = withHost(t, u, out["HTTP_ADDR"])
+	}
+	return out
+}
+
 // process is serve running as a separate program.
 type process struct {
 	cmd  *exec.Cmd
@@ -57,7 +74,7 @@ func startProcess(t *testing.T, env map[string]string, logs *syncBuffer) *proces
 	t.Helper()
 	cmd := exec.Command(kabinetBinary(t), "serve")
 	cmd.Env = os.Environ()
-	for k, v := range env {
+	for k, v := range withFreshAddr(t, env) {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	stderr, _ := cmd.StderrPipe()
