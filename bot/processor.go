@@ -51,7 +51,7 @@ type UpdateProcessor struct {
 	log   *slog.Logger
 	now   func() time.Time
 	// callTimeout bounds one Bot API call, so that a Telegram that does
-	// not answer parks the chat instead of holding its lock.
+	// not answer parks the chat instead of holding its send lock.
 	callTimeout time.Duration
 }
 
@@ -146,27 +146,26 @@ func (p *UpdateProcessor) send(ctx context.Context, chat int64) error {
 			return err
 		}
 		items, parkedUntil, err := p.store.Waiting(ctx, chat)
+		parked := false
 		switch {
 		case err != nil:
 		case len(items) == 0:
 			err = p.store.Unpark(ctx, lease)
 		case parkedUntil.After(time.Now()):
-			// a 429 or a backoff still runs; RunOutbox comes back at its time
+			parked = true // a 429 or a backoff still runs; RunOutbox comes back at its time
 		default:
-			var parked bool
 			parked, err = p.deliverAll(ctx, lease, chat, items)
-			lease.Release()
-			if err != nil || parked {
-				return err
-			}
-			left, _, err := p.store.Waiting(ctx, chat)
-			if err != nil || len(left) == 0 {
-				return err
-			}
-			continue
 		}
 		lease.Release()
-		return err
+		if err != nil || parked {
+			return err
+		}
+		// Whatever was queued while the lock was held is sent now: its turn
+		// found the lock taken and left it to us.
+		left, _, err := p.store.Waiting(ctx, chat)
+		if err != nil || len(left) == 0 {
+			return err
+		}
 	}
 }
 
