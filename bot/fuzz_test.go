@@ -7,6 +7,7 @@ import (
 	"github.com/go-telegram/bot/models"
 
 	"github.com/kabinet-bot/kabinet/dialogs"
+	"github.com/kabinet-bot/kabinet/state"
 )
 
 // FuzzUpdate feeds arbitrary JSON through the update parsing: decoding,
@@ -28,7 +29,7 @@ func FuzzUpdate(f *testing.F) {
 		if json.Unmarshal(raw, &upd) != nil {
 			return
 		}
-		_ = ChatKey(&upd)
+		_ = ConvKey(&upd)
 		_ = userID(&upd)
 		ev, ok := toEvent(&upd)
 		if !ok {
@@ -37,7 +38,7 @@ func FuzzUpdate(f *testing.F) {
 		if ev.Kind == dialogs.KindCommand && ev.Command == "" && len(ev.Args) > 0 {
 			t.Errorf("a command without a name but with args: %+v", ev)
 		}
-		_ = render(ev.ChatID, "cb", dialogs.Result{Replies: []dialogs.Reply{{Text: ev.Text, Buttons: [][]dialogs.Button{{{Text: "x", Data: ev.Data}}}}}})
+		_ = render(state.ChatConv(ev.ChatID), ev.Key, "cb", dialogs.Result{Replies: []dialogs.Reply{{Text: ev.Text, Buttons: [][]dialogs.Button{{{Text: "x", Data: ev.Data}}}}}})
 	})
 }
 

@@ -1,20 +1,27 @@
 package bot
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/go-telegram/bot/models"
 
 	"github.com/kabinet-bot/kabinet/dialogs"
+	"github.com/kabinet-bot/kabinet/state"
 )
 
-// outItem is one Bot API call waiting in a chat's outbox. It is stored as
+// outItem is one entry of a conversation's outbox: a Bot API call waiting
+// to be made, or work of the sender's own (an effect to run, a message to
+// move into another conversation, a receipt to hand over). It is stored as
 // JSON in Redis, so that it survives a restart between saving and sending.
 type outItem struct {
-	Op         string             `json:"op"` // opSend, opEdit, opAnswer
+	Op         string             `json:"op"`
 	ChatID     int64              `json:"chat,omitempty"`
+	Thread     int                `json:"thread,omitempty"` // a forum topic's message_thread_id
 	MessageID  int                `json:"msg,omitempty"`
 	Text       string             `json:"text,omitempty"`
 	Buttons    [][]dialogs.Button `json:"buttons,omitempty"`
@@ -22,6 +29,16 @@ type outItem struct {
 	CallbackID string             `json:"cb,omitempty"`
 	Venue      *dialogs.Venue     `json:"venue,omitempty"`    // opVenue
 	Commands   []dialogs.Command  `json:"commands,omitempty"` // opCommands
+	// Receipt: once sent, the message's id goes to the feature under this tag.
+	Receipt string `json:"receipt,omitempty"`
+	// ID names an effect or a transfer uniquely: the turn's event key and
+	// the reply's place in the turn, so the same turn run again makes the
+	// same ids.
+	ID     string          `json:"id,omitempty"`
+	To     *dialogs.Target `json:"to,omitempty"`     // opTransfer: the other conversation
+	Item   json.RawMessage `json:"item,omitempty"`   // opTransfer: the item for its outbox
+	Effect *dialogs.Effect `json:"effect,omitempty"` // opEffect
+	Sent   *dialogs.Sent   `json:"sent,omitempty"`   // opReceipt
 }
 
 const (
@@ -31,46 +48,82 @@ const (
 	opVenue  = "venue" // sendVenue: a map pin with a name and an address
 	// opCommands sets the chat's command menu (setMyCommands, chat scope).
 	opCommands = "commands"
+	// opEffect runs a dialogs.Effect; its replies take its place.
+	opEffect = "effect"
+	// opTransfer moves Item into the outbox of conversation To.
+	opTransfer = "transfer"
+	// opReceipt hands a sent message's id to the feature that asked.
+	opReceipt = "receipt"
 )
 
 // maxText is Telegram's limit for one message, in characters.
 const maxText = 4096
 
-// render turns a dialog result into outbox items: the callback answer first
-// (Telegram shows a spinner on the button until it comes), then the replies.
-func render(chat int64, callbackID string, res dialogs.Result) [][]byte {
+// render turns a dialog result into the items of conversation conv's
+// outbox: the callback answer first (Telegram shows a spinner on the
+// button until it comes), then the replies, in order. A reply to another
+// conversation becomes a transfer, moved there by the sender. key is the
+// event's key, which makes the ids of effects and transfers.
+func render(conv state.Conv, key, callbackID string, res dialogs.Result) [][]byte {
+	if key == "" {
+		key = "r" + randomID() // a turn that names no event: its ids only need be unique
+	}
 	var items []outItem
 	if callbackID != "" {
 		items = append(items, outItem{Op: opAnswer, CallbackID: callbackID, Text: truncate(res.Toast, 200)})
 	}
-	for _, r := range res.Replies {
-		if r.Venue != nil {
-			items = append(items, outItem{Op: opVenue, ChatID: chat, Venue: r.Venue, Buttons: r.Buttons, Keyboard: r.Keyboard})
-			continue
-		}
-		parts := splitText(r.Text, maxText)
-		for i, part := range parts {
-			it := outItem{Op: opSend, ChatID: chat, Text: part}
-			last := i == len(parts)-1
-			if last {
-				it.Buttons, it.Keyboard = r.Buttons, r.Keyboard
+	for i, r := range res.Replies {
+		id := key + "#" + strconv.Itoa(i)
+		switch {
+		case r.Effect != nil:
+			items = append(items, outItem{Op: opEffect, ID: id, Effect: r.Effect})
+		case r.To != nil && (state.Conv{Chat: r.To.Chat, Thread: r.To.Thread}) != conv:
+			for j, it := range messageItems(r.To.Chat, r.To.Thread, r) {
+				raw, _ := json.Marshal(it) // outItem always marshals
+				items = append(items, outItem{Op: opTransfer, ID: id + "." + strconv.Itoa(j), To: r.To, Item: raw})
 			}
-			if r.Edit > 0 && len(parts) == 1 && r.Keyboard == nil {
-				it.Op, it.MessageID = opEdit, r.Edit
-			}
-			items = append(items, it)
+		default:
+			items = append(items, messageItems(conv.Chat, conv.Thread, r)...)
 		}
 	}
 	if len(res.ChatCommands) > 0 {
 		// After the replies: the person reads the answer first, the menu
 		// changes a moment later.
-		items = append(items, outItem{Op: opCommands, ChatID: chat, Commands: res.ChatCommands})
+		items = append(items, outItem{Op: opCommands, ChatID: conv.Chat, Commands: res.ChatCommands})
 	}
 	out := make([][]byte, len(items))
 	for i, it := range items {
 		out[i], _ = json.Marshal(it) // outItem always marshals
 	}
 	return out
+}
+
+// messageItems are the Bot API calls that show reply r in (chat, thread):
+// a pin, or a text cut into messages Telegram takes (the buttons and the
+// receipt go with the last part).
+func messageItems(chat int64, thread int, r dialogs.Reply) []outItem {
+	if r.Venue != nil {
+		return []outItem{{Op: opVenue, ChatID: chat, Thread: thread, Venue: r.Venue, Buttons: r.Buttons, Keyboard: r.Keyboard, Receipt: r.Receipt}}
+	}
+	var items []outItem
+	parts := splitText(r.Text, maxText)
+	for i, part := range parts {
+		it := outItem{Op: opSend, ChatID: chat, Thread: thread, Text: part}
+		if i == len(parts)-1 {
+			it.Buttons, it.Keyboard, it.Receipt = r.Buttons, r.Keyboard, r.Receipt
+		}
+		if r.Edit > 0 && len(parts) == 1 && r.Keyboard == nil {
+			it.Op, it.MessageID = opEdit, r.Edit
+		}
+		items = append(items, it)
+	}
+	return items
+}
+
+func randomID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // markup builds the reply_markup of an item: inline buttons win over a reply

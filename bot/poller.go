@@ -18,6 +18,8 @@ import (
 
 	"github.com/go-telegram/bot/models"
 
+	"github.com/kabinet-bot/kabinet/state"
+
 	"github.com/kabinet-bot/kabinet/internal/backoff"
 )
 
@@ -182,9 +184,9 @@ func (p *Poller) handleBatch(ctx context.Context, updates []*models.Update, offs
 	defer cancel()
 
 	results := make([]error, len(updates))
-	byChat := make(map[int64][]int) // chat key -> indexes into updates, in order
+	byChat := make(map[state.Conv][]int) // conversation -> indexes into updates, in order
 	for i, upd := range updates {
-		key := ChatKey(upd)
+		key := ConvKey(upd)
 		byChat[key] = append(byChat[key], i)
 	}
 	var wg sync.WaitGroup

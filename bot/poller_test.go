@@ -285,7 +285,7 @@ func TestPollerRedeliversFailedUpdate(t *testing.T) {
 			failedYet = true
 			return errors.New("redis: i/o timeout")
 		}
-		chat := ChatKey(upd)
+		chat := ConvKey(upd).Chat
 		succeeded[chat] = append(succeeded[chat], upd.ID)
 		return nil
 	}))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,6 +33,18 @@ type API interface {
 // Dialogs is the conversation engine; *dialogs.Engine implements it.
 type Dialogs interface {
 	Handle(ctx context.Context, st dialogs.State, ev dialogs.Event) (dialogs.Result, error)
+	// RunEffect runs an effect a turn asked for (see dialogs.Effect).
+	RunEffect(ctx context.Context, ef dialogs.Effect) ([]dialogs.Reply, error)
+	// Receipt tells the feature that asked which message a reply became.
+	Receipt(ctx context.Context, s dialogs.Sent) error
+}
+
+// Lane is a send budget shared by every instance (ratelimit.Limiter): the
+// sender takes a slot before each message to a group, and a 429 there
+// pauses the group for all.
+type Lane interface {
+	Take(ctx context.Context, key string, within time.Duration) (ok bool, retryIn time.Duration, err error)
+	Pause(ctx context.Context, key string, d time.Duration) error
 }
 
 // UpdateProcessor handles one update end to end: per-chat lock, de-duplication,
@@ -53,7 +66,23 @@ type UpdateProcessor struct {
 	// callTimeout bounds one Bot API call, so that a Telegram that does
 	// not answer parks the chat instead of holding its send lock.
 	callTimeout time.Duration
+	// groups is the budget of messages to groups (nil: none is kept).
+	groups Lane
 }
+
+// GroupLimit is Telegram's limit of bot messages to one group, about 20 a
+// minute, topic creation and edits included, kept so that no minute ever
+// holds more than 20: a burst of 5, then one every 4 seconds.
+var GroupLimit = struct {
+	Rate  float64
+	Burst int
+}{Rate: 0.25, Burst: 5}
+
+// SetGroupLane makes messages to groups and their topics take a slot of
+// lane first, under key "group:<chat id>" (see GroupLimit). A message whose
+// slot is further than a second away waits in its conversation's outbox,
+// and other conversations go on.
+func (p *UpdateProcessor) SetGroupLane(lane Lane) { p.groups = lane }
 
 // Parking: the first retry of a chat comes after parkBase, then twice as
 // late each time, at most parkMax; a 429 waits exactly its retry_after.
@@ -78,24 +107,24 @@ func (p *UpdateProcessor) Process(ctx context.Context, upd *models.Update) (err 
 			p.Unavailable(ctx, upd)
 		}
 	}()
-	chat := ChatKey(upd)
-	if err := p.runTurn(ctx, chat, upd); err != nil {
+	conv := ConvKey(upd)
+	if err := p.runTurn(ctx, conv, upd); err != nil {
 		return err
 	}
 	// Sent once the turn's lock is released: a slow Bot API never holds up
 	// the chat's next update, and no Bot API call is made under that lock.
-	return p.send(ctx, chat)
+	return p.send(ctx, conv)
 }
 
-// runTurn handles the update under the chat's turn lock and saves it.
-func (p *UpdateProcessor) runTurn(ctx context.Context, chat int64, upd *models.Update) error {
-	lease, err := p.store.Lock(ctx, chat)
+// runTurn handles the update under the conversation's turn lock and saves it.
+func (p *UpdateProcessor) runTurn(ctx context.Context, conv state.Conv, upd *models.Update) error {
+	lease, err := p.store.Lock(ctx, conv)
 	if err != nil {
 		return err
 	}
 	defer lease.Release()
 	user := userID(upd)
-	snap, err := p.store.Begin(ctx, chat, user, int64(upd.ID))
+	snap, err := p.store.Begin(ctx, conv, user, int64(upd.ID))
 	if err != nil {
 		return err
 	}
@@ -103,12 +132,12 @@ func (p *UpdateProcessor) runTurn(ctx context.Context, chat int64, upd *models.U
 		p.log.Debug("duplicate update", "update_id", upd.ID)
 		return nil // its replies, if a crash left them, go out in send
 	}
-	turn := state.Turn{Chat: chat, User: user, UpdateID: int64(upd.ID)}
+	turn := state.Turn{Conv: conv, User: user, UpdateID: int64(upd.ID)}
 	if upd.MyChatMember != nil {
 		// The person blocked or unblocked the bot: remember whether we may write.
 		st := upd.MyChatMember.NewChatMember.Type
 		reachable := st != models.ChatMemberTypeBanned && st != models.ChatMemberTypeLeft
-		if err := p.store.SetReachable(ctx, chat, reachable); err != nil {
+		if err := p.store.SetReachable(ctx, conv.Chat, reachable); err != nil {
 			return err
 		}
 		return p.store.Commit(ctx, lease, turn)
@@ -129,23 +158,32 @@ func (p *UpdateProcessor) runTurn(ctx context.Context, chat int64, upd *models.U
 func (p *UpdateProcessor) turn(ctx context.Context, lease *state.Lease, snap state.Snapshot, turn state.Turn, ev dialogs.Event, callbackID string) error {
 	res := p.handle(ctx, snap.State, ev, turn.UpdateID)
 	turn.Version, turn.State, turn.SaveState = snap.Version, res.State, true
-	turn.Outbox = render(ev.ChatID, callbackID, res)
+	turn.Outbox = render(turn.Conv, ev.Key, callbackID, res)
 	turn.Timers = p.timers(ev, res.Timers)
 	return p.store.Commit(ctx, lease, turn)
 }
 
-// send sends the chat's outbox in order under its send lock, unless another
-// sender holds it (it sends these replies too) or the chat is parked (its
-// retry time comes later). A turn that queued replies while this one was
-// sending found the lock taken, so the outbox is looked at again after the
-// lock is released: no reply is left without a sender.
-func (p *UpdateProcessor) send(ctx context.Context, chat int64) error {
+// send sends the conversation's outbox in order under its send lock,
+// unless another sender holds it (it sends these replies too) or the
+// conversation is parked (its retry time comes later). A turn that queued
+// replies while this one was sending found the lock taken, so the outbox is
+// looked at again after the lock is released: no reply is left without a
+// sender. Conversations that this one moved messages into are sent next.
+func (p *UpdateProcessor) send(ctx context.Context, conv state.Conv) error {
+	var moved []state.Conv
+	defer func() {
+		for _, to := range moved {
+			if err := p.send(ctx, to); err != nil && !errors.Is(err, state.ErrLockLost) {
+				p.log.Warn("could not send moved messages yet", "err", err)
+			}
+		}
+	}()
 	for {
-		lease, ok, err := p.store.TrySend(ctx, chat)
+		lease, ok, err := p.store.TrySend(ctx, conv)
 		if err != nil || !ok {
 			return err
 		}
-		items, parkedUntil, err := p.store.Waiting(ctx, chat)
+		items, parkedUntil, err := p.store.Waiting(ctx, conv)
 		parked := false
 		switch {
 		case err != nil:
@@ -154,7 +192,9 @@ func (p *UpdateProcessor) send(ctx context.Context, chat int64) error {
 		case parkedUntil.After(time.Now()):
 			parked = true // a 429 or a backoff still runs; RunOutbox comes back at its time
 		default:
-			parked, err = p.deliverAll(ctx, lease, chat, items)
+			var to []state.Conv
+			parked, to, err = p.deliverAll(ctx, lease, conv, items)
+			moved = append(moved, to...)
 		}
 		lease.Release()
 		if err != nil || parked {
@@ -162,7 +202,7 @@ func (p *UpdateProcessor) send(ctx context.Context, chat int64) error {
 		}
 		// Whatever was queued while the lock was held is sent now: its turn
 		// found the lock taken and left it to us.
-		left, _, err := p.store.Waiting(ctx, chat)
+		left, _, err := p.store.Waiting(ctx, conv)
 		if err != nil || len(left) == 0 {
 			return err
 		}
@@ -217,53 +257,115 @@ func (p *UpdateProcessor) handle(ctx context.Context, st dialogs.State, ev dialo
 	return res
 }
 
-// deliverAll sends items, the head of the chat's outbox, in order, removing
-// each from the outbox once Telegram accepted it (or refused it for good).
-// When a send fails for now, the chat is parked and parked is true; err is
-// only for Redis failing or the lock lost.
-func (p *UpdateProcessor) deliverAll(ctx context.Context, lease *state.Lease, chat int64, items [][]byte) (parked bool, err error) {
-	for _, raw := range items {
+// deliverAll works through items, the head of the conversation's outbox,
+// in order, removing each once it is done: a message once Telegram
+// accepted it (or refused it for good), an effect or a receipt once the
+// feature did its part, a transfer once the item is in the other
+// conversation's outbox (those conversations are returned, to be sent
+// next). An effect and a sent message with a receipt are replaced in
+// place by what follows from them. When something fails for now, the
+// conversation is parked and parked is true; err is only for Redis
+// failing or the lock lost.
+func (p *UpdateProcessor) deliverAll(ctx context.Context, lease *state.Lease, conv state.Conv, items [][]byte) (parked bool, moved []state.Conv, err error) {
+	for len(items) > 0 {
 		if lease.Lost() {
-			return false, state.ErrLockLost // another holder sends them now
+			return false, moved, state.ErrLockLost // another holder sends them now
 		}
-		var it outItem
-		if err := json.Unmarshal(raw, &it); err != nil {
-			p.log.Error("dropping unreadable outbox item", "chat_id", chat, "err", err)
-		} else {
-			switch outcome, wait := p.deliver(ctx, it); outcome {
+		it, err := readItem(items[0])
+		if err != nil {
+			p.log.Error("dropping unreadable outbox item", "chat_id", conv.Chat, "err", err)
+			it = outItem{Op: "unreadable"}
+		}
+		var next [][]byte // what takes the item's place
+		switch it.Op {
+		case "unreadable":
+		case opEffect:
+			replies, err := p.dlg.RunEffect(ctx, *it.Effect)
+			if err != nil {
+				p.log.Warn("effect failed, retrying later", "chat_id", conv.Chat, "err", err)
+				return true, moved, p.park(ctx, lease, conv, 0, true)
+			}
+			next = render(conv, it.ID, "", dialogs.Result{Replies: replies})
+		case opTransfer:
+			to := state.Conv{Chat: it.To.Chat, Thread: it.To.Thread}
+			if err := p.store.Transfer(ctx, to, it.ID, it.Item); err != nil {
+				return false, moved, err
+			}
+			moved = append(moved, to)
+		case opReceipt:
+			if err := p.dlg.Receipt(ctx, *it.Sent); err != nil {
+				p.log.Warn("receipt not recorded, retrying later", "chat_id", conv.Chat, "err", err)
+				return true, moved, p.park(ctx, lease, conv, 0, true)
+			}
+		default:
+			outcome, wait, msgID := p.deliver(ctx, it)
+			switch outcome {
 			case sentOK:
+				if it.Receipt != "" && msgID != 0 {
+					sent := &dialogs.Sent{Receipt: it.Receipt, Chat: it.ChatID, Thread: it.Thread, MessageID: msgID}
+					raw, _ := json.Marshal(outItem{Op: opReceipt, Sent: sent})
+					next = [][]byte{raw}
+				}
 			case unreachable:
-				p.log.Info("chat unreachable, outbox dropped", "chat_id", chat)
-				if err := p.store.SetReachable(ctx, chat, false); err != nil {
-					return false, err
+				p.log.Info("chat unreachable, outbox dropped", "chat_id", conv.Chat)
+				if err := p.store.SetReachable(ctx, conv.Chat, false); err != nil {
+					return false, moved, err
 				}
-				return false, p.store.Clear(ctx, lease)
-			case later:
+				return false, moved, p.store.Clear(ctx, lease)
+			case throttled, later:
 				if ctx.Err() != nil {
-					return false, ctx.Err() // stopping: the outbox stays for the next start
+					return false, moved, ctx.Err() // stopping: the outbox stays for the next start
 				}
-				return true, p.park(ctx, lease, chat, wait)
+				return true, moved, p.park(ctx, lease, conv, wait, outcome == later)
 			}
 		}
-		if err := p.store.Pop(ctx, lease); err != nil {
-			return false, err
+		if next != nil {
+			if err := p.store.ReplaceHead(ctx, lease, next); err != nil {
+				return false, moved, err
+			}
+			items = append(next, items[1:]...)
+			continue
 		}
+		if err := p.store.Pop(ctx, lease); err != nil {
+			return false, moved, err
+		}
+		items = items[1:]
 	}
-	return false, nil
+	return false, moved, nil
 }
 
-// park makes the chat's replies wait: exactly retry_after for a 429,
-// otherwise a pause that grows with each failure in a row.
-func (p *UpdateProcessor) park(ctx context.Context, lease *state.Lease, chat int64, wait time.Duration) error {
-	attempts, err := p.store.ParkAttempts(ctx, chat)
+// readItem decodes an outbox item and checks that it has what its op needs.
+func readItem(raw []byte) (outItem, error) {
+	var it outItem
+	if err := json.Unmarshal(raw, &it); err != nil {
+		return it, err
+	}
+	switch {
+	case it.Op == opEffect && it.Effect == nil,
+		it.Op == opTransfer && (it.To == nil || it.ID == "" || len(it.Item) == 0),
+		it.Op == opReceipt && it.Sent == nil:
+		return it, fmt.Errorf("a %s item without its data", it.Op)
+	}
+	return it, nil
+}
+
+// park makes the conversation's outbox wait: exactly retry_after for a
+// 429 or a lane's wait, otherwise a pause that grows with each failure in
+// a row. A wait for a lane is not a failure and does not count as one.
+func (p *UpdateProcessor) park(ctx context.Context, lease *state.Lease, conv state.Conv, wait time.Duration, failed bool) error {
+	attempts, err := p.store.ParkAttempts(ctx, conv)
 	if err != nil {
 		return err
 	}
-	attempts++
-	if wait <= 0 {
-		wait = backoff.Delay(attempts, parkBase, parkMax)
+	if failed {
+		attempts++
 	}
-	p.log.Warn("replies to a chat wait for a retry", "chat_id", chat, "attempt", attempts, "retry_in_s", wait.Seconds())
+	if wait <= 0 {
+		wait = backoff.Delay(max(attempts, 1), parkBase, parkMax)
+	}
+	if failed {
+		p.log.Warn("replies to a chat wait for a retry", "chat_id", conv.Chat, "attempt", attempts, "retry_in_s", wait.Seconds())
+	}
 	return p.store.Park(ctx, lease, time.Now().Add(wait), attempts)
 }
 
@@ -274,47 +376,79 @@ const (
 	sentOK      outcome = iota // sent, or refused for good: remove it
 	unreachable                // the person blocked the bot: drop the chat's outbox
 	later                      // not now: park the chat (wait > 0 is Telegram's retry_after)
+	throttled                  // the group's budget has no slot now: wait, it is no failure
 )
 
-// deliver makes one Bot API call. A request Telegram refuses for good (400)
-// is logged and skipped: repeating it cannot help, and it must not block the
-// chat's later replies. Nothing is retried here: a failure parks the chat,
-// so that no chat holds a worker, its lock or the intake while it waits.
-func (p *UpdateProcessor) deliver(ctx context.Context, it outItem) (outcome, time.Duration) {
+// deliver makes one Bot API call and returns the id of the message it sent
+// or edited. A request Telegram refuses for good (400) is logged and
+// skipped: repeating it cannot help, and it must not block the chat's
+// later replies. Nothing is retried here: a failure parks the chat, so that
+// no chat holds a worker, its lock or the intake while it waits.
+func (p *UpdateProcessor) deliver(ctx context.Context, it outItem) (outcome, time.Duration, int) {
+	group := groupLane(it)
+	if group != "" && p.groups != nil {
+		ok, retryIn, err := p.groups.Take(ctx, group, time.Second)
+		switch {
+		case err != nil:
+			p.log.Warn("group budget unavailable", "err", err)
+			return later, 0, 0
+		case !ok:
+			return throttled, retryIn, 0
+		}
+	}
 	for {
 		callCtx, cancel := context.WithTimeout(ctx, p.callTimeout)
-		err := p.call(callCtx, it)
+		msgID, err := p.call(callCtx, it)
 		cancel()
 		if wait, limited := retryAfter(err); limited {
 			p.log.Warn("rate limited by Telegram", "retry_after_s", wait.Seconds(), "op", it.Op)
-			return later, wait
+			if group != "" && p.groups != nil {
+				// Telegram counts per group: every topic, on every instance, waits.
+				if err := p.groups.Pause(ctx, group, wait); err != nil {
+					p.log.Warn("group pause not shared", "err", err)
+				}
+			}
+			return later, wait, 0
 		}
 		switch {
 		case err == nil:
-			return sentOK, 0
+			return sentOK, 0, msgID
 		case errors.Is(err, tgbot.ErrorForbidden):
-			return unreachable, 0
+			return unreachable, 0, 0
 		case errors.Is(err, tgbot.ErrorBadRequest):
 			desc := err.Error()
 			switch {
 			case strings.Contains(desc, "message is not modified"):
-				return sentOK, 0 // a refresh with nothing new: the person sees the same screen
+				return sentOK, 0, it.MessageID // a refresh with nothing new: the person sees the same screen
 			case it.Op == opEdit && (strings.Contains(desc, "message to edit not found") || strings.Contains(desc, "message can't be edited")):
 				it.Op, it.MessageID = opSend, 0 // too old to edit: send it anew
 				continue
 			case it.Op == opAnswer:
-				return sentOK, 0 // the query expired (e.g. after a restart); the replies still come
+				return sentOK, 0, 0 // the query expired (e.g. after a restart); the replies still come
 			}
 			p.log.Error("Telegram refused a reply", "op", it.Op, "chat_id", it.ChatID, "err", err)
-			return sentOK, 0
+			return sentOK, 0, 0
 		}
 		p.log.Warn("Bot API call failed", "op", it.Op, "chat_id", it.ChatID, "err", err)
-		return later, 0
+		return later, 0, 0
 	}
 }
 
-func (p *UpdateProcessor) call(ctx context.Context, it outItem) error {
-	var err error
+// groupLane is the budget key of a message to a group or supergroup ("" for
+// a private chat, and for calls Telegram does not count as messages).
+func groupLane(it outItem) string {
+	if it.ChatID >= 0 || it.Op == opAnswer {
+		return ""
+	}
+	return "group:" + strconv.FormatInt(it.ChatID, 10)
+}
+
+// call makes the item's Bot API call; the id is of the message sent or edited.
+func (p *UpdateProcessor) call(ctx context.Context, it outItem) (int, error) {
+	var (
+		msg *models.Message
+		err error
+	)
 	switch it.Op {
 	case opAnswer:
 		_, err = p.api.AnswerCallbackQuery(ctx, &tgbot.AnswerCallbackQueryParams{CallbackQueryID: it.CallbackID, Text: it.Text})
@@ -323,12 +457,12 @@ func (p *UpdateProcessor) call(ctx context.Context, it outItem) error {
 		if len(it.Buttons) > 0 {
 			params.ReplyMarkup = inlineMarkup(it.Buttons)
 		}
-		_, err = p.api.EditMessageText(ctx, params)
+		msg, err = p.api.EditMessageText(ctx, params)
 	case opVenue:
 		if it.Venue == nil {
-			return nil // cannot happen: render always sets it
+			return 0, nil // cannot happen: render always sets it
 		}
-		_, err = p.api.SendVenue(ctx, &tgbot.SendVenueParams{ChatID: it.ChatID, Latitude: it.Venue.Lat, Longitude: it.Venue.Lon,
+		msg, err = p.api.SendVenue(ctx, &tgbot.SendVenueParams{ChatID: it.ChatID, MessageThreadID: it.Thread, Latitude: it.Venue.Lat, Longitude: it.Venue.Lon,
 			Title: it.Venue.Title, Address: it.Venue.Address, ReplyMarkup: it.markup()})
 	case opCommands:
 		cmds := make([]models.BotCommand, len(it.Commands))
@@ -337,9 +471,12 @@ func (p *UpdateProcessor) call(ctx context.Context, it outItem) error {
 		}
 		_, err = p.api.SetMyCommands(ctx, &tgbot.SetMyCommandsParams{Commands: cmds, Scope: &models.BotCommandScopeChat{ChatID: it.ChatID}})
 	default:
-		_, err = p.api.SendMessage(ctx, &tgbot.SendMessageParams{ChatID: it.ChatID, Text: it.Text, ParseMode: models.ParseModeHTML, ReplyMarkup: it.markup(), LinkPreviewOptions: noPreview()})
+		msg, err = p.api.SendMessage(ctx, &tgbot.SendMessageParams{ChatID: it.ChatID, MessageThreadID: it.Thread, Text: it.Text, ParseMode: models.ParseModeHTML, ReplyMarkup: it.markup(), LinkPreviewOptions: noPreview()})
 	}
-	return err
+	if err != nil || msg == nil {
+		return 0, err
+	}
+	return msg.ID, nil
 }
 
 func noPreview() *models.LinkPreviewOptions {
@@ -385,18 +522,18 @@ func (p *UpdateProcessor) RunOutbox(ctx context.Context, every time.Duration) {
 	}
 }
 
-// sendWaiting drains the outboxes of chats, each under its lock.
-func (p *UpdateProcessor) sendWaiting(ctx context.Context, chats []int64) {
-	for _, chat := range chats {
+// sendWaiting drains the outboxes of conversations, each under its lock.
+func (p *UpdateProcessor) sendWaiting(ctx context.Context, convs []state.Conv) {
+	for _, c := range convs {
 		if ctx.Err() != nil {
 			return
 		}
-		if err := p.Drain(ctx, chat); err != nil && !errors.Is(err, state.ErrLockLost) {
-			p.log.Warn("could not send waiting replies", "chat_id", chat, "err", err)
+		if err := p.Drain(ctx, c); err != nil && !errors.Is(err, state.ErrLockLost) {
+			p.log.Warn("could not send waiting replies", "chat_id", c.Chat, "err", err)
 		}
 	}
 }
 
-// Drain sends a chat's outbox in order if nobody else is sending it and no
-// retry pause of the chat still runs.
-func (p *UpdateProcessor) Drain(ctx context.Context, chat int64) error { return p.send(ctx, chat) }
+// Drain sends a conversation's outbox in order if nobody else is sending it
+// and no retry pause of it still runs.
+func (p *UpdateProcessor) Drain(ctx context.Context, c state.Conv) error { return p.send(ctx, c) }

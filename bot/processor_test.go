@@ -29,11 +29,12 @@ type scriptedAPI struct {
 	answer func(op string, chat int64, text string) error // nil: accept
 	sent   map[int64][]string                             // accepted texts per chat, in order
 	calls  map[string]int                                 // calls per op, accepted or not
+	thread map[int64][]int                                // message_thread_id of each accepted send, per chat
 	nextID int
 }
 
 func newScriptedAPI() *scriptedAPI {
-	return &scriptedAPI{sent: map[int64][]string{}, calls: map[string]int{}}
+	return &scriptedAPI{sent: map[int64][]string{}, calls: map[string]int{}, thread: map[int64][]int{}}
 }
 
 func (a *scriptedAPI) do(op string, chat int64, text string) (*models.Message, error) {
@@ -63,7 +64,13 @@ func (a *scriptedAPI) texts(chat int64) []string {
 }
 
 func (a *scriptedAPI) SendMessage(_ context.Context, p *tgbot.SendMessageParams) (*models.Message, error) {
-	return a.do("send", p.ChatID.(int64), p.Text)
+	m, err := a.do("send", p.ChatID.(int64), p.Text)
+	if err == nil {
+		a.mu.Lock()
+		a.thread[p.ChatID.(int64)] = append(a.thread[p.ChatID.(int64)], p.MessageThreadID)
+		a.mu.Unlock()
+	}
+	return m, err
 }
 func (a *scriptedAPI) EditMessageText(_ context.Context, p *tgbot.EditMessageTextParams) (*models.Message, error) {
 	return a.do("edit", p.ChatID.(int64), p.Text)
@@ -93,6 +100,9 @@ func (d *echo) Handle(_ context.Context, st dialogs.State, ev dialogs.Event) (di
 	}
 	return dialogs.Result{State: st, Replies: []dialogs.Reply{{Text: "echo: " + ev.Text, Edit: d.editOf}}}, nil
 }
+
+func (d *echo) RunEffect(context.Context, dialogs.Effect) ([]dialogs.Reply, error) { return nil, nil }
+func (d *echo) Receipt(context.Context, dialogs.Sent) error                        { return nil }
 
 type procEnv struct {
 	api   *scriptedAPI
@@ -146,7 +156,7 @@ func (e *procEnv) drainUntil(t *testing.T, what string, cond func() bool) {
 
 func parkedUntil(t *testing.T, s *state.Store, chat int64) time.Time {
 	t.Helper()
-	snap, err := s.Begin(context.Background(), chat, chat, 0)
+	snap, err := s.Begin(context.Background(), state.ChatConv(chat), chat, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,19 +225,19 @@ func TestAFailingChatIsParkedAndOthersGoOn(t *testing.T) {
 		if until := parkedUntil(t, e.store, 1); until.IsZero() {
 			t.Fatal("the broken chat is not parked")
 		}
-		if n, _ := e.store.ParkAttempts(context.Background(), 1); n != 1 {
+		if n, _ := e.store.ParkAttempts(context.Background(), state.ChatConv(1)); n != 1 {
 			t.Errorf("%d failed attempts recorded, want 1: queued replies are not sent while parked", n)
 		}
 		// One more failure doubles the pause.
 		ctx := context.Background()
 		first := parkedUntil(t, e.store, 1)
-		lease, _ := e.store.Lock(ctx, 1)
+		lease, _ := e.store.Lock(ctx, state.ChatConv(1))
 		_ = e.store.Park(ctx, lease, time.Now(), 1) // due now
 		lease.Release()
-		if err := e.proc.Drain(ctx, 1); err != nil {
+		if err := e.proc.Drain(ctx, state.ChatConv(1)); err != nil {
 			t.Fatal(err)
 		}
-		if n, _ := e.store.ParkAttempts(ctx, 1); n != 2 {
+		if n, _ := e.store.ParkAttempts(ctx, state.ChatConv(1)); n != 2 {
 			t.Errorf("attempts after a second failure: %d", n)
 		}
 		second := parkedUntil(t, e.store, 1)
@@ -237,7 +247,7 @@ func TestAFailingChatIsParkedAndOthersGoOn(t *testing.T) {
 		broken.Lock()
 		down = false
 		broken.Unlock()
-		lease, _ = e.store.Lock(ctx, 1)
+		lease, _ = e.store.Lock(ctx, state.ChatConv(1))
 		_ = e.store.Park(ctx, lease, time.Now(), 2)
 		lease.Release()
 		e.drainUntil(t, "the broken chat's replies", func() bool { return len(e.api.texts(1)) == 3 })
@@ -264,7 +274,7 @@ func TestA403MarksTheChatUnreachable(t *testing.T) {
 		if ok, _ := e.store.Reachable(ctx, 3); ok {
 			t.Error("a chat that blocked the bot is reachable")
 		}
-		if out, _ := e.store.Outbox(ctx, 3); len(out) != 0 {
+		if out, _ := e.store.Outbox(ctx, state.ChatConv(3)); len(out) != 0 {
 			t.Errorf("outbox kept: %q", out)
 		}
 		if chats, _ := e.store.PendingChats(ctx); len(chats) != 0 {
@@ -305,8 +315,8 @@ func TestAnUnreadableOutboxItemIsDropped(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
 		e := newProcEnv(t, rdb, prefix, &echo{})
 		ctx := context.Background()
-		lease, _ := e.store.Lock(ctx, 5)
-		if err := e.store.Commit(ctx, lease, state.Turn{Chat: 5, User: 5, Outbox: [][]byte{[]byte("{not json")}}); err != nil {
+		lease, _ := e.store.Lock(ctx, state.ChatConv(5))
+		if err := e.store.Commit(ctx, lease, state.Turn{Conv: state.ChatConv(5), User: 5, Outbox: [][]byte{[]byte("{not json")}}); err != nil {
 			t.Fatal(err)
 		}
 		lease.Release()
@@ -314,7 +324,7 @@ func TestAnUnreadableOutboxItemIsDropped(t *testing.T) {
 		if got := e.api.texts(5); len(got) != 1 || got[0] != "send:echo: a" {
 			t.Fatalf("sent %v", got)
 		}
-		if out, _ := e.store.Outbox(ctx, 5); len(out) != 0 {
+		if out, _ := e.store.Outbox(ctx, state.ChatConv(5)); len(out) != 0 {
 			t.Errorf("outbox left: %q", out)
 		}
 	})
@@ -333,7 +343,7 @@ func TestALockLostMidTurnSendsNoReplyTwice(t *testing.T) {
 		go func() { errc <- e.proc.Process(context.Background(), upd) }()
 		// The first holder is inside the dialog; its lock is lost.
 		time.Sleep(100 * time.Millisecond)
-		if err := e.store.DropLock(context.Background(), 6); err != nil {
+		if err := e.store.DropLock(context.Background(), state.ChatConv(6)); err != nil {
 			t.Fatal(err)
 		}
 		// The update comes again (a webhook retry) to the second instance.

@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/go-telegram/bot/models"
+
+	"github.com/kabinet-bot/kabinet/state"
 )
 
 // Processor handles one update completely: de-duplication, dialog state,
@@ -86,10 +88,10 @@ type Sequencer struct {
 	// queues holds the waiting updates of each key. A key is present while
 	// it has an update waiting or being handled, which is how Submit knows
 	// whether the key still has to be put on the ready list.
-	queues map[int64][]*sequencerJob
+	queues map[state.Conv][]*sequencerJob
 	// ready lists keys that have a waiting update and no update being
 	// handled, oldest first.
-	ready  []int64
+	ready  []state.Conv
 	closed bool
 
 	workers sync.WaitGroup
@@ -110,7 +112,7 @@ func NewSequencer(p Processor, workers int, logger *slog.Logger) *Sequencer {
 	s := &Sequencer{
 		processor: p,
 		logger:    logger,
-		queues:    make(map[int64][]*sequencerJob),
+		queues:    make(map[state.Conv][]*sequencerJob),
 	}
 	s.wake = sync.NewCond(&s.mu)
 	s.workers.Add(workers)
@@ -120,7 +122,7 @@ func NewSequencer(p Processor, workers int, logger *slog.Logger) *Sequencer {
 	return s
 }
 
-// Submit enqueues upd behind the earlier updates of its chat (see ChatKey)
+// Submit enqueues upd behind the earlier updates of its conversation (see ConvKey)
 // and returns a channel that receives exactly one value once it is handled:
 // nil, the Processor's error, a *PanicError, ErrSequencerClosed, or the
 // error of ctx if ctx ended before the update's turn came. Submit itself
@@ -133,7 +135,7 @@ func (s *Sequencer) Submit(ctx context.Context, upd *models.Update) <-chan error
 		result <- errors.New("bot: nil update submitted")
 		return result
 	}
-	key := ChatKey(upd)
+	key := ConvKey(upd)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -232,61 +234,76 @@ func (s *Sequencer) handle(job *sequencerJob) (err error) {
 	return s.processor.Process(job.ctx, job.upd)
 }
 
-// ChatKey is the key under which an update is ordered: updates with the same
-// key are handled one at a time and in order. It is the chat the update
-// belongs to; for payment queries, inline queries and the like it is the
+// ConvKey is the conversation an update belongs to, the key under which it
+// is ordered: updates with the same key are handled one at a time and in
+// order. It is the chat the update belongs to, and in a forum supergroup
+// the topic (message_thread_id), so that one busy topic never holds up
+// another; for payment queries, inline queries and the like it is the
 // user, whose private chat has the same id; an update that belongs to no
 // chat gets its own update_id, so it runs independently. An update_id may
 // equal some chat id by chance; that only makes the two wait for each
 // other, never reorders anything.
-func ChatKey(upd *models.Update) int64 {
+func ConvKey(upd *models.Update) state.Conv {
 	switch {
 	case upd.Message != nil:
-		return upd.Message.Chat.ID
+		return messageConv(upd.Message)
 	case upd.EditedMessage != nil:
-		return upd.EditedMessage.Chat.ID
+		return messageConv(upd.EditedMessage)
 	case upd.ChannelPost != nil:
-		return upd.ChannelPost.Chat.ID
+		return state.ChatConv(upd.ChannelPost.Chat.ID)
 	case upd.EditedChannelPost != nil:
-		return upd.EditedChannelPost.Chat.ID
+		return state.ChatConv(upd.EditedChannelPost.Chat.ID)
 	case upd.BusinessMessage != nil:
-		return upd.BusinessMessage.Chat.ID
+		return state.ChatConv(upd.BusinessMessage.Chat.ID)
 	case upd.EditedBusinessMessage != nil:
-		return upd.EditedBusinessMessage.Chat.ID
+		return state.ChatConv(upd.EditedBusinessMessage.Chat.ID)
 	case upd.CallbackQuery != nil:
-		return callbackChatKey(upd.CallbackQuery)
+		return callbackConv(upd.CallbackQuery)
 	case upd.MyChatMember != nil:
-		return upd.MyChatMember.Chat.ID
+		return state.ChatConv(upd.MyChatMember.Chat.ID)
 	case upd.ChatMember != nil:
-		return upd.ChatMember.Chat.ID
+		return state.ChatConv(upd.ChatMember.Chat.ID)
 	case upd.ChatJoinRequest != nil:
-		return upd.ChatJoinRequest.Chat.ID
+		return state.ChatConv(upd.ChatJoinRequest.Chat.ID)
 	case upd.MessageReaction != nil:
-		return upd.MessageReaction.Chat.ID
+		return state.ChatConv(upd.MessageReaction.Chat.ID)
 	case upd.MessageReactionCount != nil:
-		return upd.MessageReactionCount.Chat.ID
+		return state.ChatConv(upd.MessageReactionCount.Chat.ID)
 	case upd.PreCheckoutQuery != nil && upd.PreCheckoutQuery.From != nil:
-		return upd.PreCheckoutQuery.From.ID
+		return state.ChatConv(upd.PreCheckoutQuery.From.ID)
 	case upd.ShippingQuery != nil && upd.ShippingQuery.From != nil:
-		return upd.ShippingQuery.From.ID
+		return state.ChatConv(upd.ShippingQuery.From.ID)
 	case upd.InlineQuery != nil && upd.InlineQuery.From != nil:
-		return upd.InlineQuery.From.ID
+		return state.ChatConv(upd.InlineQuery.From.ID)
 	case upd.ChosenInlineResult != nil:
-		return upd.ChosenInlineResult.From.ID
+		return state.ChatConv(upd.ChosenInlineResult.From.ID)
 	}
-	return upd.ID
+	return state.ChatConv(upd.ID)
 }
 
-// callbackChatKey keys a button press by the chat of the message that holds
-// the button, so that it queues behind the messages of that chat. A message
-// too old to be accessible still names its chat; only a button under an
-// inline-mode message has no chat, and then the person is the key.
-func callbackChatKey(q *models.CallbackQuery) int64 {
+// messageConv is a message's chat, and its topic in a forum. A message in
+// a forum's General topic, or in a group without topics, has no topic:
+// Telegram sets message_thread_id also for replies in ordinary groups, so
+// only is_topic_message makes it a topic.
+func messageConv(m *models.Message) state.Conv {
+	c := state.ChatConv(m.Chat.ID)
+	if m.IsTopicMessage && m.MessageThreadID != 0 {
+		c.Thread = m.MessageThreadID
+	}
+	return c
+}
+
+// callbackConv keys a button press by the conversation of the message that
+// holds the button, so that it queues behind the messages there. A message
+// too old to be accessible still names its chat (not its topic); only a
+// button under an inline-mode message has no chat, and then the person is
+// the key.
+func callbackConv(q *models.CallbackQuery) state.Conv {
 	switch {
 	case q.Message.Message != nil:
-		return q.Message.Message.Chat.ID
+		return messageConv(q.Message.Message)
 	case q.Message.InaccessibleMessage != nil && q.Message.InaccessibleMessage.Chat.ID != 0:
-		return q.Message.InaccessibleMessage.Chat.ID
+		return state.ChatConv(q.Message.InaccessibleMessage.Chat.ID)
 	}
-	return q.From.ID
+	return state.ChatConv(q.From.ID)
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/go-telegram/bot/models"
+
+	"github.com/kabinet-bot/kabinet/state"
 )
 
 // processFunc lets a test write its Processor as a function.
@@ -370,7 +372,7 @@ func TestSequencerSkipsUpdateWhoseContextEnded(t *testing.T) {
 	}
 }
 
-func TestChatKey(t *testing.T) {
+func TestConvKey(t *testing.T) {
 	user := models.User{ID: 555}
 	tests := []struct {
 		name string
@@ -403,16 +405,38 @@ func TestChatKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := ChatKey(&tt.upd); got != tt.want {
-				t.Errorf("ChatKey = %d, want %d", got, tt.want)
+			if got := ConvKey(&tt.upd); got != state.ChatConv(tt.want) {
+				t.Errorf("ConvKey = %v, want %d", got, tt.want)
 			}
 		})
 	}
 }
 
-// TestChatKeyFromJSON checks the keys of updates as Telegram sends them,
+func TestTopicsAreConversationsOfTheirOwn(t *testing.T) {
+	forum := models.Chat{ID: -100500, Type: models.ChatTypeSupergroup, IsForum: true}
+	user := models.User{ID: 555}
+	for _, tt := range []struct {
+		name string
+		upd  models.Update
+		want state.Conv
+	}{
+		{"a message in a topic", models.Update{ID: 1, Message: &models.Message{Chat: forum, MessageThreadID: 17, IsTopicMessage: true}}, state.Conv{Chat: -100500, Thread: 17}},
+		{"an edit in a topic", models.Update{ID: 1, EditedMessage: &models.Message{Chat: forum, MessageThreadID: 18, IsTopicMessage: true}}, state.Conv{Chat: -100500, Thread: 18}},
+		{"a reply in a group without topics", models.Update{ID: 1, Message: &models.Message{Chat: forum, MessageThreadID: 19}}, state.ChatConv(-100500)},
+		{"a button under a message in a topic", models.Update{ID: 1, CallbackQuery: &models.CallbackQuery{From: user,
+			Message: models.MaybeInaccessibleMessage{Message: &models.Message{Chat: forum, MessageThreadID: 17, IsTopicMessage: true}}}}, state.Conv{Chat: -100500, Thread: 17}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ConvKey(&tt.upd); got != tt.want {
+				t.Errorf("ConvKey = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestConvKeyFromJSON checks the keys of updates as Telegram sends them,
 // where the library decides between accessible and inaccessible messages.
-func TestChatKeyFromJSON(t *testing.T) {
+func TestConvKeyFromJSON(t *testing.T) {
 	tests := []struct {
 		name, json string
 		want       int64
@@ -430,8 +454,8 @@ func TestChatKeyFromJSON(t *testing.T) {
 			if err := json.Unmarshal([]byte(tt.json), &upd); err != nil {
 				t.Fatal(err)
 			}
-			if got := ChatKey(&upd); got != tt.want {
-				t.Errorf("ChatKey = %d, want %d", got, tt.want)
+			if got := ConvKey(&upd); got != state.ChatConv(tt.want) {
+				t.Errorf("ConvKey = %v, want %d", got, tt.want)
 			}
 		})
 	}

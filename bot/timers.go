@@ -118,20 +118,21 @@ func (p *UpdateProcessor) fire(ctx context.Context, tp timerPayload) error {
 	if err := p.fireTurn(ctx, tp); err != nil {
 		return err
 	}
-	return p.send(ctx, tp.Chat)
+	return p.send(ctx, state.ChatConv(tp.Chat))
 }
 
 // fireTurn handles the timer under the chat's turn lock and saves it.
 func (p *UpdateProcessor) fireTurn(ctx context.Context, tp timerPayload) error {
-	lease, err := p.store.Lock(ctx, tp.Chat)
+	conv := state.ChatConv(tp.Chat)
+	lease, err := p.store.Lock(ctx, conv)
 	if err != nil {
 		return err
 	}
 	defer lease.Release()
-	snap, err := p.store.Begin(ctx, tp.Chat, tp.User, 0)
+	snap, err := p.store.Begin(ctx, conv, tp.User, 0)
 	if err != nil {
 		return err
 	}
 	ev := dialogs.Event{Key: "t" + tp.ID, UserID: tp.User, ChatID: tp.Chat, LanguageCode: tp.Lang, Kind: dialogs.KindTimer, Data: tp.Data} // a timer leased again is the same event
-	return p.turn(ctx, lease, snap, state.Turn{Chat: tp.Chat, User: tp.User}, ev, "")
+	return p.turn(ctx, lease, snap, state.Turn{Conv: conv, User: tp.User}, ev, "")
 }

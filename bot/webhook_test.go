@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/go-telegram/bot/models"
+
+	"github.com/kabinet-bot/kabinet/state"
 )
 
 const webhookSecret = "s3cret-Token_for-tests"
@@ -171,8 +173,8 @@ func TestWebhookAnswersOnlyAfterHandling(t *testing.T) {
 	release := make(chan struct{})
 	var finished atomic.Bool
 	srv := webhookServer(t, processFunc(func(ctx context.Context, upd *models.Update) error {
-		if upd.ID != 7 || ChatKey(upd) != 42 {
-			t.Errorf("processor got update %d of chat %d, want 7 of 42", upd.ID, ChatKey(upd))
+		if upd.ID != 7 || ConvKey(upd) != state.ChatConv(42) {
+			t.Errorf("processor got update %d of chat %d, want 7 of 42", upd.ID, ConvKey(upd).Chat)
 		}
 		close(started)
 		<-release

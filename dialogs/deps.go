@@ -2,6 +2,7 @@ package dialogs
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/kabinet-bot/kabinet/billing"
@@ -56,10 +57,11 @@ type Codes interface {
 	// whether the user is still within the daily number of distinct numbers.
 	// Looking up a number counted before is free, so it needs no key.
 	AllowLookup(ctx context.Context, userID int64, accountNumber string) (bool, error)
-	// Send issues a new code bound to (userID, accountID) and sends it by SMS to
-	// phone. Only the newest code of that pair is valid afterwards. A key
-	// seen before answers the same SendResult (or error) and sends no second
-	// SMS: at most one per key.
+	// Send issues a new code bound to (userID, accountID), to go by SMS to
+	// phone when Deliver is called with the same key; Send itself calls no
+	// gateway, so a turn never waits for one. Only the newest code of that
+	// pair is valid afterwards. A key seen before answers the same
+	// SendResult (or error) and issues nothing again.
 	// An empty phone is a decoy, for an account number that does not exist:
 	// every limit is counted and a code is stored exactly as for a real send,
 	// but no SMS goes out, so the answer gives nothing away.
@@ -69,7 +71,20 @@ type Codes interface {
 	// (CheckOK again for the right code), taking no check and counting no
 	// failure again.
 	Check(ctx context.Context, key string, userID, accountID int64, code string) (CheckResult, error)
+	// Deliver sends the SMS of the code that Send issued under key (phone
+	// "" for a decoy: nothing is sent, but it takes about as long). It is
+	// called after the turn that called Send was saved, outside the
+	// conversation's lock, and again if the process died before its answer
+	// was saved: a code delivered before is not sent again. It answers
+	// ErrCodeUndelivered when the gateway refused the SMS or the code is no
+	// longer the one to send (expired, replaced): the code is then withdrawn
+	// and the resend pause given back. Other errors pass: call again.
+	Deliver(ctx context.Context, key string, userID, accountID int64, phone string) error
 }
+
+// ErrCodeUndelivered is Deliver's answer for a code that will not reach
+// the person.
+var ErrCodeUndelivered = errors.New("the code's SMS was not delivered")
 
 // SendResult tells whether a code went out and, if not, until when the person must wait.
 type SendResult struct {

@@ -60,7 +60,27 @@ func (h *harness) do(ev dialogs.Event) dialogs.Result {
 		h.t.Fatalf("Handle: %v", err)
 	}
 	h.st = res.State
+	res.Replies = runEffects(h.t, h.eng, res.Replies)
 	return res
+}
+
+// runEffects does what the sender does with a turn's replies: every
+// effect is run and its replies take its place.
+func runEffects(t *testing.T, eng *dialogs.Engine, replies []dialogs.Reply) []dialogs.Reply {
+	t.Helper()
+	var out []dialogs.Reply
+	for _, r := range replies {
+		if r.Effect == nil {
+			out = append(out, r)
+			continue
+		}
+		more, err := eng.RunEffect(context.Background(), *r.Effect)
+		if err != nil {
+			t.Fatalf("RunEffect %s: %v", r.Effect.Verb, err)
+		}
+		out = append(out, more...)
+	}
+	return out
 }
 
 func (h *harness) text(s string) dialogs.Result {

@@ -57,6 +57,8 @@ func New(accounts Accounts, codes Codes, notifier Notifier, text *locales.Catalo
 	}
 	e := &Engine{accounts: accounts, codes: codes, notifier: notifier, text: text, cfg: cfg, now: now, log: log}
 	e.reg.init()
+	e.reg.effect("code", (*Engine).deliverCode)
+	e.reg.effect("linked", (*Engine).linkedNotice)
 	return e
 }
 
@@ -90,7 +92,55 @@ func (e *Engine) Handle(ctx context.Context, st State, ev Event) (Result, error)
 	}
 	err := e.dispatch(t)
 	t.res.State = t.st
+	for _, r := range t.res.Replies {
+		if ef := r.Effect; ef != nil {
+			ef.Key, ef.UserID, ef.ChatID, ef.Lang = ev.Key, ev.UserID, ev.ChatID, t.lang
+		}
+	}
 	return t.res, err
+}
+
+// RunEffect runs an Effect a turn asked for (see Effect), after that turn
+// was saved and outside its conversation's lock. It returns the replies
+// that take the effect's place; an error means it should be tried again
+// later. An effect of a verb nobody registers (left by an older version)
+// is dropped.
+func (e *Engine) RunEffect(ctx context.Context, ef Effect) ([]Reply, error) {
+	f, ok := e.reg.effects[ef.Verb]
+	if !ok {
+		e.log.Error("dropping an effect of an unknown verb", "verb", ef.Verb)
+		return nil, nil
+	}
+	t := &turn{ctx: ctx, ev: Event{Key: ef.Key, UserID: ef.UserID, ChatID: ef.ChatID}, lang: ef.Lang}
+	if t.lang == "" {
+		t.lang = locales.Resolve("")
+	}
+	if err := f(e, t, ef.Data); err != nil {
+		return nil, fmt.Errorf("effect %s: %w", ef.Verb, err)
+	}
+	var out []Reply
+	for _, r := range t.res.Replies {
+		if r.Effect == nil { // an effect asks for no further effects
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// Receipt hands a feature the id of the message a reply with a Receipt
+// became. An error means it should be tried again later; a tag nobody
+// registers is dropped.
+func (e *Engine) Receipt(ctx context.Context, s Sent) error {
+	verb, _, _ := strings.Cut(s.Receipt, ":")
+	f, ok := e.reg.receipts[verb]
+	if !ok {
+		e.log.Error("dropping a receipt of an unknown verb", "verb", verb)
+		return nil
+	}
+	if err := f(e, ctx, s); err != nil {
+		return fmt.Errorf("receipt %s: %w", verb, err)
+	}
+	return nil
 }
 
 func (e *Engine) dispatch(t *turn) error {

@@ -76,6 +76,58 @@ type Reply struct {
 	// (sendVenue) instead of a text message: Text and Edit are not used,
 	// Buttons or Keyboard go under the pin.
 	Venue *Venue
+	// To, when set, sends this reply into another conversation (an
+	// operators' forum topic, a subscriber's chat) instead of the one the
+	// event came from. It is saved with the turn all the same, and reaches
+	// the other conversation's outbox exactly once, behind what waits there.
+	To *Target
+	// Receipt, when set, asks to be told the id of the message this reply
+	// became: the engine's Receipt gets it, under the feature's tag
+	// ("verb:..."), once the message is sent (the support relay maps the
+	// messages of both sides so).
+	Receipt string
+	// Effect, when set, makes this reply the work of a registered effect:
+	// a call to a service outside (an SMS gateway, a payment provider) that
+	// the turn must not wait for under its lock. See Effect. Nothing else of
+	// the reply is used.
+	Effect *Effect
+}
+
+// Target is a conversation other than the event's own: a chat, or a topic
+// of a forum supergroup (Thread is its message_thread_id).
+type Target struct {
+	Chat   int64
+	Thread int
+}
+
+// Effect is work of a turn that calls a service outside Kabinet (an SMS
+// gateway, a payment provider). A turn runs under its conversation's lock,
+// which must never wait for such a call, so the turn only asks for the
+// effect: it is saved with the turn, in the conversation's outbox among
+// the replies, and the sender runs it (Engine.RunEffect) after the turn is
+// saved, in order, outside the lock. The replies it returns take its
+// place: the person reads "the code went to ..." only once the gateway took
+// the SMS, and never before the replies that came first.
+//
+// An effect runs again if the process dies before its replies are saved,
+// so it must give the same answer again for the same Key. It cannot change
+// the conversation's state: what the state must say is decided in the turn.
+type Effect struct {
+	Verb string // a verb the feature registered (registry.effect)
+	Data string // the effect's arguments, as the feature encodes them
+	// Set by the engine from the turn that asked for it.
+	Key    string // the event's Key
+	UserID int64
+	ChatID int64
+	Lang   string
+}
+
+// Sent tells a feature which message a reply with a Receipt became.
+type Sent struct {
+	Receipt   string
+	Chat      int64
+	Thread    int
+	MessageID int
 }
 
 // Venue is a place shown as a pin on a map, for "the nearest office".

@@ -170,6 +170,23 @@ type fakeCodes struct {
 	checks  int // verdicts given, not repeated ones
 	sends   map[string]dialogs.SendResult
 	checked map[string]dialogs.CheckResult
+	// delivered counts the SMS Deliver sent, once per key; failDeliver
+	// makes the gateway refuse them.
+	delivered   map[string]string
+	failDeliver bool
+}
+
+func (c *fakeCodes) Deliver(_ context.Context, key string, _, _ int64, phone string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failDeliver {
+		return dialogs.ErrCodeUndelivered
+	}
+	if c.delivered == nil {
+		c.delivered = map[string]string{}
+	}
+	c.delivered[key] = phone
+	return nil
 }
 
 type sentCode struct {

@@ -1,6 +1,10 @@
 package dialogs
 
-import "github.com/kabinet-bot/kabinet/billing"
+import (
+	"context"
+
+	"github.com/kabinet-bot/kabinet/billing"
+)
 
 // Features beyond linking and balance (payments, offices, support...) plug
 // into the engine through these registries instead of editing the central
@@ -34,6 +38,15 @@ type locationFunc func(e *Engine, t *turn) error
 // helpFunc returns a feature's lines of the help screen.
 type helpFunc func(e *Engine, t *turn) string
 
+// effectFunc runs an Effect: t carries the asking event's user, chat, key
+// and language (no state), data the effect's arguments; what it replies
+// takes the effect's place in the outbox. An error means "not now": the
+// sender tries again later, so it is only for a failure that passes.
+type effectFunc func(e *Engine, t *turn, data string) error
+
+// receiptFunc records which message a reply with a Receipt became.
+type receiptFunc func(e *Engine, ctx context.Context, s Sent) error
+
 type registry struct {
 	callbacks map[string]callbackFunc
 	steps     map[Step]stepFunc
@@ -48,6 +61,16 @@ type registry struct {
 	location locationFunc
 	balance  []balanceFunc // payments
 	help     []helpFunc
+	effects  map[string]effectFunc
+	receipts map[string]receiptFunc
+}
+
+// effect registers an Effect's verb.
+func (r *registry) effect(verb string, f effectFunc) {
+	if _, dup := r.effects[verb]; dup {
+		panic("dialogs: effect registered twice: " + verb)
+	}
+	r.effects[verb] = f
 }
 
 // command registers a feature's /command; its description in the menu is
@@ -64,6 +87,8 @@ func (r *registry) init() {
 	r.callbacks = map[string]callbackFunc{}
 	r.steps = map[Step]stepFunc{}
 	r.commands = map[string]stepFunc{}
+	r.effects = map[string]effectFunc{}
+	r.receipts = map[string]receiptFunc{}
 }
 
 // featureMenu collects the feature buttons for the main menu, two per row.

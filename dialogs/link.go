@@ -1,6 +1,7 @@
 package dialogs
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -283,8 +284,57 @@ func (e *Engine) sendCode(t *turn, accountID int64, number, phone, masked string
 		return nil
 	}
 	t.st = State{Lang: t.st.Lang, LangLoaded: true, Step: StepLinkCode, Account: accountID, Number: number, Masked: masked, Decoy: phone == "", CodeSentAt: e.now().Unix()}
-	t.reply(e.codeSentReply(t))
+	t.reply(e.codeDelivery(t))
 	t.res.Timers = append(t.res.Timers, Timer{After: e.cfg.ResendPause, Data: fmt.Sprintf("resend:%d:%d", accountID, t.st.CodeSentAt), Lang: t.lang})
+	return nil
+}
+
+// codeDelivery asks for the code's SMS to be sent once the turn that issued
+// it (Codes.Send) is saved; "the code went to ..." comes when the gateway
+// took it (deliverCode).
+func (e *Engine) codeDelivery(t *turn) Reply {
+	d, _ := json.Marshal(codeSMS{Account: t.st.Account, Number: t.st.Number, Masked: t.st.Masked, Decoy: t.st.Decoy})
+	return Reply{Effect: &Effect{Verb: "code", Data: string(d)}}
+}
+
+// codeSMS is the "code" effect's data: which code to deliver, and what to
+// say once it went.
+type codeSMS struct {
+	Account int64  `json:"a"`
+	Number  string `json:"n"`
+	Masked  string `json:"m"`
+	Decoy   bool   `json:"d,omitempty"`
+}
+
+// deliverCode is the "code" effect: the SMS of the code the asking event
+// issued, then the message that says where it went. A code the gateway
+// would not take is withdrawn by Codes, and the person may ask again at once.
+func (e *Engine) deliverCode(t *turn, data string) error {
+	var d codeSMS
+	if err := json.Unmarshal([]byte(data), &d); err != nil {
+		return nil // nothing sensible to say about a request we cannot read
+	}
+	phone := ""
+	if !d.Decoy {
+		acc, err := e.accounts.AccountByNumber(t.ctx, d.Number)
+		if err != nil {
+			return err
+		}
+		phone = acc.Phone
+	}
+	err := e.codes.Deliver(t.ctx, t.ev.Key, t.ev.UserID, d.Account, phone)
+	if errors.Is(err, ErrCodeUndelivered) {
+		t.reply(Reply{Text: e.t(t, "code_sms_failed", nil), Buttons: [][]Button{
+			{{Text: e.t(t, "btn_resend", nil), Data: "resend"}},
+			{{Text: e.t(t, "btn_cancel", nil), Data: "cancel"}},
+		}})
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	t.st.Masked = d.Masked
+	t.reply(e.codeSentReply(t))
 	return nil
 }
 
@@ -348,7 +398,7 @@ func (e *Engine) resend(t *turn) error {
 	default:
 		t.st.CodeSentAt = e.now().Unix()
 		t.res.Toast = e.t(t, "code_resent_toast", nil)
-		t.reply(e.codeSentReply(t))
+		t.reply(e.codeDelivery(t))
 		t.res.Timers = append(t.res.Timers, Timer{After: e.cfg.ResendPause, Data: fmt.Sprintf("resend:%d:%d", t.st.Account, t.st.CodeSentAt), Lang: t.lang})
 	}
 	return nil
@@ -408,10 +458,27 @@ func (e *Engine) finishLink(t *turn) error {
 		return err
 	}
 	t.st = State{Lang: t.st.Lang, LangLoaded: true}
-	// The notice to the contract phone is a safety net against a stolen code;
-	// its failure must not undo a link that is already made. This turn runs
-	// again if its update comes again after a crash (Check then says CheckOK
-	// again and Link is idempotent): keyed by the event, the notice goes once.
+	t.reply(Reply{Text: e.t(t, "link_done", map[string]any{"Number": esc(acc.Number)}), Keyboard: &Keyboard{Remove: true}})
+	if err := e.showBalance(t, acc.ID, 0); err != nil {
+		return err
+	}
+	// The SMS to the contract phone is a safety net against a stolen code,
+	// sent after the person read that the account is linked.
+	t.reply(Reply{Effect: &Effect{Verb: "linked", Data: acc.Number}})
+	return nil
+}
+
+// linkedNotice is the "linked" effect: "a Telegram account was linked to
+// your contract" to the contract phone. Its failure must not undo or hold
+// up a link that is already made, so it is logged, not retried. The effect
+// runs again if the process dies before it is marked done: keyed by the
+// event, the notice goes once.
+func (e *Engine) linkedNotice(t *turn, number string) error {
+	acc, err := e.accounts.AccountByNumber(t.ctx, number)
+	if err != nil {
+		e.log.Warn("linked-notice sms not sent: account unavailable", "err", err)
+		return nil
+	}
 	key := ""
 	if t.ev.Key != "" {
 		key = fmt.Sprintf("linked:%d:%d:%s", t.ev.UserID, acc.ID, t.ev.Key)
@@ -419,8 +486,7 @@ func (e *Engine) finishLink(t *turn) error {
 	if err := e.notifier.Notify(t.ctx, key, acc.Phone, e.t(t, "sms_linked", map[string]any{"Number": acc.Number})); err != nil {
 		e.log.Warn("linked-notice sms failed", "account_id", acc.ID, "err", err)
 	}
-	t.reply(Reply{Text: e.t(t, "link_done", map[string]any{"Number": esc(acc.Number)}), Keyboard: &Keyboard{Remove: true}})
-	return e.showBalance(t, acc.ID, 0)
+	return nil
 }
 
 func isCancelWord(s string) bool {

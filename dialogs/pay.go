@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -81,6 +82,7 @@ func (e *Engine) WithPayments(pay Payments, trust Trust, cfg PayConfig) *Engine 
 		e.reg.callbacks["po"] = f.otherAmount
 		e.reg.callbacks["ap"] = f.autopay
 		e.reg.steps[StepPayAmount] = f.typedAmount
+		e.reg.effect("paylink", f.linkReply)
 	}
 	e.reg.callbacks["hist"] = f.history
 	if trust != nil {
@@ -301,12 +303,50 @@ func (f *payFeature) payAmount(e *Engine, t *turn, arg string, edit int) error {
 	return f.sendLink(e, t, acc, money.Amount(amount), key)
 }
 
+// sendLink leaves the pay flow and asks for the payment link: the provider
+// is called by the "paylink" effect, after the turn, outside its lock.
 func (f *payFeature) sendLink(e *Engine, t *turn, acc billing.Account, amount money.Amount, key string) error {
-	u, err := f.pay.PayURL(t.ctx, acc.ID, acc.Number, amount, key)
-	if err != nil {
-		return fmt.Errorf("pay url: %w", err)
-	}
 	t.st = State{Lang: t.st.Lang, LangLoaded: true}
+	d, _ := json.Marshal(payLink{Account: acc.ID, Amount: int64(amount), Key: key})
+	t.reply(Reply{Effect: &Effect{Verb: "paylink", Data: string(d)}})
+	return nil
+}
+
+// payLink is the "paylink" effect's data.
+type payLink struct {
+	Account int64  `json:"a"`
+	Amount  int64  `json:"s"` // kopecks
+	Key     string `json:"k"` // the intent's key: the same key is the same payment
+}
+
+// linkReply is the "paylink" effect: the payment is created at the
+// provider (the same key gives the same payment, so running it again after
+// a crash makes none twice) and its link shown. A provider that does not
+// answer gets a polite "try again" instead of holding the chat's later
+// replies behind retries.
+func (f *payFeature) linkReply(e *Engine, t *turn, data string) error {
+	var d payLink
+	if err := json.Unmarshal([]byte(data), &d); err != nil {
+		return nil
+	}
+	acc, err := e.accounts.LinkedAccount(t.ctx, t.ev.UserID, d.Account)
+	if errors.Is(err, billing.ErrNotFound) {
+		t.reply(Reply{Text: e.t(t, "account_not_linked", nil), Buttons: [][]Button{{e.newMenuButton(t)}}})
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	amount := money.Amount(d.Amount)
+	u, err := f.pay.PayURL(t.ctx, acc.ID, acc.Number, amount, d.Key)
+	if err != nil {
+		e.log.Warn("payment link unavailable", "account_id", acc.ID, "err", err)
+		t.reply(Reply{Text: e.t(t, "pay_unavailable", nil), Buttons: [][]Button{
+			{{Text: e.t(t, "btn_pay", nil), Data: fmt.Sprintf("pay:%d", acc.ID)}},
+			{e.newMenuButton(t)},
+		}})
+		return nil
+	}
 	t.reply(Reply{
 		Text: e.t(t, "pay_link", map[string]any{"Amount": amount.Format(t.lang), "Number": esc(acc.Number)}),
 		Buttons: [][]Button{

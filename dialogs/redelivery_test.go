@@ -23,7 +23,9 @@ import (
 // give the same answer, and the side effects must not happen twice.
 
 // twice handles ev from st two times, as the first delivery and the one
-// after a crash, and fails unless both results are the same.
+// after a crash, and fails unless both results are the same. The effects
+// of each are run too, as the sender does: a crash can come after them as
+// well, and they must answer the same again.
 func twice(t *testing.T, eng *dialogs.Engine, st dialogs.State, ev dialogs.Event) dialogs.Result {
 	t.Helper()
 	ev.UserID, ev.ChatID, ev.LanguageCode = user, user, "ru"
@@ -31,10 +33,12 @@ func twice(t *testing.T, eng *dialogs.Engine, st dialogs.State, ev dialogs.Event
 	if err != nil {
 		t.Fatalf("first delivery: %v", err)
 	}
+	first.Replies = runEffects(t, eng, first.Replies)
 	again, err := eng.Handle(context.Background(), st, ev)
 	if err != nil {
 		t.Fatalf("the same update again: %v", err)
 	}
+	again.Replies = runEffects(t, eng, again.Replies)
 	if !reflect.DeepEqual(first, again) {
 		t.Fatalf("the same update again answered differently:\nfirst:\n%s\nagain:\n%s\nstates %+v and %+v", all(first), all(again), first.State, again.State)
 	}

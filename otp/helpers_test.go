@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,6 +86,7 @@ func (f *fakeSender) lastCode(t *testing.T) string {
 func testText(lang, code string) string { return lang + ": your code is " + code }
 
 type env struct {
+	keys   atomic.Int64 // for calls that name no event
 	svc    *Service
 	clock  *clock
 	sms    *fakeSender
@@ -123,9 +125,23 @@ func (e *env) codes(list ...string) {
 	}
 }
 
+// sendAndDeliver does what a turn and its effect do: Send, then Deliver
+// the code if one was issued. key "" stands for a fresh event.
+func (e *env) sendAndDeliver(key string, user, account int64, phone string) (dialogs.SendResult, error) {
+	if key == "" {
+		key = fmt.Sprintf("t%d", e.keys.Add(1))
+	}
+	ctx := context.Background()
+	res, err := e.svc.Send(ctx, key, user, account, phone, testLang)
+	if err != nil || !res.Sent {
+		return res, err
+	}
+	return res, e.svc.Deliver(ctx, key, user, account, phone)
+}
+
 func (e *env) send(t *testing.T, user, account int64) dialogs.SendResult {
 	t.Helper()
-	res, err := e.svc.Send(context.Background(), "", user, account, testPhone, testLang)
+	res, err := e.sendAndDeliver("", user, account, testPhone)
 	if err != nil {
 		t.Fatalf("Send(%d, %d): %v", user, account, err)
 	}

@@ -77,6 +77,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -445,9 +446,13 @@ return {'ok', 0}
 // user waits) it is {"wait", ms} too. A record already decided is answered
 // as it is.
 //
+// A code that is sent is also marked due for delivery in the record
+// ('dlv'), with its SMS text ('sms'; empty and 'decoy' for a decoy), for
+// Deliver.
+//
 // KEYS: 1 user sends, 2 user pause, 3 code, 4 record.
 // ARGV: 1 now, 2 code TTL, 3 mac, 4 send id, 5 the account's verdict,
-// 6 the wait to tell (ms), 7 record TTL.
+// 6 the wait to tell (ms), 7 record TTL, 8 the SMS text ("" for a decoy).
 var sendFinishScript = redis.NewScript(`
 local rec = redis.call('HMGET', KEYS[4], 'state', 'send', 'verdict', 'ms')
 if rec[1] == 'done' then return {rec[3], tonumber(rec[4])} end
@@ -459,6 +464,11 @@ if rec[1] == 'pending' and rec[2] == ARGV[4] then
     redis.call('HSET', KEYS[3], 'mac', ARGV[3], 'exp', now + tonumber(ARGV[2]), 'checks', 0, 'send', ARGV[4])
     redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[2]))
     redis.call('HSET', KEYS[4], 'state', 'done', 'verdict', 'sent', 'ms', 0)
+    if ARGV[8] == '' then
+      redis.call('HSET', KEYS[4], 'dlv', 'decoy')
+    else
+      redis.call('HSET', KEYS[4], 'dlv', 'due', 'sms', ARGV[8])
+    end
     redis.call('PEXPIRE', KEYS[4], ttl)
     return {'sent', 0}
   end
@@ -500,23 +510,18 @@ return 0
 // the answer to a key does not change, and that answer was a failure.
 var ErrSendFailed = errors.New("the SMS of this request failed")
 
-// Send issues a new code for (userID, accountID) and sends it by SMS to
-// phone, once per key: a Send with a key seen before (the same update
-// delivered again after a crash) answers what that one answered, sends no
-// second SMS and counts nothing again. Redis is asked first: when it is
-// unreachable, or a limit or lock stands, no SMS goes out. When the SMS
-// itself fails, Send returns the error and the code is withdrawn; the
-// resend pauses are rolled back, but the attempt still counts toward the
-// caps (see unsendUserScript for why).
-//
-// The answer is decided before the SMS goes out, so a crash after that and
-// before the gateway call leaves that code unsent: at most one SMS per key,
-// and the person asks for a new code once the pause is over.
+// Send issues a new code for (userID, accountID), to go by SMS to phone
+// when Deliver is called with the same key, once per key: a Send with a key
+// seen before (the same update delivered again after a crash) answers what
+// that one answered and counts nothing again. Redis is asked first: when it
+// is unreachable, or a limit or lock stands, nothing is issued. Send calls
+// no gateway, so the turn that calls it, under its chat's lock, never waits
+// for one; until delivered, the SMS text (with the code) waits in the
+// send's record, at most RecordTTL, and is deleted once delivered.
 //
 // An empty phone is a decoy for an account number that does not exist:
-// everything happens as for a real send, except that no SMS goes out and
-// Send instead waits about as long as recent real sends took. A repeated
-// key answers at once, real or decoy.
+// everything happens as for a real send, and Deliver sends nothing but
+// takes about as long as recent real sends took.
 func (s *Service) Send(ctx context.Context, key string, userID, accountID int64, phone string, lang string) (res dialogs.SendResult, err error) {
 	defer func() {
 		if err != nil {
@@ -571,39 +576,97 @@ func (s *Service) Send(ctx context.Context, key string, userID, accountID int64,
 		return dialogs.SendResult{}, fmt.Errorf("reserve for the account: %w", err)
 	}
 	wait := max(time.Duration(userWait)*time.Millisecond, accWait)
+	text := ""
+	if phone != "" {
+		text = s.text(lang, code)
+	}
 	verdict, wait, err := runVerdict(ctx, sendFinishScript, s.rdb,
 		[]string{userSends, userPause, s.codeKey(userID, accountID), rec},
-		[]any{now, ms(l.CodeTTL), s.mac(userID, accountID, code), sendID, accVerdict, ms(wait), ms(RecordTTL)})
+		[]any{now, ms(l.CodeTTL), s.mac(userID, accountID, code), sendID, accVerdict, ms(wait), ms(RecordTTL), text})
 	if err != nil {
 		return dialogs.SendResult{}, fmt.Errorf("store the code: %w", err)
 	}
-	if verdict != "sent" {
-		return sendResult(verdict, ms(wait))
-	}
+	return sendResult(verdict, ms(wait))
+}
 
-	if phone == "" {
-		if err := s.waitLikeSMS(ctx); err != nil {
-			return dialogs.SendResult{}, fmt.Errorf("decoy: %w", err)
+// Deliver sends the SMS of the code that Send issued under key, after the
+// turn that called Send was saved and outside its chat's lock. A code
+// delivered before is not sent again; the one case of two SMS is a process
+// that dies after the gateway took it and before it is marked, and then the
+// same code goes twice. A code that is no longer the live one (it expired
+// while the chat's replies waited, or a newer one replaced it) is not sent.
+// When the gateway refuses, the code is withdrawn and the resend pauses
+// are given back, but the attempt still counts toward the caps (see
+// unsendUserScript); the answer is dialogs.ErrCodeUndelivered then, as for
+// a dead code. It implements dialogs.Codes.
+func (s *Service) Deliver(ctx context.Context, key string, userID, accountID int64, phone string) (err error) {
+	defer func() {
+		if err != nil && !errors.Is(err, dialogs.ErrCodeUndelivered) {
+			err = fmt.Errorf("otp: deliver code: %w", err)
 		}
-		return dialogs.SendResult{Sent: true}, nil
+	}()
+	rec := s.userKey(userID, "send", accountID, eventKey(key))
+	vals, err := s.rdb.HMGet(ctx, rec, "verdict", "send", "dlv", "sms").Result()
+	if err != nil {
+		return fmt.Errorf("read the send: %w", err)
+	}
+	str := func(i int) string { v, _ := vals[i].(string); return v }
+	verdict, sendID, dlv, text := str(0), str(1), str(2), str(3)
+	switch {
+	case verdict != "sent" || dlv == "failed":
+		return dialogs.ErrCodeUndelivered
+	case dlv == "sent":
+		return nil
+	case dlv == "decoy":
+		if err := s.waitLikeSMS(ctx); err != nil {
+			return fmt.Errorf("decoy: %w", err)
+		}
+		return s.markDelivered(ctx, rec, "sent")
+	}
+	code, err := s.rdb.HMGet(ctx, s.codeKey(userID, accountID), "send", "exp").Result()
+	if err != nil {
+		return fmt.Errorf("read the code: %w", err)
+	}
+	live, _ := code[0].(string)
+	exp, _ := code[1].(string)
+	expMs, _ := strconv.ParseInt(exp, 10, 64)
+	if live != sendID || expMs <= s.nowMs() || phone == "" {
+		if err := s.markDelivered(ctx, rec, "failed"); err != nil {
+			return err
+		}
+		return dialogs.ErrCodeUndelivered
 	}
 	start := time.Now() // real time, not s.now: this measures the gateway
-	err = s.sender.Send(ctx, phone, s.text(lang, code))
+	err = s.sender.Send(ctx, phone, text)
 	s.recordSMSTime(time.Since(start))
+	// The rollback or the mark must happen even when the request's context
+	// is what failed the SMS, or it ended as the gateway answered.
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
 	if err != nil {
-		// The request's context may be what failed the SMS; the rollback
-		// must still happen.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
 		uerr := errors.Join(
-			unsendUserScript.Run(rctx, s.rdb, []string{s.codeKey(userID, accountID), userPause, rec}, sendID).Err(),
-			unsendAccountScript.Run(rctx, s.rdb, []string{accountPause}, sendID).Err())
+			unsendUserScript.Run(bg, s.rdb, []string{s.codeKey(userID, accountID), s.userKey(userID, "pause"), rec}, sendID).Err(),
+			unsendAccountScript.Run(bg, s.rdb, []string{s.accountKey(accountID, "pause")}, sendID).Err(),
+			s.markDelivered(bg, rec, "failed"))
 		if uerr != nil {
-			return dialogs.SendResult{}, errors.Join(fmt.Errorf("sms: %w", err), fmt.Errorf("roll back: %w", uerr))
+			return errors.Join(fmt.Errorf("sms: %w", err), fmt.Errorf("roll back: %w", uerr))
 		}
-		return dialogs.SendResult{}, fmt.Errorf("sms: %w", err)
+		return fmt.Errorf("sms: %v: %w", err, dialogs.ErrCodeUndelivered)
 	}
-	return dialogs.SendResult{Sent: true}, nil
+	return s.markDelivered(bg, rec, "sent")
+}
+
+// markDelivered records how a send's delivery ended and forgets its text.
+func (s *Service) markDelivered(ctx context.Context, rec, how string) error {
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, rec, "dlv", how)
+		p.HDel(ctx, rec, "sms")
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mark delivery: %w", err)
+	}
+	return nil
 }
 
 // sendResult turns a recorded verdict into Send's answer.

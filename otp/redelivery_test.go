@@ -30,7 +30,7 @@ func (e *env) checkKey(t *testing.T, key string, user, account int64, code strin
 
 func (e *env) sendKey(t *testing.T, key string, user, account int64, phone string) dialogs.SendResult {
 	t.Helper()
-	res, err := e.svc.Send(context.Background(), key, user, account, phone, testLang)
+	res, err := e.sendAndDeliver(key, user, account, phone)
 	if err != nil {
 		t.Fatalf("Send(%s): %v", key, err)
 	}
@@ -304,13 +304,16 @@ func TestFailedSMSRepeatedFailsAgainWithoutTrying(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, rdb, prefix)
 		e.sms.failWith(errors.New("gateway unavailable"))
-		if _, err := e.svc.Send(context.Background(), "u1", 1, 10, testPhone, testLang); err == nil {
-			t.Fatal("failing gateway: no error")
+		if _, err := e.sendAndDeliver("u1", 1, 10, testPhone); !errors.Is(err, dialogs.ErrCodeUndelivered) {
+			t.Fatalf("failing gateway: %v, want ErrCodeUndelivered", err)
 		}
 		e.sms.failWith(nil)
 		_, err := e.svc.Send(context.Background(), "u1", 1, 10, testPhone, testLang)
 		if !errors.Is(err, ErrSendFailed) {
 			t.Fatalf("the failed update again: %v, want ErrSendFailed as the answer of then", err)
+		}
+		if err := e.svc.Deliver(context.Background(), "u1", 1, 10, testPhone); !errors.Is(err, dialogs.ErrCodeUndelivered) {
+			t.Fatalf("its delivery again: %v, want ErrCodeUndelivered as the answer of then", err)
 		}
 		if n := e.sms.count(); n != 1 {
 			t.Fatalf("%d gateway attempts, want 1", n)
@@ -410,7 +413,7 @@ func TestEveryScriptTouchesOneClusterSlot(t *testing.T) {
 		e.sendDecoy(t, 2, -7)
 		e.sms.failWith(errors.New("down"))
 		e.clock.Advance(time.Minute)
-		_, _ = e.svc.Send(context.Background(), "", 1, 10, testPhone, testLang)
+		_, _ = e.sendAndDeliver("", 1, 10, testPhone)
 		e.sms.failWith(nil)
 		e.lookup(t, 1, "4000123456")
 		e.failChecks(t, 1, 10, e.sendCode(t, 1, 10), 5)

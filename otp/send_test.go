@@ -115,8 +115,8 @@ func TestFailedSMSRollsBackPauseButCountsTowardCaps(t *testing.T) {
 		e := newEnv(t, rdb, prefix)
 		e.sms.failWith(errors.New("gateway unavailable"))
 		for i := range 2 {
-			res, err := e.svc.Send(context.Background(), "", 1, 10, testPhone, testLang)
-			if err == nil || res.Sent {
+			res, err := e.sendAndDeliver("", 1, 10, testPhone)
+			if !errors.Is(err, dialogs.ErrCodeUndelivered) {
 				t.Fatalf("send #%d with a failing gateway: %+v, %v, want an error", i+1, res, err)
 			}
 			code := e.sms.lastCode(t)
@@ -183,7 +183,7 @@ func TestRedisDownSendsNoSMS(t *testing.T) {
 // sendDecoy sends as dialogs does for an account number that does not exist.
 func (e *env) sendDecoy(t *testing.T, user, account int64) dialogs.SendResult {
 	t.Helper()
-	res, err := e.svc.Send(context.Background(), "", user, account, "", testLang)
+	res, err := e.sendAndDeliver("", user, account, "")
 	if err != nil {
 		t.Fatalf("decoy Send(%d, %d): %v", user, account, err)
 	}
@@ -233,6 +233,44 @@ func TestDecoyTakesAsLongAsARealSend(t *testing.T) {
 		}
 		if took := time.Since(start); took < e.sms.delay {
 			t.Fatalf("decoy took %v, a real send %v or more", took, e.sms.delay)
+		}
+	})
+}
+
+func TestSendIssuesAndDeliverSendsOnce(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+		t.Parallel()
+		e := newEnv(t, rdb, prefix)
+		ctx := context.Background()
+		e.codes("111111", "222222")
+		if res, err := e.svc.Send(ctx, "u1", 1, 10, testPhone, testLang); err != nil || !res.Sent {
+			t.Fatalf("Send: %+v, %v", res, err)
+		}
+		if n := e.sms.count(); n != 0 {
+			t.Fatalf("Send called the gateway %d times; it must leave that to Deliver", n)
+		}
+		for i := range 2 { // the second is the effect run again after a crash
+			if err := e.svc.Deliver(ctx, "u1", 1, 10, testPhone); err != nil {
+				t.Fatalf("Deliver #%d: %v", i+1, err)
+			}
+		}
+		if n := e.sms.count(); n != 1 || e.sms.lastCode(t) != "111111" {
+			t.Fatalf("%d SMS, want the one code once", n)
+		}
+		if res := e.check(t, 1, 10, "111111"); res.Outcome != dialogs.CheckOK {
+			t.Fatalf("the delivered code: %+v", res)
+		}
+		// A code replaced before its SMS went is not sent: the newer one is.
+		e.clock.Advance(time.Minute)
+		if res, err := e.svc.Send(ctx, "u2", 1, 10, testPhone, testLang); err != nil || !res.Sent {
+			t.Fatalf("Send u2: %+v, %v", res, err)
+		}
+		e.clock.Advance(6 * time.Minute) // past the code's 5 minutes
+		if err := e.svc.Deliver(ctx, "u2", 1, 10, testPhone); !errors.Is(err, dialogs.ErrCodeUndelivered) {
+			t.Fatalf("Deliver of an expired code: %v, want ErrCodeUndelivered", err)
+		}
+		if n := e.sms.count(); n != 1 {
+			t.Fatalf("an expired code was sent: %d SMS", n)
 		}
 	})
 }

@@ -251,3 +251,21 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// Take books key's next slot if it comes within d and waits for it (true);
+// otherwise it books nothing and tells how long until a slot is free or
+// the lane's pause ends (false). It is for a sender that has other work:
+// instead of sleeping long it puts the message aside until then.
+func (l *Limiter) Take(ctx context.Context, key string, within time.Duration) (ok bool, retryIn time.Duration, err error) {
+	status, wait, err := l.reserve(ctx, l.keys(key), within.Microseconds())
+	if err != nil {
+		return false, 0, err
+	}
+	if status != reserveBooked {
+		return false, wait, nil
+	}
+	if err := l.sleep(ctx, wait); err != nil {
+		return false, 0, err
+	}
+	return true, 0, nil
+}

@@ -64,8 +64,8 @@ func (s *Store) SetLockTTL(d time.Duration) { s.lockTTL = d }
 
 // DropLock deletes a chat's lock whoever holds it, as its TTL running out
 // would: for fault tests, and for an operator freeing a chat by hand.
-func (s *Store) DropLock(ctx context.Context, chat int64) error {
-	if err := s.rdb.Del(ctx, s.lockKey(chat)).Err(); err != nil {
+func (s *Store) DropLock(ctx context.Context, c Conv) error {
+	if err := s.rdb.Del(ctx, s.lockKey(c)).Err(); err != nil {
 		return fmt.Errorf("drop lock: %w", err)
 	}
 	return nil
@@ -78,7 +78,7 @@ func (s *Store) DropLock(ctx context.Context, chat int64) error {
 // turn's lock.
 type Lease struct {
 	store *Store
-	chat  int64
+	conv  Conv
 	key   string
 	token string
 	lost  atomic.Bool
@@ -103,7 +103,7 @@ func (l *Lease) Release() {
 		ctx := context.Background()
 		_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			if l.drained && !l.lost.Load() {
-				s.unparkIn(ctx, p, l.chat)
+				s.unparkIn(ctx, p, l.conv)
 			}
 			unlockScript.Eval(ctx, p, []string{l.key}, l.token)
 			return nil
@@ -134,10 +134,10 @@ return 0`)
 // one chat are handled one at a time even when a load balancer spreads them
 // over several instances. While held, the lock is extended every third of
 // its TTL; an extension that finds the lock gone marks the lease lost.
-func (s *Store) Lock(ctx context.Context, chat int64) (*Lease, error) {
+func (s *Store) Lock(ctx context.Context, c Conv) (*Lease, error) {
 	wait := 2 * time.Millisecond
 	for {
-		l, ok, err := s.TryLock(ctx, chat)
+		l, ok, err := s.TryLock(ctx, c)
 		if err != nil || ok {
 			return l, err
 		}
@@ -154,18 +154,18 @@ func (s *Store) Lock(ctx context.Context, chat int64) (*Lease, error) {
 
 // TryLock takes the chat's lock if it is free or its holder is dead, and
 // reports false at once if a live holder has it.
-func (s *Store) TryLock(ctx context.Context, chat int64) (*Lease, bool, error) {
-	return s.tryLease(ctx, chat, s.lockKey(chat))
+func (s *Store) TryLock(ctx context.Context, c Conv) (*Lease, bool, error) {
+	return s.tryLease(ctx, c, s.lockKey(c))
 }
 
 // TrySend takes the chat's send lock, the right to send its outbox, if it
 // is free or its holder is dead; false means another sender is at it and
 // will send what was just queued too (see bot's send loop).
-func (s *Store) TrySend(ctx context.Context, chat int64) (*Lease, bool, error) {
-	return s.tryLease(ctx, chat, s.sendKey(chat))
+func (s *Store) TrySend(ctx context.Context, c Conv) (*Lease, bool, error) {
+	return s.tryLease(ctx, c, s.sendKey(c))
 }
 
-func (s *Store) tryLease(ctx context.Context, chat int64, key string) (*Lease, bool, error) {
+func (s *Store) tryLease(ctx context.Context, c Conv, key string) (*Lease, bool, error) {
 	s.beat.start(s)
 	token := s.owner.value()
 	ok, err := s.rdb.SetNX(ctx, key, token, s.lockTTL).Result()
@@ -178,7 +178,7 @@ func (s *Store) tryLease(ctx context.Context, chat int64, key string) (*Lease, b
 		}
 		return nil, false, nil
 	}
-	l := &Lease{store: s, chat: chat, key: key, token: token, stop: make(chan struct{}), done: make(chan struct{})}
+	l := &Lease{store: s, conv: c, key: key, token: token, stop: make(chan struct{}), done: make(chan struct{})}
 	go l.extend()
 	return l, true, nil
 }

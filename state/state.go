@@ -73,26 +73,30 @@ func New(rdb redis.UniversalClient, prefix string) *Store {
 	return &Store{rdb: rdb, prefix: prefix, lockTTL: LockTTL, owner: newOwner("")}
 }
 
-func (s *Store) chatKey(chat int64, kind string) string {
-	return s.prefix + "{c" + strconv.FormatInt(chat, 10) + "}:" + kind
+func (s *Store) convKey(c Conv, kind string) string {
+	return s.prefix + "{c" + c.String() + "}:" + kind
 }
-func (s *Store) dialogKey(chat, user int64) string {
-	return s.chatKey(chat, "dlg:"+strconv.FormatInt(user, 10))
+func (s *Store) dialogKey(c Conv, user int64) string {
+	return s.convKey(c, "dlg:"+strconv.FormatInt(user, 10))
 }
-func (s *Store) seenKey(chat, update int64) string {
-	return s.chatKey(chat, "seen:"+strconv.FormatInt(update, 10))
+func (s *Store) seenKey(c Conv, update int64) string {
+	return s.convKey(c, "seen:"+strconv.FormatInt(update, 10))
 }
-func (s *Store) lockKey(chat int64) string        { return s.chatKey(chat, "lock") }
-func (s *Store) sendKey(chat int64) string        { return s.chatKey(chat, "send") }
-func (s *Store) outboxKey(chat int64) string      { return s.chatKey(chat, "out") }
-func (s *Store) parkKey(chat int64) string        { return s.chatKey(chat, "park") }
-func (s *Store) unreachableKey(chat int64) string { return s.chatKey(chat, "unreachable") }
+func (s *Store) lockKey(c Conv) string   { return s.convKey(c, "lock") }
+func (s *Store) sendKey(c Conv) string   { return s.convKey(c, "send") }
+func (s *Store) outboxKey(c Conv) string { return s.convKey(c, "out") }
+func (s *Store) parkKey(c Conv) string   { return s.convKey(c, "park") }
+
+// unreachableKey is per chat, not per topic: a chat that blocked the bot
+// is unreachable in all its conversations.
+func (s *Store) unreachableKey(chat int64) string { return s.convKey(ChatConv(chat), "unreachable") }
 func (s *Store) pendingKey() string               { return s.prefix + "pending" }
 
 // Turn is everything one handled update changes.
 type Turn struct {
-	Chat, User int64
-	UpdateID   int64
+	Conv     Conv
+	User     int64
+	UpdateID int64
 	// Version is what Begin returned; Commit fails with ErrConflict if it moved.
 	Version int64
 	State   dialogs.State
@@ -155,7 +159,7 @@ func (s *Store) Commit(ctx context.Context, l *Lease, t Turn) error {
 	}
 	// A key is passed even when nothing is marked: a script's keys must all
 	// be in the chat's slot, and an empty name is not.
-	seen, seenTTL := s.seenKey(t.Chat, t.UpdateID), SeenTTL.Milliseconds()
+	seen, seenTTL := s.seenKey(t.Conv, t.UpdateID), SeenTTL.Milliseconds()
 	if t.UpdateID == 0 {
 		seenTTL = 0
 	}
@@ -163,14 +167,14 @@ func (s *Store) Commit(ctx context.Context, l *Lease, t Turn) error {
 	for _, it := range t.Outbox {
 		args = append(args, it)
 	}
-	keys := []string{l.key, s.dialogKey(t.Chat, t.User), s.outboxKey(t.Chat), seen}
+	keys := []string{l.key, s.dialogKey(t.Conv, t.User), s.outboxKey(t.Conv), seen}
 	var commit *redis.Cmd
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		s.addTimers(ctx, p, t.Timers)
 		if len(t.Outbox) > 0 {
 			due := float64(time.Now().Add(pendingGrace).UnixMilli())
 			// NX: a chat parked until a later retry keeps its time.
-			p.ZAddNX(ctx, s.pendingKey(), redis.Z{Score: due, Member: t.Chat})
+			p.ZAddNX(ctx, s.pendingKey(), redis.Z{Score: due, Member: t.Conv.String()})
 		}
 		// Eval, not EvalSha: a pipeline cannot fall back on NOSCRIPT.
 		commit = commitScript.Eval(ctx, p, keys, args...)
@@ -212,7 +216,7 @@ type Snapshot struct {
 
 // Begin reads everything a turn starts from in one round trip. Call it
 // holding the chat's lock, so that nothing changes between it and Commit.
-func (s *Store) Begin(ctx context.Context, chat, user, updateID int64) (Snapshot, error) {
+func (s *Store) Begin(ctx context.Context, c Conv, user, updateID int64) (Snapshot, error) {
 	var (
 		outbox *redis.StringSliceCmd
 		seen   *redis.IntCmd
@@ -220,10 +224,10 @@ func (s *Store) Begin(ctx context.Context, chat, user, updateID int64) (Snapshot
 		park   *redis.StringCmd
 	)
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		outbox = p.LRange(ctx, s.outboxKey(chat), 0, -1)
-		seen = p.Exists(ctx, s.seenKey(chat, updateID))
-		dlg = p.HMGet(ctx, s.dialogKey(chat, user), "v", "s")
-		park = p.HGet(ctx, s.parkKey(chat), "until")
+		outbox = p.LRange(ctx, s.outboxKey(c), 0, -1)
+		seen = p.Exists(ctx, s.seenKey(c, updateID))
+		dlg = p.HMGet(ctx, s.dialogKey(c, user), "v", "s")
+		park = p.HGet(ctx, s.parkKey(c), "until")
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {

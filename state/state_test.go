@@ -19,7 +19,7 @@ import (
 // commit saves a turn under a lock taken for it.
 func commit(t *testing.T, s *state.Store, turn state.Turn) error {
 	t.Helper()
-	l, err := s.Lock(context.Background(), turn.Chat)
+	l, err := s.Lock(context.Background(), turn.Conv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,33 +38,33 @@ func TestCommitSavesStateOutboxAndSeenTogether(t *testing.T) {
 		s, _, _ := newStore(t, rdb, prefix)
 		ctx := context.Background()
 
-		snap, err := s.Begin(ctx, 10, 20, 5)
+		snap, err := s.Begin(ctx, state.ChatConv(10), 20, 5)
 		if err != nil || snap.Version != 0 || snap.State.Step != "" || snap.Seen {
 			t.Fatalf("fresh begin: %+v %v", snap, err)
 		}
-		err = commit(t, s, state.Turn{Chat: 10, User: 20, UpdateID: 5, Version: snap.Version, SaveState: true,
+		err = commit(t, s, state.Turn{Conv: state.ChatConv(10), User: 20, UpdateID: 5, Version: snap.Version, SaveState: true,
 			State: dialogs.State{Step: dialogs.StepLinkCode, Account: 7}, Outbox: [][]byte{[]byte("a"), []byte("b")}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		snap, _ = s.Begin(ctx, 10, 20, 5)
+		snap, _ = s.Begin(ctx, state.ChatConv(10), 20, 5)
 		if snap.State.Step != dialogs.StepLinkCode || snap.State.Account != 7 || snap.Version != 1 {
 			t.Fatalf("after commit: %+v", snap)
 		}
 		if !snap.Seen {
 			t.Error("update 5 not marked handled")
 		}
-		if other, _ := s.Begin(ctx, 10, 20, 6); other.Seen {
+		if other, _ := s.Begin(ctx, state.ChatConv(10), 20, 6); other.Seen {
 			t.Error("update 6 marked handled")
 		}
-		out, _ := s.Outbox(ctx, 10)
+		out, _ := s.Outbox(ctx, state.ChatConv(10))
 		if len(out) != 2 || string(out[0]) != "a" {
 			t.Fatalf("outbox %q", out)
 		}
-		if chats, _ := s.PendingChats(ctx); len(chats) != 1 || chats[0] != 10 {
+		if chats, _ := s.PendingChats(ctx); len(chats) != 1 || chats[0] != state.ChatConv(10) {
 			t.Fatalf("pending %v", chats)
 		}
-		l, _ := s.Lock(ctx, 10)
+		l, _ := s.Lock(ctx, state.ChatConv(10))
 		_ = s.Pop(ctx, l)
 		_ = s.Pop(ctx, l)
 		l.Release()
@@ -80,20 +80,20 @@ func TestCommitRefusesAStaleVersion(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
 		s, _, _ := newStore(t, rdb, prefix)
 		ctx := context.Background()
-		if err := commit(t, s, state.Turn{Chat: 1, User: 1, UpdateID: 1, SaveState: true, State: dialogs.State{Step: dialogs.StepLinkNumber}}); err != nil {
+		if err := commit(t, s, state.Turn{Conv: state.ChatConv(1), User: 1, UpdateID: 1, SaveState: true, State: dialogs.State{Step: dialogs.StepLinkNumber}}); err != nil {
 			t.Fatal(err)
 		}
-		err := commit(t, s, state.Turn{Chat: 1, User: 1, UpdateID: 2, Version: 0, SaveState: true, State: dialogs.State{Step: dialogs.StepIdle}, Outbox: [][]byte{[]byte("x")}})
+		err := commit(t, s, state.Turn{Conv: state.ChatConv(1), User: 1, UpdateID: 2, Version: 0, SaveState: true, State: dialogs.State{Step: dialogs.StepIdle}, Outbox: [][]byte{[]byte("x")}})
 		if !errors.Is(err, state.ErrConflict) {
 			t.Fatalf("stale commit: %v", err)
 		}
-		if snap, _ := s.Begin(ctx, 1, 1, 2); snap.Seen {
+		if snap, _ := s.Begin(ctx, state.ChatConv(1), 1, 2); snap.Seen {
 			t.Error("refused update marked handled")
 		}
-		if out, _ := s.Outbox(ctx, 1); len(out) != 0 {
+		if out, _ := s.Outbox(ctx, state.ChatConv(1)); len(out) != 0 {
 			t.Error("refused update left replies")
 		}
-		if snap, _ := s.Begin(ctx, 1, 1, 0); snap.State.Step != dialogs.StepLinkNumber {
+		if snap, _ := s.Begin(ctx, state.ChatConv(1), 1, 0); snap.State.Step != dialogs.StepLinkNumber {
 			t.Errorf("state overwritten: %+v", snap.State)
 		}
 	})
@@ -106,10 +106,10 @@ func TestALostLockFencesEveryWrite(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
 		s, rdb, prefix := newStore(t, rdb, prefix)
 		ctx := context.Background()
-		if err := commit(t, s, state.Turn{Chat: 5, User: 5, UpdateID: 1, SaveState: true, Outbox: [][]byte{[]byte("r1")}}); err != nil {
+		if err := commit(t, s, state.Turn{Conv: state.ChatConv(5), User: 5, UpdateID: 1, SaveState: true, Outbox: [][]byte{[]byte("r1")}}); err != nil {
 			t.Fatal(err)
 		}
-		old, err := s.Lock(ctx, 5)
+		old, err := s.Lock(ctx, state.ChatConv(5))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,11 +119,11 @@ func TestALostLockFencesEveryWrite(t *testing.T) {
 		}
 		other := state.New(rdb, prefix)
 		defer other.Close()
-		newer, err := other.Lock(ctx, 5)
+		newer, err := other.Lock(ctx, state.ChatConv(5))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Commit(ctx, old, state.Turn{Chat: 5, User: 5, UpdateID: 2, SaveState: true, State: dialogs.State{Step: dialogs.StepLinkCode}, Outbox: [][]byte{[]byte("stale")}}); !errors.Is(err, state.ErrLockLost) {
+		if err := s.Commit(ctx, old, state.Turn{Conv: state.ChatConv(5), User: 5, UpdateID: 2, SaveState: true, State: dialogs.State{Step: dialogs.StepLinkCode}, Outbox: [][]byte{[]byte("stale")}}); !errors.Is(err, state.ErrLockLost) {
 			t.Fatalf("commit under a lost lock: %v", err)
 		}
 		if err := s.Pop(ctx, old); !errors.Is(err, state.ErrLockLost) {
@@ -133,7 +133,7 @@ func TestALostLockFencesEveryWrite(t *testing.T) {
 			t.Error("the old lease does not know it is lost")
 		}
 		old.Release() // must not free the new holder's lock
-		snap, _ := s.Begin(ctx, 5, 5, 2)
+		snap, _ := s.Begin(ctx, state.ChatConv(5), 5, 2)
 		if snap.Seen || snap.State.Step != "" || len(snap.Outbox) != 1 || string(snap.Outbox[0]) != "r1" {
 			t.Fatalf("the lost holder changed the chat: %+v", snap)
 		}
@@ -155,7 +155,7 @@ func TestLockIsExclusivePerChat(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				l, err := s.Lock(ctx, 42)
+				l, err := s.Lock(ctx, state.ChatConv(42))
 				if err != nil {
 					t.Error(err)
 					return
@@ -174,11 +174,11 @@ func TestLockIsExclusivePerChat(t *testing.T) {
 			t.Fatalf("%d holders at once", maxInside.Load())
 		}
 		// Another chat is not blocked by this one.
-		l, _ := s.Lock(ctx, 42)
+		l, _ := s.Lock(ctx, state.ChatConv(42))
 		defer l.Release()
 		short, cancel2 := context.WithTimeout(ctx, time.Second)
 		defer cancel2()
-		l2, err := s.Lock(short, 43)
+		l2, err := s.Lock(short, state.ChatConv(43))
 		if err != nil {
 			t.Fatalf("chat 43 blocked by chat 42: %v", err)
 		}
@@ -195,7 +195,7 @@ func TestLocksOfADeadHolderAreTakenOver(t *testing.T) {
 
 		dead := state.New(rdb, prefix)
 		dead.SetInstance("pod-1")
-		if _, err := dead.Lock(ctx, 1); err != nil { // never released: the process "dies"
+		if _, err := dead.Lock(ctx, state.ChatConv(1)); err != nil { // never released: the process "dies"
 			t.Fatal(err)
 		}
 		dead.Close() // its heartbeat stops with it
@@ -205,7 +205,7 @@ func TestLocksOfADeadHolderAreTakenOver(t *testing.T) {
 		defer successor.Close()
 		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
-		l, err := successor.Lock(short, 1)
+		l, err := successor.Lock(short, state.ChatConv(1))
 		if err != nil {
 			t.Fatalf("the successor waits for its predecessor's lock: %v", err)
 		}
@@ -214,17 +214,17 @@ func TestLocksOfADeadHolderAreTakenOver(t *testing.T) {
 		// Another name: taken over once the heartbeat has expired, not before.
 		other := state.New(rdb, prefix)
 		other.SetInstance("pod-2")
-		if _, err := other.Lock(ctx, 2); err != nil {
+		if _, err := other.Lock(ctx, state.ChatConv(2)); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok, err := successor.TryLock(ctx, 2); err != nil || ok {
+		if _, ok, err := successor.TryLock(ctx, state.ChatConv(2)); err != nil || ok {
 			t.Fatalf("a live holder's lock was taken (%v)", err)
 		}
 		other.Close()
 		start := time.Now()
 		waitCtx, cancel2 := context.WithTimeout(ctx, 3*state.HeartbeatTTL)
 		defer cancel2()
-		l2, err := successor.Lock(waitCtx, 2)
+		l2, err := successor.Lock(waitCtx, state.ChatConv(2))
 		if err != nil {
 			t.Fatalf("a dead holder's lock was never taken over: %v", err)
 		}
@@ -241,23 +241,23 @@ func TestParkedChatsComeDueAtTheirRetry(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
 		s, _, _ := newStore(t, rdb, prefix)
 		ctx := context.Background()
-		if err := commit(t, s, state.Turn{Chat: 9, User: 9, UpdateID: 1, SaveState: true, Outbox: [][]byte{[]byte("r1")}}); err != nil {
+		if err := commit(t, s, state.Turn{Conv: state.ChatConv(9), User: 9, UpdateID: 1, SaveState: true, Outbox: [][]byte{[]byte("r1")}}); err != nil {
 			t.Fatal(err)
 		}
-		l, _ := s.Lock(ctx, 9)
+		l, _ := s.Lock(ctx, state.ChatConv(9))
 		until := time.Now().Add(time.Minute)
 		if err := s.Park(ctx, l, until, 3); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Commit(ctx, l, state.Turn{Chat: 9, User: 9, UpdateID: 2, Version: 1, SaveState: true, Outbox: [][]byte{[]byte("r2")}}); err != nil {
+		if err := s.Commit(ctx, l, state.Turn{Conv: state.ChatConv(9), User: 9, UpdateID: 2, Version: 1, SaveState: true, Outbox: [][]byte{[]byte("r2")}}); err != nil {
 			t.Fatal(err)
 		}
 		l.Release()
-		snap, _ := s.Begin(ctx, 9, 9, 3)
+		snap, _ := s.Begin(ctx, state.ChatConv(9), 9, 3)
 		if snap.ParkedUntil.UnixMilli() != until.UnixMilli() || len(snap.Outbox) != 2 || string(snap.Outbox[1]) != "r2" {
 			t.Fatalf("parked snapshot: %+v", snap)
 		}
-		if n, _ := s.ParkAttempts(ctx, 9); n != 3 {
+		if n, _ := s.ParkAttempts(ctx, state.ChatConv(9)); n != 3 {
 			t.Errorf("attempts %d, want 3", n)
 		}
 		if due, _ := s.DuePending(ctx, time.Now(), 10); len(due) != 0 {
@@ -266,14 +266,14 @@ func TestParkedChatsComeDueAtTheirRetry(t *testing.T) {
 		if n, _ := s.ParkedChats(ctx, time.Now()); n != 1 {
 			t.Errorf("%d parked chats, want 1", n)
 		}
-		if due, _ := s.DuePending(ctx, until, 10); len(due) != 1 || due[0] != 9 {
+		if due, _ := s.DuePending(ctx, until, 10); len(due) != 1 || due[0] != state.ChatConv(9) {
 			t.Fatalf("due at its retry: %v", due)
 		}
-		l, _ = s.Lock(ctx, 9)
+		l, _ = s.Lock(ctx, state.ChatConv(9))
 		_ = s.Pop(ctx, l)
 		_ = s.Pop(ctx, l)
 		l.Release()
-		if snap, _ := s.Begin(ctx, 9, 9, 3); !snap.ParkedUntil.IsZero() {
+		if snap, _ := s.Begin(ctx, state.ChatConv(9), 9, 3); !snap.ParkedUntil.IsZero() {
 			t.Errorf("still parked after the outbox was sent: %+v", snap)
 		}
 		if chats, _ := s.PendingChats(ctx); len(chats) != 0 {
@@ -305,7 +305,7 @@ func TestTimersAreClaimedOnceWhenDue(t *testing.T) {
 		s, _, _ := newStore(t, rdb, prefix)
 		ctx := context.Background()
 		now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-		err := commit(t, s, state.Turn{Chat: 1, User: 1, UpdateID: 9, SaveState: true, Timers: []state.TimerEntry{
+		err := commit(t, s, state.Turn{Conv: state.ChatConv(1), User: 1, UpdateID: 9, SaveState: true, Timers: []state.TimerEntry{
 			{Due: now.Add(time.Minute), Payload: []byte("a")},
 			{Due: now.Add(2 * time.Minute), Payload: []byte("b")},
 		}})
@@ -361,7 +361,7 @@ func TestTimersAreClaimedOnceWhenDue(t *testing.T) {
 			t.Fatalf("acknowledged timers came back: %q", due)
 		}
 		// A failed one goes back to the queue at the time given, as its next try.
-		_ = commit(t, s, state.Turn{Chat: 1, User: 1, Timers: []state.TimerEntry{{Due: now, Payload: []byte("c")}}})
+		_ = commit(t, s, state.Turn{Conv: state.ChatConv(1), User: 1, Timers: []state.TimerEntry{{Due: now, Payload: []byte("c")}}})
 		c, _ := s.DueTimers(ctx, now, 10)
 		_ = s.Reschedule(ctx, c[0], []byte("c2"), now.Add(time.Hour))
 		if due, _ := s.DueTimers(ctx, now.Add(time.Hour), 10); len(due) != 1 || string(due[0]) != "c2" {
@@ -377,7 +377,7 @@ func TestLockOutlivesItsTTLWhileHeld(t *testing.T) {
 		s, rdb, prefix := newStore(t, rdb, prefix)
 		s.SetLockTTL(300 * time.Millisecond)
 		ctx := context.Background()
-		l, err := s.Lock(ctx, 7)
+		l, err := s.Lock(ctx, state.ChatConv(7))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -386,14 +386,14 @@ func TestLockOutlivesItsTTLWhileHeld(t *testing.T) {
 		defer other.Close()
 		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer cancel()
-		if _, err := other.Lock(short, 7); err == nil {
+		if _, err := other.Lock(short, state.ChatConv(7)); err == nil {
 			t.Fatal("a second holder got the chat while the first still held it")
 		}
 		if l.Lost() {
 			t.Fatal("a held lock reads lost")
 		}
 		l.Release()
-		l2, err := other.Lock(ctx, 7)
+		l2, err := other.Lock(ctx, state.ChatConv(7))
 		if err != nil {
 			t.Fatalf("after unlock: %v", err)
 		}
@@ -405,18 +405,18 @@ func TestBeginReadsATurnsStartInOneGo(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
 		s, _, _ := newStore(t, rdb, prefix)
 		ctx := context.Background()
-		snap, err := s.Begin(ctx, 3, 4, 77)
+		snap, err := s.Begin(ctx, state.ChatConv(3), 4, 77)
 		if err != nil || snap.Seen || snap.Version != 0 || len(snap.Outbox) != 0 {
 			t.Fatalf("empty begin: %+v %v", snap, err)
 		}
-		if err := commit(t, s, state.Turn{Chat: 3, User: 4, UpdateID: 77, SaveState: true, State: dialogs.State{Step: dialogs.StepLinkNumber}, Outbox: [][]byte{[]byte("r1")}}); err != nil {
+		if err := commit(t, s, state.Turn{Conv: state.ChatConv(3), User: 4, UpdateID: 77, SaveState: true, State: dialogs.State{Step: dialogs.StepLinkNumber}, Outbox: [][]byte{[]byte("r1")}}); err != nil {
 			t.Fatal(err)
 		}
-		snap, _ = s.Begin(ctx, 3, 4, 77)
+		snap, _ = s.Begin(ctx, state.ChatConv(3), 4, 77)
 		if !snap.Seen || snap.Version != 1 || snap.State.Step != dialogs.StepLinkNumber || len(snap.Outbox) != 1 || string(snap.Outbox[0]) != "r1" {
 			t.Fatalf("after commit: %+v", snap)
 		}
-		if snap, _ := s.Begin(ctx, 3, 4, 0); snap.Seen {
+		if snap, _ := s.Begin(ctx, state.ChatConv(3), 4, 0); snap.Seen {
 			t.Error("update id 0 (a timer) reported seen")
 		}
 	})
@@ -429,10 +429,10 @@ func TestEveryKeyHasATTLOrIsABoundedIndex(t *testing.T) {
 	redistest.Each(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
 		s, rdb, prefix := newStore(t, rdb, prefix)
 		ctx := context.Background()
-		_ = commit(t, s, state.Turn{Chat: 11, User: 12, UpdateID: 13, SaveState: true, Outbox: [][]byte{[]byte("r")},
+		_ = commit(t, s, state.Turn{Conv: state.ChatConv(11), User: 12, UpdateID: 13, SaveState: true, Outbox: [][]byte{[]byte("r")},
 			Timers: []state.TimerEntry{{Due: time.Now().Add(time.Hour), Payload: []byte("t")}}})
 		_ = s.SetReachable(ctx, 11, false)
-		l, _ := s.Lock(ctx, 11)
+		l, _ := s.Lock(ctx, state.ChatConv(11))
 		_ = s.Park(ctx, l, time.Now().Add(time.Minute), 1)
 		bounded := map[string]bool{prefix + "pending": true, prefix + "{timers}": true}
 		keys := redistest.Keys(t, rdb, prefix)

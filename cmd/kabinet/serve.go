@@ -132,6 +132,9 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	defer store.Close()
 	processor := bot.NewProcessor(api, store, engine, text, log)
 	processor.SetClock(now)
+	// Telegram counts a group's messages for the whole bot: every instance
+	// books from one budget per group.
+	processor.SetGroupLane(ratelimit.New(rdb, prefix, ratelimit.Limit{Rate: bot.GroupLimit.Rate, Burst: bot.GroupLimit.Burst}))
 
 	if err := setCommands(ctx, api, engine); err != nil {
 		return redact(err, cfg.TelegramToken)
