@@ -261,3 +261,37 @@ func TestA429FromAGroupPausesTheGroupForAll(t *testing.T) {
 		}
 	})
 }
+
+// A private chat's messages are paced by its reply lane, kept in Redis:
+// a burst at once, then the rate; a long wait is spent parked, not counted
+// as a failure, and another instance's sender keeps to the same pace.
+func TestTheReplyLanePacesOneChatAndNotOthers(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+		d := &scripted{reply: func(ev dialogs.Event) []dialogs.Reply {
+			return []dialogs.Reply{{Text: ev.Text + "1"}, {Text: ev.Text + "2"}, {Text: ev.Text + "3"}}
+		}}
+		e := newProcEnv(t, rdb, prefix, d)
+		e.store.SetReplyLane(0.5, 2) // one every 2 s after a burst of 2
+		start := time.Now()
+		e.process(t, e.text(1, "a"))
+		if got := e.api.texts(1); len(got) != 2 {
+			t.Fatalf("sent %q at once, want the burst of 2", got)
+		}
+		if n, _ := e.store.ParkAttempts(context.Background(), state.ChatConv(1)); n != 0 {
+			t.Fatalf("waiting for the lane counted as %d failures", n)
+		}
+		e.process(t, e.text(2, "b")) // another chat is not held
+		if got := e.api.texts(2); len(got) != 2 {
+			t.Fatalf("another chat got %q, want its own burst", got)
+		}
+		// Another instance sends the rest, at the same pace.
+		other := newProcEnv(t, rdb, prefix, d)
+		other.api = e.api
+		other.proc = NewProcessor(e.api, other.store, d, e.proc.text, e.proc.log)
+		other.store.SetReplyLane(0.5, 2)
+		other.drainUntil(t, "the third message", func() bool { return len(e.api.texts(1)) == 3 })
+		if took := time.Since(start); took < 1800*time.Millisecond {
+			t.Fatalf("the third message went %v after the first, want the lane's 2 s", took)
+		}
+	})
+}

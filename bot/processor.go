@@ -277,6 +277,7 @@ func (p *UpdateProcessor) deliverAll(ctx context.Context, lease *state.Lease, co
 			it = outItem{Op: "unreadable"}
 		}
 		var next [][]byte // what takes the item's place
+		sent := false     // a message went: it counts toward the chat's reply lane
 		switch it.Op {
 		case "unreadable":
 		case opEffect:
@@ -298,7 +299,17 @@ func (p *UpdateProcessor) deliverAll(ctx context.Context, lease *state.Lease, co
 				return true, moved, p.park(ctx, lease, conv, 0, true)
 			}
 		default:
+			if counts(it) {
+				// The chat's reply lane (state.SetReplyLane): a short wait is
+				// waited, a long one waits in the outbox.
+				if pace := lease.Pace(); pace > time.Second {
+					return true, moved, p.park(ctx, lease, conv, pace, false)
+				} else if err := sleepCtx(ctx, pace); err != nil {
+					return false, moved, err
+				}
+			}
 			outcome, wait, msgID := p.deliver(ctx, it)
+			sent = outcome == sentOK && counts(it)
 			switch outcome {
 			case sentOK:
 				if it.Receipt != "" && msgID != 0 {
@@ -320,18 +331,27 @@ func (p *UpdateProcessor) deliverAll(ctx context.Context, lease *state.Lease, co
 			}
 		}
 		if next != nil {
-			if err := p.store.ReplaceHead(ctx, lease, next); err != nil {
+			if err := p.store.ReplaceHead(ctx, lease, next, sent); err != nil {
 				return false, moved, err
 			}
 			items = append(next, items[1:]...)
 			continue
 		}
-		if err := p.store.Pop(ctx, lease); err != nil {
+		if err := p.store.Pop(ctx, lease, sent); err != nil {
 			return false, moved, err
 		}
 		items = items[1:]
 	}
 	return false, moved, nil
+}
+
+// counts tells the Bot API calls Telegram counts as messages to the chat.
+func counts(it outItem) bool {
+	switch it.Op {
+	case opSend, opEdit, opVenue:
+		return true
+	}
+	return false
 }
 
 // readItem decodes an outbox item and checks that it has what its op needs.
@@ -437,7 +457,7 @@ func (p *UpdateProcessor) deliver(ctx context.Context, it outItem) (outcome, tim
 // groupLane is the budget key of a message to a group or supergroup ("" for
 // a private chat, and for calls Telegram does not count as messages).
 func groupLane(it outItem) string {
-	if it.ChatID >= 0 || it.Op == opAnswer {
+	if it.ChatID >= 0 || !counts(it) {
 		return ""
 	}
 	return "group:" + strconv.FormatInt(it.ChatID, 10)

@@ -83,6 +83,11 @@ type Config struct {
 	// a second up to 1000, for a fee per message.
 	NotifyRate          int
 	NotifyPaidBroadcast bool
+	// Replies to one private chat are paced at ReplyRate a second with
+	// bursts of ReplyBurst (REPLY_RATE, REPLY_BURST; 0 turns it off), as
+	// Telegram asks: about one a second per chat, short bursts allowed.
+	ReplyRate  float64
+	ReplyBurst int
 
 	// Offices: what "nearest to me" looks for, the page size, and the URLs of
 	// the messengers-and-pages screen ("none" hides a button).
@@ -461,6 +466,16 @@ func (c *Config) loadNotify(get func(name, def string) string, ps *problems) {
 	}
 	if paidWrong {
 		ps.add("NOTIFY_PAID_BROADCAST", "must be true or false")
+	}
+	if r, err := strconv.ParseFloat(get("REPLY_RATE", "1"), 64); err != nil || r < 0 || r > 30 {
+		ps.add("REPLY_RATE", "must be messages a second to one chat, from 0 (no pacing) to 30, such as 1")
+	} else {
+		c.ReplyRate = r
+	}
+	if b, err := strconv.Atoi(get("REPLY_BURST", "10")); err != nil || b < 1 || b > 100 {
+		ps.add("REPLY_BURST", "must be a whole number of messages from 1 to 100, such as 10")
+	} else {
+		c.ReplyBurst = b
 	}
 }
 

@@ -85,9 +85,11 @@ type Lease struct {
 	// drained: Pop sent the last item; Release takes the chat out of the
 	// index of waiting replies.
 	drained bool
-	stop    chan struct{}
-	done    chan struct{}
-	once    sync.Once
+	// paceAt is when the conversation's next message may go (reply lane).
+	paceAt time.Time
+	stop   chan struct{}
+	done   chan struct{}
+	once   sync.Once
 }
 
 // Lost reports that the lock is known to be gone (an extension or a fenced
@@ -162,7 +164,18 @@ func (s *Store) TryLock(ctx context.Context, c Conv) (*Lease, bool, error) {
 // is free or its holder is dead; false means another sender is at it and
 // will send what was just queued too (see bot's send loop).
 func (s *Store) TrySend(ctx context.Context, c Conv) (*Lease, bool, error) {
-	return s.tryLease(ctx, c, s.sendKey(c))
+	l, ok, err := s.tryLease(ctx, c, s.sendKey(c))
+	if err != nil || !ok || s.laneArgs(c)[0] == int64(0) {
+		return l, ok, err
+	}
+	args := append([]any{"", ""}, s.laneArgs(c)...)
+	wait, err := paceScript.Run(ctx, s.rdb, []string{s.laneKey(c), s.laneKey(c), s.laneKey(c)}, args...).Int64()
+	if err != nil {
+		l.Release()
+		return nil, false, fmt.Errorf("read the reply lane: %w", err)
+	}
+	l.paceAt = time.Now().Add(time.Duration(wait) * time.Microsecond)
+	return l, true, nil
 }
 
 func (s *Store) tryLease(ctx context.Context, c Conv, key string) (*Lease, bool, error) {

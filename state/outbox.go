@@ -47,32 +47,109 @@ func (s *Store) Waiting(ctx context.Context, c Conv) ([][]byte, time.Time, error
 	return out, until, nil
 }
 
-// popScript removes the outbox head, only under the caller's lock, and
-// says how many items remain (-1: the lock is not the caller's).
-// KEYS: lock, outbox. ARGV: token.
-var popScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-redis.call('LPOP', KEYS[2])
-return redis.call('LLEN', KEYS[2])`)
+// laneLua books one message of a conversation's reply lane: GCRA over the
+// theoretical arrival time in KEYS[3] (µs, Redis's clock), interval
+// ARGV[3] µs, burst ARGV[4]. It answers how long until the next message may
+// go. Only the conversation's sender books (under its send lock), so
+// booking once the message is sent is booking before the next one.
+const laneLua = `
+local function paceAfter(book)
+  local interval, burst = tonumber(ARGV[3]), tonumber(ARGV[4])
+  if interval <= 0 then return 0 end
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local tat = tonumber(redis.call('GET', KEYS[3]) or now)
+  if tat < now then tat = now end
+  if book then
+    tat = tat + interval
+    redis.call('SET', KEYS[3], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
+  end
+  local wait = tat - (burst - 1) * interval - now
+  if wait < 0 then wait = 0 end
+  return wait
+end
+`
 
-// Pop removes the oldest outbox item of a chat after it was sent, under the
-// lease: a holder that lost the lock removes nothing (ErrLockLost), so the
-// item is neither dropped nor sent twice by two holders. Once the outbox is
-// empty the chat leaves the index of waiting replies.
-func (s *Store) Pop(ctx context.Context, l *Lease) error {
-	left, err := popScript.Run(ctx, s.rdb, []string{l.key, s.outboxKey(l.conv)}, l.token).Int()
+// popScript removes the outbox head, only under the caller's lock, books
+// it in the reply lane when it was a message (ARGV[2] = 1), and answers
+// {items left (-1: the lock is not the caller's), µs until the next
+// message may go}. KEYS: lock, outbox, lane. ARGV: token, sent, interval
+// µs, burst.
+var popScript = redis.NewScript(laneLua + `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1, 0} end
+redis.call('LPOP', KEYS[2])
+local wait = paceAfter(ARGV[2] == '1')
+return {redis.call('LLEN', KEYS[2]), wait}`)
+
+// Pop removes the oldest outbox item of a conversation once it is done,
+// under the lease: a holder that lost the lock removes nothing
+// (ErrLockLost), so the item is neither dropped nor sent twice by two
+// holders. sent tells that the item was a message Telegram counts toward
+// the conversation's reply lane (see SetReplyLane). Once the outbox is
+// empty the conversation leaves the index of waiting replies.
+func (s *Store) Pop(ctx context.Context, l *Lease, sent bool) error {
+	res, err := popScript.Run(ctx, s.rdb, []string{l.key, s.outboxKey(l.conv), s.laneKey(l.conv)}, append([]any{l.token, flag(sent)}, s.laneArgs(l.conv)...)...).Int64Slice()
 	if err != nil {
 		return fmt.Errorf("pop outbox: %w", err)
 	}
-	if left < 0 {
+	return l.popped(res)
+}
+
+// popped applies a pop's answer to the lease.
+func (l *Lease) popped(res []int64) error {
+	if len(res) != 2 {
+		return fmt.Errorf("pop outbox: the script answered %v", res)
+	}
+	if res[0] < 0 {
 		l.lost.Store(true)
 		return ErrLockLost
 	}
-	// The last one sent: the chat leaves the index when the lock is
-	// released, in the same round trip.
-	l.drained = left == 0
+	// The last one sent: the conversation leaves the index when the lock
+	// is released, in the same round trip.
+	l.drained = res[0] == 0
+	l.paceAt = time.Now().Add(time.Duration(res[1]) * time.Microsecond)
 	return nil
 }
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// SetReplyLane paces the messages to one private chat: perSecond a second
+// on average, up to burst at once (Telegram's "about one message a second
+// per chat, short bursts allowed"). The pace is kept in Redis, so it holds
+// whichever instance sends. 0 turns it off (the default). Groups and
+// topics have a budget of their own, shared by the group (bot.SetGroupLane).
+func (s *Store) SetReplyLane(perSecond float64, burst int) {
+	s.laneInterval, s.laneBurst = 0, max(burst, 1)
+	if perSecond > 0 {
+		s.laneInterval = int64(1e6 / perSecond)
+	}
+}
+
+func (s *Store) laneKey(c Conv) string { return s.convKey(c, "rate") }
+
+// laneArgs are the lane's interval (µs; 0: no lane) and burst for c: only
+// private chats (positive ids, no topic) have one.
+func (s *Store) laneArgs(c Conv) []any {
+	interval := s.laneInterval
+	if c.Chat < 0 || c.Thread != 0 {
+		interval = 0
+	}
+	return []any{interval, s.laneBurst}
+}
+
+// paceScript answers how long until c's next message may go, booking
+// nothing. KEYS: -, -, lane. ARGV: -, -, interval µs, burst.
+var paceScript = redis.NewScript(laneLua + `return paceAfter(false)`)
+
+// Pace is how long the lease's conversation must wait before its next
+// message, by its reply lane: known from the last message this lease
+// removed, or read at TrySend.
+func (l *Lease) Pace() time.Duration { return max(time.Until(l.paceAt), 0) }
 
 // clearScript drops a chat's outbox and its retry, under the caller's lock.
 var clearScript = redis.NewScript(`
@@ -185,35 +262,33 @@ func parseConvs(vals []string) []Conv {
 }
 
 // replaceScript replaces the outbox head by zero or more items, only under
-// the caller's lock, and says how many items there are then (-1: the lock
-// is not the caller's). KEYS: lock, outbox. ARGV: token, outbox TTL ms,
-// then the items in order.
-var replaceScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+// the caller's lock, books the head in the reply lane if it was a message,
+// and answers like popScript. KEYS: lock, outbox, lane. ARGV: token, sent,
+// interval µs, burst, outbox TTL ms, then the items in order.
+var replaceScript = redis.NewScript(laneLua + `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1, 0} end
 redis.call('LPOP', KEYS[2])
-for i = #ARGV, 3, -1 do redis.call('LPUSH', KEYS[2], ARGV[i]) end
-if #ARGV > 2 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
-return redis.call('LLEN', KEYS[2])`)
+for i = #ARGV, 6, -1 do redis.call('LPUSH', KEYS[2], ARGV[i]) end
+if #ARGV > 5 then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
+local wait = paceAfter(ARGV[2] == '1')
+return {redis.call('LLEN', KEYS[2]), wait}`)
 
 // ReplaceHead puts items in the place of the outbox head, under the lease,
 // in one step: an effect's replies take the effect's place, a sent
-// message's receipt takes the message's. A crash before it leaves the head
-// as it was, to be done again; after it, the new items are there instead.
-func (s *Store) ReplaceHead(ctx context.Context, l *Lease, items [][]byte) error {
-	args := []any{l.token, OutboxTTL.Milliseconds()}
+// message's receipt takes the message's (sent: it counts toward the reply
+// lane, as in Pop). A crash before it leaves the head as it was, to be
+// done again; after it, the new items are there instead.
+func (s *Store) ReplaceHead(ctx context.Context, l *Lease, items [][]byte, sent bool) error {
+	args := append([]any{l.token, flag(sent)}, s.laneArgs(l.conv)...)
+	args = append(args, OutboxTTL.Milliseconds())
 	for _, it := range items {
 		args = append(args, it)
 	}
-	left, err := replaceScript.Run(ctx, s.rdb, []string{l.key, s.outboxKey(l.conv)}, args...).Int()
+	res, err := replaceScript.Run(ctx, s.rdb, []string{l.key, s.outboxKey(l.conv), s.laneKey(l.conv)}, args...).Int64Slice()
 	if err != nil {
 		return fmt.Errorf("replace outbox head: %w", err)
 	}
-	if left < 0 {
-		l.lost.Store(true)
-		return ErrLockLost
-	}
-	l.drained = left == 0
-	return nil
+	return l.popped(res)
 }
 
 // transferScript appends an item that another conversation's turn queued

@@ -65,12 +65,16 @@ type Store struct {
 	lockTTL time.Duration
 	owner   owner
 	beat    heartbeat
+	// The reply lane of private chats (SetReplyLane): µs between messages
+	// (0: none) and the burst.
+	laneInterval int64
+	laneBurst    int
 }
 
 // New returns a Store; prefix separates bots and tests sharing one Redis
 // (e.g. "kabinet:123456:" with the bot's id).
 func New(rdb redis.UniversalClient, prefix string) *Store {
-	return &Store{rdb: rdb, prefix: prefix, lockTTL: LockTTL, owner: newOwner("")}
+	return &Store{rdb: rdb, prefix: prefix, lockTTL: LockTTL, owner: newOwner(""), laneBurst: 1}
 }
 
 func (s *Store) convKey(c Conv, kind string) string {

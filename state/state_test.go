@@ -65,8 +65,8 @@ func TestCommitSavesStateOutboxAndSeenTogether(t *testing.T) {
 			t.Fatalf("pending %v", chats)
 		}
 		l, _ := s.Lock(ctx, state.ChatConv(10))
-		_ = s.Pop(ctx, l)
-		_ = s.Pop(ctx, l)
+		_ = s.Pop(ctx, l, true)
+		_ = s.Pop(ctx, l, true)
 		l.Release()
 		if chats, _ := s.PendingChats(ctx); len(chats) != 0 {
 			t.Fatalf("pending after draining: %v", chats)
@@ -126,7 +126,7 @@ func TestALostLockFencesEveryWrite(t *testing.T) {
 		if err := s.Commit(ctx, old, state.Turn{Conv: state.ChatConv(5), User: 5, UpdateID: 2, SaveState: true, State: dialogs.State{Step: dialogs.StepLinkCode}, Outbox: [][]byte{[]byte("stale")}}); !errors.Is(err, state.ErrLockLost) {
 			t.Fatalf("commit under a lost lock: %v", err)
 		}
-		if err := s.Pop(ctx, old); !errors.Is(err, state.ErrLockLost) {
+		if err := s.Pop(ctx, old, true); !errors.Is(err, state.ErrLockLost) {
 			t.Fatalf("pop under a lost lock: %v", err)
 		}
 		if !old.Lost() {
@@ -137,7 +137,7 @@ func TestALostLockFencesEveryWrite(t *testing.T) {
 		if snap.Seen || snap.State.Step != "" || len(snap.Outbox) != 1 || string(snap.Outbox[0]) != "r1" {
 			t.Fatalf("the lost holder changed the chat: %+v", snap)
 		}
-		if err := other.Pop(ctx, newer); err != nil {
+		if err := other.Pop(ctx, newer, true); err != nil {
 			t.Fatalf("the new holder cannot pop: %v", err)
 		}
 		newer.Release()
@@ -270,8 +270,8 @@ func TestParkedChatsComeDueAtTheirRetry(t *testing.T) {
 			t.Fatalf("due at its retry: %v", due)
 		}
 		l, _ = s.Lock(ctx, state.ChatConv(9))
-		_ = s.Pop(ctx, l)
-		_ = s.Pop(ctx, l)
+		_ = s.Pop(ctx, l, true)
+		_ = s.Pop(ctx, l, true)
 		l.Release()
 		if snap, _ := s.Begin(ctx, state.ChatConv(9), 9, 3); !snap.ParkedUntil.IsZero() {
 			t.Errorf("still parked after the outbox was sent: %+v", snap)

@@ -129,6 +129,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	// A restart under the same name takes over its predecessor's chats at
 	// once instead of waiting for their locks to expire.
 	store.SetInstance(cfg.InstanceID)
+	store.SetReplyLane(cfg.ReplyRate, cfg.ReplyBurst)
 	defer store.Close()
 	processor := bot.NewProcessor(api, store, engine, text, log)
 	processor.SetClock(now)
