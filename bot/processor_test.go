@@ -188,6 +188,15 @@ func TestA429ParksTheChatForRetryAfter(t *testing.T) {
 		if got := e.api.texts(1); len(got) != 0 {
 			t.Fatalf("sent while parked: %v", got)
 		}
+		// The wait is kept in Redis: a second instance's sender waits too.
+		second := newProcEnv(t, rdb, prefix, &echo{})
+		second.proc = NewProcessor(e.api, second.store, &echo{}, locales.MustLoad(), e.proc.log)
+		if err := second.proc.Drain(context.Background(), state.ChatConv(1)); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.api.texts(1); len(got) != 0 {
+			t.Fatalf("a second instance sent %v during retry_after", got)
+		}
 		e.drainUntil(t, "both replies", func() bool { return len(e.api.texts(1)) == 2 })
 		got := e.api.texts(1)
 		if got[0] != "send:echo: a" || got[1] != "send:echo: b" {
