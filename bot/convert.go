@@ -22,15 +22,17 @@ func toEvent(upd *models.Update) (ev dialogs.Event, ok bool) {
 // updateKey is the dialogs.Event Key of the update with this id.
 func updateKey(updateID int64) string { return "u" + strconv.FormatInt(updateID, 10) }
 
-// eventOf is toEvent without the key.
+// eventOf is toEvent without the key. Messages and buttons of groups come
+// as events with Group set (the operators' forum topics); the dialogs
+// decide which groups they listen to.
 func eventOf(upd *models.Update) (ev dialogs.Event, ok bool) {
 	switch {
 	case upd.Message != nil:
 		m := upd.Message
-		if m.Chat.Type != models.ChatTypePrivate || m.From == nil {
+		if m.From == nil || m.From.IsBot || !chatKnown(m.Chat) {
 			return ev, false
 		}
-		ev = dialogs.Event{UserID: m.From.ID, ChatID: m.Chat.ID, LanguageCode: m.From.LanguageCode}
+		ev = messageEvent(m)
 		switch {
 		case m.Contact != nil:
 			ev.Kind = dialogs.KindContact
@@ -46,28 +48,62 @@ func eventOf(upd *models.Update) (ev dialogs.Event, ok bool) {
 			ev.Kind, ev.Text = dialogs.KindText, m.Text
 		default:
 			ev.Kind = dialogs.KindOther
+			ev.Media, ev.Text = copyable(m), m.Caption
 		}
 		return ev, true
 	case upd.EditedMessage != nil:
 		m := upd.EditedMessage
-		if m.Chat.Type != models.ChatTypePrivate || m.From == nil {
+		if m.From == nil || m.From.IsBot || !chatKnown(m.Chat) {
 			return ev, false
 		}
-		return dialogs.Event{UserID: m.From.ID, ChatID: m.Chat.ID, LanguageCode: m.From.LanguageCode, Kind: dialogs.KindEdited}, true
+		ev = messageEvent(m)
+		ev.Kind, ev.Text = dialogs.KindEdited, m.Text
+		if m.Text == "" {
+			ev.Text = m.Caption
+		}
+		return ev, true
 	case upd.CallbackQuery != nil:
 		q := upd.CallbackQuery
-		ev = dialogs.Event{UserID: q.From.ID, ChatID: q.From.ID, LanguageCode: q.From.LanguageCode, Kind: dialogs.KindCallback, Data: q.Data}
+		ev = dialogs.Event{UserID: q.From.ID, ChatID: q.From.ID, LanguageCode: q.From.LanguageCode, Kind: dialogs.KindCallback, Data: q.Data, FromName: q.From.FirstName}
 		if msg := q.Message.Message; msg != nil {
-			if msg.Chat.Type != models.ChatTypePrivate {
+			if !chatKnown(msg.Chat) {
 				return ev, false
 			}
 			ev.ChatID, ev.MessageID = msg.Chat.ID, msg.ID
+			ev.Group = msg.Chat.Type != models.ChatTypePrivate
+			ev.Thread = ConvKey(upd).Thread
 		} else if im := q.Message.InaccessibleMessage; im != nil {
 			ev.ChatID = im.Chat.ID
+			ev.Group = im.Chat.Type != "" && im.Chat.Type != models.ChatTypePrivate
 		}
 		return ev, true
 	}
 	return ev, false
+}
+
+// chatKnown: a private chat, a group or a supergroup (not a channel).
+func chatKnown(c models.Chat) bool {
+	switch c.Type {
+	case models.ChatTypePrivate, models.ChatTypeGroup, models.ChatTypeSupergroup:
+		return true
+	}
+	return false
+}
+
+// messageEvent is what every message event carries: who, where, which message.
+func messageEvent(m *models.Message) dialogs.Event {
+	ev := dialogs.Event{UserID: m.From.ID, ChatID: m.Chat.ID, LanguageCode: m.From.LanguageCode, MessageID: m.ID}
+	if m.Chat.Type != models.ChatTypePrivate {
+		ev.Group, ev.FromName = true, m.From.FirstName
+		ev.Thread = messageConv(m).Thread
+	}
+	return ev
+}
+
+// copyable: a message copyMessage reproduces as it is (media and files).
+func copyable(m *models.Message) bool {
+	return len(m.Photo) > 0 || m.Document != nil || m.Voice != nil || m.Video != nil || m.Audio != nil ||
+		m.Animation != nil || m.VideoNote != nil
 }
 
 // isCommand: a message whose first entity is a bot_command at offset 0.

@@ -39,6 +39,8 @@ type outItem struct {
 	Item   json.RawMessage `json:"item,omitempty"`   // opTransfer: the item for its outbox
 	Effect *dialogs.Effect `json:"effect,omitempty"` // opEffect
 	Sent   *dialogs.Sent   `json:"sent,omitempty"`   // opReceipt
+	Copy   *dialogs.Copy   `json:"copy,omitempty"`   // opCopy
+	Emoji  string          `json:"emoji,omitempty"`  // opReact, on MessageID
 }
 
 const (
@@ -54,6 +56,9 @@ const (
 	opTransfer = "transfer"
 	// opReceipt hands a sent message's id to the feature that asked.
 	opReceipt = "receipt"
+	opCopy    = "copy"  // copyMessage: a message as it is, Text its caption
+	opTopic   = "topic" // createForumTopic named Text; the receipt gets its id
+	opReact   = "react" // setMessageReaction on MessageID
 )
 
 // maxText is Telegram's limit for one message, in characters.
@@ -102,6 +107,14 @@ func render(conv state.Conv, key, callbackID string, res dialogs.Result) [][]byt
 // a pin, or a text cut into messages Telegram takes (the buttons and the
 // receipt go with the last part).
 func messageItems(chat int64, thread int, r dialogs.Reply) []outItem {
+	switch {
+	case r.Topic != "":
+		return []outItem{{Op: opTopic, ChatID: chat, Text: r.Topic, Receipt: r.Receipt}}
+	case r.React != "":
+		return []outItem{{Op: opReact, ChatID: chat, Thread: thread, MessageID: r.Edit, Emoji: r.React}}
+	case r.Copy != nil:
+		return []outItem{{Op: opCopy, ChatID: chat, Thread: thread, Copy: r.Copy, Text: truncate(r.Text, 1024), Buttons: r.Buttons, Receipt: r.Receipt}}
+	}
 	if r.Venue != nil {
 		return []outItem{{Op: opVenue, ChatID: chat, Thread: thread, Venue: r.Venue, Buttons: r.Buttons, Keyboard: r.Keyboard, Receipt: r.Receipt}}
 	}

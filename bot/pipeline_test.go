@@ -29,6 +29,8 @@ type scripted struct {
 	effects  int
 	receipts []dialogs.Sent
 	failRcpt int // the first failRcpt receipts fail
+	// receiptReply, when set, is what a receipt answers.
+	receiptReply func(s dialogs.Sent) []dialogs.Reply
 }
 
 func (d *scripted) Handle(_ context.Context, st dialogs.State, ev dialogs.Event) (dialogs.Result, error) {
@@ -48,15 +50,18 @@ func (d *scripted) RunEffect(_ context.Context, ef dialogs.Effect) ([]dialogs.Re
 	return d.effect(ef)
 }
 
-func (d *scripted) Receipt(_ context.Context, s dialogs.Sent) error {
+func (d *scripted) Receipt(_ context.Context, s dialogs.Sent) ([]dialogs.Reply, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.failRcpt > 0 {
 		d.failRcpt--
-		return errors.New("database unavailable")
+		return nil, errors.New("database unavailable")
 	}
 	d.receipts = append(d.receipts, s)
-	return nil
+	if d.receiptReply != nil {
+		return d.receiptReply(s), nil
+	}
+	return nil, nil
 }
 
 func (d *scripted) counts() (effects int, receipts []dialogs.Sent) {

@@ -28,6 +28,9 @@ type API interface {
 	AnswerCallbackQuery(ctx context.Context, params *tgbot.AnswerCallbackQueryParams) (bool, error)
 	SendVenue(ctx context.Context, params *tgbot.SendVenueParams) (*models.Message, error)
 	SetMyCommands(ctx context.Context, params *tgbot.SetMyCommandsParams) (bool, error)
+	CopyMessage(ctx context.Context, params *tgbot.CopyMessageParams) (*models.MessageID, error)
+	CreateForumTopic(ctx context.Context, params *tgbot.CreateForumTopicParams) (*models.ForumTopic, error)
+	SetMessageReaction(ctx context.Context, params *tgbot.SetMessageReactionParams) (bool, error)
 }
 
 // Dialogs is the conversation engine; *dialogs.Engine implements it.
@@ -35,8 +38,9 @@ type Dialogs interface {
 	Handle(ctx context.Context, st dialogs.State, ev dialogs.Event) (dialogs.Result, error)
 	// RunEffect runs an effect a turn asked for (see dialogs.Effect).
 	RunEffect(ctx context.Context, ef dialogs.Effect) ([]dialogs.Reply, error)
-	// Receipt tells the feature that asked which message a reply became.
-	Receipt(ctx context.Context, s dialogs.Sent) error
+	// Receipt tells the feature that asked which message a reply became
+	// (or why it did not); its replies take the receipt's place.
+	Receipt(ctx context.Context, s dialogs.Sent) ([]dialogs.Reply, error)
 }
 
 // Lane is a send budget shared by every instance (ratelimit.Limiter): the
@@ -294,9 +298,16 @@ func (p *UpdateProcessor) deliverAll(ctx context.Context, lease *state.Lease, co
 			}
 			moved = append(moved, to)
 		case opReceipt:
-			if err := p.dlg.Receipt(ctx, *it.Sent); err != nil {
+			replies, err := p.dlg.Receipt(ctx, *it.Sent)
+			if err != nil {
 				p.log.Warn("receipt not recorded, retrying later", "chat_id", conv.Chat, "err", err)
 				return true, moved, p.park(ctx, lease, conv, 0, true)
+			}
+			// Keyed by the receipt: handled again after a crash, its
+			// transfers have the same ids and are moved once.
+			next = render(conv, receiptKey(*it.Sent), "", dialogs.Result{Replies: replies})
+			if len(next) == 0 {
+				next = nil
 			}
 		default:
 			if counts(it) {
@@ -308,17 +319,23 @@ func (p *UpdateProcessor) deliverAll(ctx context.Context, lease *state.Lease, co
 					return false, moved, err
 				}
 			}
-			outcome, wait, msgID := p.deliver(ctx, it)
-			sent = outcome == sentOK && counts(it)
-			switch outcome {
-			case sentOK:
-				if it.Receipt != "" && msgID != 0 {
-					sent := &dialogs.Sent{Receipt: it.Receipt, Chat: it.ChatID, Thread: it.Thread, MessageID: msgID}
-					raw, _ := json.Marshal(outItem{Op: opReceipt, Sent: sent})
+			res := p.deliver(ctx, it)
+			sent = res.outcome == sentOK && counts(it)
+			switch res.outcome {
+			case sentOK, refused:
+				if it.Receipt != "" {
+					s := &dialogs.Sent{Receipt: it.Receipt, Chat: it.ChatID, Thread: it.Thread, MessageID: res.msgID, Failed: res.failed}
+					if it.Op == opTopic {
+						s.Thread = res.thread
+					}
+					raw, _ := json.Marshal(outItem{Op: opReceipt, Sent: s})
 					next = [][]byte{raw}
 				}
 			case unreachable:
 				p.log.Info("chat unreachable, outbox dropped", "chat_id", conv.Chat)
+				if err := p.told(ctx, it, &moved); err != nil {
+					return false, moved, err
+				}
 				if err := p.store.SetReachable(ctx, conv.Chat, false); err != nil {
 					return false, moved, err
 				}
@@ -327,7 +344,7 @@ func (p *UpdateProcessor) deliverAll(ctx context.Context, lease *state.Lease, co
 				if ctx.Err() != nil {
 					return false, moved, ctx.Err() // stopping: the outbox stays for the next start
 				}
-				return true, moved, p.park(ctx, lease, conv, wait, outcome == later)
+				return true, moved, p.park(ctx, lease, conv, res.wait, res.outcome == later)
 			}
 		}
 		if next != nil {
@@ -345,10 +362,43 @@ func (p *UpdateProcessor) deliverAll(ctx context.Context, lease *state.Lease, co
 	return false, moved, nil
 }
 
+// receiptKey makes the ids of what a receipt's replies move elsewhere: a
+// receipt's tag names one message of its feature, and the message id it
+// became, so it is unique and the same when handled again.
+func receiptKey(s dialogs.Sent) string {
+	return "rc:" + s.Receipt + ":" + strconv.Itoa(s.MessageID) + ":" + s.Failed
+}
+
+// told hands a feature the news that its message can never reach a chat
+// that blocked the bot (the chat's outbox is dropped next, so only what
+// goes to other conversations is kept of the replies).
+func (p *UpdateProcessor) told(ctx context.Context, it outItem, moved *[]state.Conv) error {
+	if it.Receipt == "" {
+		return nil
+	}
+	s := dialogs.Sent{Receipt: it.Receipt, Chat: it.ChatID, Thread: it.Thread, Failed: dialogs.FailBlocked}
+	replies, err := p.dlg.Receipt(ctx, s)
+	if err != nil {
+		return err
+	}
+	for _, raw := range render(state.ChatConv(it.ChatID), receiptKey(s), "", dialogs.Result{Replies: replies}) {
+		t, err := readItem(raw)
+		if err != nil || t.Op != opTransfer {
+			continue
+		}
+		to := state.Conv{Chat: t.To.Chat, Thread: t.To.Thread}
+		if err := p.store.Transfer(ctx, to, t.ID, t.Item); err != nil {
+			return err
+		}
+		*moved = append(*moved, to)
+	}
+	return nil
+}
+
 // counts tells the Bot API calls Telegram counts as messages to the chat.
 func counts(it outItem) bool {
 	switch it.Op {
-	case opSend, opEdit, opVenue:
+	case opSend, opEdit, opVenue, opCopy, opTopic:
 		return true
 	}
 	return false
@@ -393,32 +443,41 @@ func (p *UpdateProcessor) park(ctx context.Context, lease *state.Lease, conv sta
 type outcome int
 
 const (
-	sentOK      outcome = iota // sent, or refused for good: remove it
+	sentOK      outcome = iota // sent: remove it
+	refused                    // refused for good (400): remove it, its feature is told
 	unreachable                // the person blocked the bot: drop the chat's outbox
 	later                      // not now: park the chat (wait > 0 is Telegram's retry_after)
 	throttled                  // the group's budget has no slot now: wait, it is no failure
 )
 
-// deliver makes one Bot API call and returns the id of the message it sent
-// or edited. A request Telegram refuses for good (400) is logged and
-// skipped: repeating it cannot help, and it must not block the chat's
-// later replies. Nothing is retried here: a failure parks the chat, so that
-// no chat holds a worker, its lock or the intake while it waits.
-func (p *UpdateProcessor) deliver(ctx context.Context, it outItem) (outcome, time.Duration, int) {
+// delivery is what one Bot API call came to.
+type delivery struct {
+	outcome outcome
+	wait    time.Duration // later, throttled: how long
+	msgID   int           // sentOK: the message sent, copied or edited
+	thread  int           // sentOK of opTopic: the new topic
+	failed  string        // refused: dialogs.Fail...
+}
+
+// deliver makes one Bot API call. A request Telegram refuses for good (400)
+// is logged and skipped: repeating it cannot help, and it must not block the
+// chat's later replies. Nothing is retried here: a failure parks the chat,
+// so that no chat holds a worker, its lock or the intake while it waits.
+func (p *UpdateProcessor) deliver(ctx context.Context, it outItem) delivery {
 	group := groupLane(it)
 	if group != "" && p.groups != nil {
 		ok, retryIn, err := p.groups.Take(ctx, group, time.Second)
 		switch {
 		case err != nil:
 			p.log.Warn("group budget unavailable", "err", err)
-			return later, 0, 0
+			return delivery{outcome: later}
 		case !ok:
-			return throttled, retryIn, 0
+			return delivery{outcome: throttled, wait: retryIn}
 		}
 	}
 	for {
 		callCtx, cancel := context.WithTimeout(ctx, p.callTimeout)
-		msgID, err := p.call(callCtx, it)
+		msgID, thread, err := p.call(callCtx, it)
 		cancel()
 		if wait, limited := retryAfter(err); limited {
 			p.log.Warn("rate limited by Telegram", "retry_after_s", wait.Seconds(), "op", it.Op)
@@ -428,30 +487,49 @@ func (p *UpdateProcessor) deliver(ctx context.Context, it outItem) (outcome, tim
 					p.log.Warn("group pause not shared", "err", err)
 				}
 			}
-			return later, wait, 0
+			return delivery{outcome: later, wait: wait}
 		}
 		switch {
 		case err == nil:
-			return sentOK, 0, msgID
+			return delivery{outcome: sentOK, msgID: msgID, thread: thread}
 		case errors.Is(err, tgbot.ErrorForbidden):
-			return unreachable, 0, 0
+			if it.ChatID < 0 {
+				// A group that removed the bot: its messages are refused,
+				// the group is not a person who blocked us.
+				p.log.Error("Telegram refused a message to a group", "op", it.Op, "chat_id", it.ChatID, "err", err)
+				return delivery{outcome: refused, failed: dialogs.FailRefused}
+			}
+			return delivery{outcome: unreachable}
 		case errors.Is(err, tgbot.ErrorBadRequest):
 			desc := err.Error()
 			switch {
 			case strings.Contains(desc, "message is not modified"):
-				return sentOK, 0, it.MessageID // a refresh with nothing new: the person sees the same screen
+				return delivery{outcome: sentOK, msgID: it.MessageID} // a refresh with nothing new: the person sees the same screen
 			case it.Op == opEdit && (strings.Contains(desc, "message to edit not found") || strings.Contains(desc, "message can't be edited")):
 				it.Op, it.MessageID = opSend, 0 // too old to edit: send it anew
 				continue
 			case it.Op == opAnswer:
-				return sentOK, 0, 0 // the query expired (e.g. after a restart); the replies still come
+				return delivery{outcome: sentOK} // the query expired (e.g. after a restart); the replies still come
+			case topicGone(desc):
+				p.log.Warn("a forum topic is gone", "chat_id", it.ChatID, "op", it.Op)
+				return delivery{outcome: refused, failed: dialogs.FailTopicGone}
 			}
 			p.log.Error("Telegram refused a reply", "op", it.Op, "chat_id", it.ChatID, "err", err)
-			return sentOK, 0, 0
+			return delivery{outcome: refused, failed: dialogs.FailRefused}
 		}
 		p.log.Warn("Bot API call failed", "op", it.Op, "chat_id", it.ChatID, "err", err)
-		return later, 0, 0
+		return delivery{outcome: later}
 	}
+}
+
+// topicGone: Telegram's answers for a topic that was deleted or closed.
+func topicGone(desc string) bool {
+	for _, s := range []string{"message thread not found", "TOPIC_DELETED", "TOPIC_CLOSED", "TOPIC_ID_INVALID"} {
+		if strings.Contains(desc, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // groupLane is the budget key of a message to a group or supergroup ("" for
@@ -463,12 +541,10 @@ func groupLane(it outItem) string {
 	return "group:" + strconv.FormatInt(it.ChatID, 10)
 }
 
-// call makes the item's Bot API call; the id is of the message sent or edited.
-func (p *UpdateProcessor) call(ctx context.Context, it outItem) (int, error) {
-	var (
-		msg *models.Message
-		err error
-	)
+// call makes the item's Bot API call; the id is of the message sent,
+// copied or edited, thread that of a created topic.
+func (p *UpdateProcessor) call(ctx context.Context, it outItem) (msgID, thread int, err error) {
+	var msg *models.Message
 	switch it.Op {
 	case opAnswer:
 		_, err = p.api.AnswerCallbackQuery(ctx, &tgbot.AnswerCallbackQueryParams{CallbackQueryID: it.CallbackID, Text: it.Text})
@@ -480,7 +556,7 @@ func (p *UpdateProcessor) call(ctx context.Context, it outItem) (int, error) {
 		msg, err = p.api.EditMessageText(ctx, params)
 	case opVenue:
 		if it.Venue == nil {
-			return 0, nil // cannot happen: render always sets it
+			return 0, 0, nil // cannot happen: render always sets it
 		}
 		msg, err = p.api.SendVenue(ctx, &tgbot.SendVenueParams{ChatID: it.ChatID, MessageThreadID: it.Thread, Latitude: it.Venue.Lat, Longitude: it.Venue.Lon,
 			Title: it.Venue.Title, Address: it.Venue.Address, ReplyMarkup: it.markup()})
@@ -490,13 +566,33 @@ func (p *UpdateProcessor) call(ctx context.Context, it outItem) (int, error) {
 			cmds[i] = models.BotCommand{Command: c.Name, Description: c.Description}
 		}
 		_, err = p.api.SetMyCommands(ctx, &tgbot.SetMyCommandsParams{Commands: cmds, Scope: &models.BotCommandScopeChat{ChatID: it.ChatID}})
+	case opCopy:
+		if it.Copy == nil {
+			return 0, 0, nil
+		}
+		params := &tgbot.CopyMessageParams{ChatID: it.ChatID, MessageThreadID: it.Thread, FromChatID: it.Copy.FromChat, MessageID: it.Copy.MessageID, ReplyMarkup: it.markup()}
+		if it.Text != "" {
+			params.Caption, params.ParseMode = it.Text, models.ParseModeHTML
+		}
+		var id *models.MessageID
+		if id, err = p.api.CopyMessage(ctx, params); err == nil && id != nil {
+			return id.ID, 0, nil
+		}
+	case opTopic:
+		var topic *models.ForumTopic
+		if topic, err = p.api.CreateForumTopic(ctx, &tgbot.CreateForumTopicParams{ChatID: it.ChatID, Name: it.Text}); err == nil && topic != nil {
+			return topic.MessageThreadID, topic.MessageThreadID, nil
+		}
+	case opReact:
+		_, err = p.api.SetMessageReaction(ctx, &tgbot.SetMessageReactionParams{ChatID: it.ChatID, MessageID: it.MessageID,
+			Reaction: []models.ReactionType{{Type: models.ReactionTypeTypeEmoji, ReactionTypeEmoji: &models.ReactionTypeEmoji{Type: models.ReactionTypeTypeEmoji, Emoji: it.Emoji}}}})
 	default:
 		msg, err = p.api.SendMessage(ctx, &tgbot.SendMessageParams{ChatID: it.ChatID, MessageThreadID: it.Thread, Text: it.Text, ParseMode: models.ParseModeHTML, ReplyMarkup: it.markup(), LinkPreviewOptions: noPreview()})
 	}
 	if err != nil || msg == nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return msg.ID, nil
+	return msg.ID, 0, nil
 }
 
 func noPreview() *models.LinkPreviewOptions {

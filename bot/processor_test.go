@@ -82,6 +82,24 @@ func (a *scriptedAPI) AnswerCallbackQuery(_ context.Context, p *tgbot.AnswerCall
 func (a *scriptedAPI) SendVenue(_ context.Context, p *tgbot.SendVenueParams) (*models.Message, error) {
 	return a.do("venue", p.ChatID.(int64), p.Title)
 }
+func (a *scriptedAPI) CopyMessage(_ context.Context, p *tgbot.CopyMessageParams) (*models.MessageID, error) {
+	m, err := a.do("copy", p.ChatID.(int64), fmt.Sprintf("%v/%d", p.FromChatID, p.MessageID))
+	if err != nil {
+		return nil, err
+	}
+	return &models.MessageID{ID: m.ID}, nil
+}
+func (a *scriptedAPI) CreateForumTopic(_ context.Context, p *tgbot.CreateForumTopicParams) (*models.ForumTopic, error) {
+	m, err := a.do("topic", p.ChatID.(int64), p.Name)
+	if err != nil {
+		return nil, err
+	}
+	return &models.ForumTopic{MessageThreadID: m.ID, Name: p.Name}, nil
+}
+func (a *scriptedAPI) SetMessageReaction(_ context.Context, p *tgbot.SetMessageReactionParams) (bool, error) {
+	_, err := a.do("react", p.ChatID.(int64), fmt.Sprint(p.MessageID))
+	return err == nil, err
+}
 func (a *scriptedAPI) SetMyCommands(_ context.Context, p *tgbot.SetMyCommandsParams) (bool, error) {
 	_, err := a.do("commands", 0, "")
 	return err == nil, err
@@ -102,7 +120,7 @@ func (d *echo) Handle(_ context.Context, st dialogs.State, ev dialogs.Event) (di
 }
 
 func (d *echo) RunEffect(context.Context, dialogs.Effect) ([]dialogs.Reply, error) { return nil, nil }
-func (d *echo) Receipt(context.Context, dialogs.Sent) error                        { return nil }
+func (d *echo) Receipt(context.Context, dialogs.Sent) ([]dialogs.Reply, error)     { return nil, nil }
 
 type procEnv struct {
 	api   *scriptedAPI

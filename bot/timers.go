@@ -16,9 +16,11 @@ import (
 type timerPayload struct {
 	ID   string `json:"id"` // makes equal timers distinct members of the set
 	Chat int64  `json:"chat"`
-	User int64  `json:"user"`
-	Data string `json:"data"`
-	Lang string `json:"lang,omitempty"`
+	// Thread is the forum topic of a timer a group's conversation asked for.
+	Thread int    `json:"thread,omitempty"`
+	User   int64  `json:"user"`
+	Data   string `json:"data"`
+	Lang   string `json:"lang,omitempty"`
 	// Tries counts the failed attempts to fire it.
 	Tries int `json:"tries,omitempty"`
 }
@@ -38,7 +40,7 @@ func (p *UpdateProcessor) timers(ev dialogs.Event, ts []dialogs.Timer) []state.T
 	for _, t := range ts {
 		var id [8]byte
 		_, _ = rand.Read(id[:])
-		payload, _ := json.Marshal(timerPayload{ID: hex.EncodeToString(id[:]), Chat: ev.ChatID, User: ev.UserID, Data: t.Data, Lang: t.Lang})
+		payload, _ := json.Marshal(timerPayload{ID: hex.EncodeToString(id[:]), Chat: ev.ChatID, Thread: ev.Thread, User: ev.UserID, Data: t.Data, Lang: t.Lang})
 		out = append(out, state.TimerEntry{Due: p.now().Add(t.After), Payload: payload})
 	}
 	return out
@@ -118,12 +120,12 @@ func (p *UpdateProcessor) fire(ctx context.Context, tp timerPayload) error {
 	if err := p.fireTurn(ctx, tp); err != nil {
 		return err
 	}
-	return p.send(ctx, state.ChatConv(tp.Chat))
+	return p.send(ctx, state.Conv{Chat: tp.Chat, Thread: tp.Thread})
 }
 
 // fireTurn handles the timer under the chat's turn lock and saves it.
 func (p *UpdateProcessor) fireTurn(ctx context.Context, tp timerPayload) error {
-	conv := state.ChatConv(tp.Chat)
+	conv := state.Conv{Chat: tp.Chat, Thread: tp.Thread}
 	lease, err := p.store.Lock(ctx, conv)
 	if err != nil {
 		return err
@@ -133,6 +135,6 @@ func (p *UpdateProcessor) fireTurn(ctx context.Context, tp timerPayload) error {
 	if err != nil {
 		return err
 	}
-	ev := dialogs.Event{Key: "t" + tp.ID, UserID: tp.User, ChatID: tp.Chat, LanguageCode: tp.Lang, Kind: dialogs.KindTimer, Data: tp.Data} // a timer leased again is the same event
+	ev := dialogs.Event{Key: "t" + tp.ID, UserID: tp.User, ChatID: tp.Chat, LanguageCode: tp.Lang, Kind: dialogs.KindTimer, Data: tp.Data, Group: tp.Chat < 0, Thread: tp.Thread} // a timer leased again is the same event
 	return p.turn(ctx, lease, snap, state.Turn{Conv: conv, User: tp.User}, ev, "")
 }

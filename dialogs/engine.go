@@ -128,22 +128,38 @@ func (e *Engine) RunEffect(ctx context.Context, ef Effect) ([]Reply, error) {
 }
 
 // Receipt hands a feature the id of the message a reply with a Receipt
-// became. An error means it should be tried again later; a tag nobody
-// registers is dropped.
-func (e *Engine) Receipt(ctx context.Context, s Sent) error {
+// became, or why it was not delivered. Its replies take the receipt's
+// place in the outbox. An error means it should be tried again later; a
+// tag nobody registers is dropped.
+func (e *Engine) Receipt(ctx context.Context, s Sent) ([]Reply, error) {
 	verb, _, _ := strings.Cut(s.Receipt, ":")
 	f, ok := e.reg.receipts[verb]
 	if !ok {
 		e.log.Error("dropping a receipt of an unknown verb", "verb", verb)
-		return nil
+		return nil, nil
 	}
-	if err := f(e, ctx, s); err != nil {
-		return fmt.Errorf("receipt %s: %w", verb, err)
+	t := &turn{ctx: ctx, ev: Event{ChatID: s.Chat, Thread: s.Thread}, lang: locales.Resolve("")}
+	if err := f(e, t, s); err != nil {
+		return nil, fmt.Errorf("receipt %s: %w", verb, err)
 	}
-	return nil
+	var out []Reply
+	for _, r := range t.res.Replies {
+		if r.Effect == nil {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 func (e *Engine) dispatch(t *turn) error {
+	if t.ev.Group {
+		// Operators' chats: only a feature that asked sees them, and
+		// nothing is ever said there unasked.
+		if e.reg.group == nil {
+			return nil
+		}
+		return e.reg.group(e, t)
+	}
 	switch t.ev.Kind {
 	case KindCommand:
 		return e.command(t)
@@ -152,6 +168,14 @@ func (e *Engine) dispatch(t *turn) error {
 	case KindTimer:
 		return e.timer(t)
 	case KindEdited:
+		if t.st.Step == StepIdle {
+			// An edit of a message relayed to an operator is relayed too.
+			for _, f := range e.reg.idleMessage {
+				if done, err := f(e, t); done || err != nil {
+					return err
+				}
+			}
+		}
 		t.reply(Reply{Text: e.t(t, "edited_ignored", nil)})
 		return e.prompt(t)
 	case KindLocation:
@@ -179,6 +203,13 @@ func (e *Engine) dispatch(t *turn) error {
 	}
 	if t.ev.Kind == KindContact {
 		return e.linkContact(t)
+	}
+	if t.ev.Kind == KindText || t.ev.Kind == KindOther {
+		for _, f := range e.reg.idleMessage {
+			if done, err := f(e, t); done || err != nil {
+				return err
+			}
+		}
 	}
 	if t.ev.Kind == KindText {
 		for _, f := range e.reg.idleText {

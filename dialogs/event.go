@@ -46,9 +46,22 @@ type Event struct {
 	Command      string // KindCommand: "start", "help", ... without the slash and @bot
 	Args         string // KindCommand: the rest of the line
 	Data         string // KindCallback: the button's callback data
-	MessageID    int    // KindCallback: the message that carries the button (0 if unknown)
-	Contact      *Contact
-	Location     *Location
+	// MessageID is the message the event is about: the one that carries
+	// the pressed button (0 if unknown), or the message sent or edited.
+	MessageID int
+	Contact   *Contact
+	Location  *Location
+	// Group marks an event from a group or supergroup (operators' chats);
+	// only a feature that asked for group events (registry.group) sees it.
+	Group bool
+	// Thread is the forum topic of a group event (0: none, or General).
+	Thread int
+	// Media marks a message Telegram can copy as it is (a photo, a file, a
+	// voice message...); Text is then its caption.
+	Media bool
+	// FromName is the sender's first name, for a group event (an operator's
+	// default signature).
+	FromName string
 }
 
 // Contact is a shared phone contact.
@@ -91,6 +104,23 @@ type Reply struct {
 	// the turn must not wait for under its lock. See Effect. Nothing else of
 	// the reply is used.
 	Effect *Effect
+	// Copy, when set, copies a message (copyMessage) instead of sending
+	// Text: a photo, a file or a voice message stays what it was. A non-empty
+	// Text replaces its caption (HTML).
+	Copy *Copy
+	// Topic, when set, creates a forum topic of this name in the reply's
+	// chat (To) instead of sending a message; its Receipt gets the new
+	// topic's id as Thread.
+	Topic string
+	// React, when set with Edit naming a message, puts this emoji reaction
+	// on that message instead of sending anything.
+	React string
+}
+
+// Copy names a message to copy.
+type Copy struct {
+	FromChat  int64
+	MessageID int
 }
 
 // Target is a conversation other than the event's own: a chat, or a topic
@@ -122,13 +152,24 @@ type Effect struct {
 	Lang   string
 }
 
-// Sent tells a feature which message a reply with a Receipt became.
+// Sent tells a feature which message a reply with a Receipt became, or
+// that it could not be delivered (Failed).
 type Sent struct {
 	Receipt   string
 	Chat      int64
-	Thread    int
+	Thread    int // for a created topic: the new topic's id
 	MessageID int
+	// Failed is why Telegram refused it for good, "" when it was sent:
+	// FailBlocked, FailTopicGone or FailRefused.
+	Failed string
 }
+
+// Why a reply with a Receipt was not delivered.
+const (
+	FailBlocked   = "blocked"    // the person blocked the bot
+	FailTopicGone = "topic_gone" // the forum topic was deleted or closed
+	FailRefused   = "refused"    // any other refusal (400)
+)
 
 // Venue is a place shown as a pin on a map, for "the nearest office".
 // Title and Address are plain text, not HTML: Telegram shows them as given.

@@ -1,10 +1,6 @@
 package dialogs
 
-import (
-	"context"
-
-	"github.com/kabinet-bot/kabinet/billing"
-)
+import "github.com/kabinet-bot/kabinet/billing"
 
 // Features beyond linking and balance (payments, offices, support...) plug
 // into the engine through these registries instead of editing the central
@@ -44,8 +40,10 @@ type helpFunc func(e *Engine, t *turn) string
 // sender tries again later, so it is only for a failure that passes.
 type effectFunc func(e *Engine, t *turn, data string) error
 
-// receiptFunc records which message a reply with a Receipt became.
-type receiptFunc func(e *Engine, ctx context.Context, s Sent) error
+// receiptFunc hears which message a reply with a Receipt became (or why
+// it did not), under a turn t without state; its replies take the
+// receipt's place in the outbox (usually To other conversations).
+type receiptFunc func(e *Engine, t *turn, s Sent) error
 
 type registry struct {
 	callbacks map[string]callbackFunc
@@ -63,6 +61,37 @@ type registry struct {
 	help     []helpFunc
 	effects  map[string]effectFunc
 	receipts map[string]receiptFunc
+	// timers are the handlers of Timer events by the verb of their Data.
+	timers map[string]stepFunc
+	// group handles every event from a group (nil: groups are ignored).
+	group stepFunc
+	// idleMessage may take over any message in the idle state, before the
+	// free-text shortcuts (support: the subscriber's open request).
+	idleMessage []textFunc
+}
+
+// receipt registers the verb of Receipt tags ("verb:...").
+func (r *registry) receipt(verb string, f receiptFunc) {
+	if _, dup := r.receipts[verb]; dup {
+		panic("dialogs: receipt registered twice: " + verb)
+	}
+	r.receipts[verb] = f
+}
+
+// timer registers the verb of a feature's Timer data ("verb:...").
+func (r *registry) timer(verb string, f stepFunc) {
+	if _, dup := r.timers[verb]; dup {
+		panic("dialogs: timer registered twice: " + verb)
+	}
+	r.timers[verb] = f
+}
+
+// callback registers a button verb; one verb has one handler.
+func (r *registry) callback(verb string, f callbackFunc) {
+	if _, dup := r.callbacks[verb]; dup {
+		panic("dialogs: button verb registered twice: " + verb)
+	}
+	r.callbacks[verb] = f
 }
 
 // effect registers an Effect's verb.
@@ -89,6 +118,7 @@ func (r *registry) init() {
 	r.commands = map[string]stepFunc{}
 	r.effects = map[string]effectFunc{}
 	r.receipts = map[string]receiptFunc{}
+	r.timers = map[string]stepFunc{}
 }
 
 // featureMenu collects the feature buttons for the main menu, two per row.

@@ -364,6 +364,9 @@ func (e *Engine) codeButtons(t *turn) [][]Button {
 // other state means they moved on, and nothing is said.
 func (e *Engine) timer(t *turn) error {
 	verb, rest, _ := strings.Cut(t.ev.Data, ":")
+	if f, ok := e.reg.timers[verb]; ok {
+		return f(e, t)
+	}
 	if verb != "resend" || t.st.Step != StepLinkCode || rest != fmt.Sprintf("%d:%d", t.st.Account, t.st.CodeSentAt) {
 		return nil
 	}

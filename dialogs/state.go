@@ -38,4 +38,15 @@ type State struct {
 	// Nonce tells one "Other amount" request from the next (payments): the
 	// same sum typed twice in one request is one payment, in two requests two.
 	Nonce int64 `json:"nonce,omitempty"`
+	// Support: the category of the request being described, the ids of
+	// the messages that describe it (copied to the operators as they are),
+	// how many of them are media, the start of its first text (for the
+	// confirm step), a phone to reach a subscriber without an account, and
+	// the request a rating's comment is about.
+	Category string `json:"category,omitempty"`
+	Messages []int  `json:"messages,omitempty"`
+	Media    int    `json:"media,omitempty"`
+	Summary  string `json:"summary,omitempty"`
+	Phone    string `json:"phone,omitempty"`
+	Request  int64  `json:"request,omitempty"`
 }

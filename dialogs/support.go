@@ -1,0 +1,979 @@
+package dialogs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/kabinet-bot/kabinet/billing"
+)
+
+// Support is what the support feature needs from its store of requests
+// (support.Store implements it over PostgreSQL). Every write is keyed so
+// that the same update handled again after a crash changes nothing twice.
+type Support interface {
+	// Open files a request once per key: the same key returns the request
+	// it filed then. msgs are the subscriber's messages that describe it.
+	Open(ctx context.Context, key string, r NewRequest, msgs []RequestMessage) (Request, error)
+	// Request returns one request (ErrNoRequest if there is none).
+	Request(ctx context.Context, id int64) (Request, error)
+	// Active returns the user's newest request that is not closed (ErrNoRequest).
+	Active(ctx context.Context, userID int64) (Request, error)
+	// ByTopic returns the request of a forum topic (ErrNoRequest).
+	ByTopic(ctx context.Context, chat int64, thread int) (Request, error)
+	// List returns the user's newest n requests, newest first.
+	List(ctx context.Context, userID int64, n int) ([]Request, error)
+	// AddMessage records one message of a request, once per (request, side,
+	// source message): the same message again returns the row it made.
+	// relay tells that it must be relayed now; false while the request's
+	// topic is being made (TopicCreated relays it then), and for notes.
+	AddMessage(ctx context.Context, m RequestMessage) (row RequestMessage, relay bool, err error)
+	// Copied returns the message of the other side that relays message
+	// src of side (0 if it was not relayed yet), for relaying an edit.
+	Copied(ctx context.Context, requestID int64, side string, src int) (int, error)
+	// TopicCreated records the request's topic and returns the subscriber's
+	// messages that waited for it, now to be relayed.
+	TopicCreated(ctx context.Context, requestID int64, thread int) ([]RequestMessage, error)
+	// TopicLost forgets a topic that was deleted, so that the next message
+	// waits for a new one, and makes msg wait for it too.
+	TopicLost(ctx context.Context, requestID int64, msgID int64) error
+	// Message returns one message row (ErrNoRequest if there is none).
+	Message(ctx context.Context, id int64) (RequestMessage, error)
+	// Delivered records that message row id was relayed as message dst.
+	Delivered(ctx context.Context, id int64, dst int) error
+	// SetStatus changes a request's status; operator (0: keep) is who did it.
+	// It reports whether anything changed, so that a repeated press is quiet.
+	SetStatus(ctx context.Context, id int64, status RequestStatus, operator int64, now time.Time) (bool, error)
+	// Rate stores the subscriber's rating (1-5) and, later, a comment.
+	Rate(ctx context.Context, id int64, rating int, comment string) error
+	// OperatorName is the name an operator signs with ("" if never set).
+	OperatorName(ctx context.Context, userID int64) (string, error)
+	// SetOperatorName stores it.
+	SetOperatorName(ctx context.Context, userID int64, name string) error
+}
+
+// ErrNoRequest is what Support answers when there is no such request.
+var ErrNoRequest = errors.New("dialogs: no such support request")
+
+// RequestStatus is where a support request stands.
+type RequestStatus string
+
+// The statuses a subscriber sees in "My requests".
+const (
+	StatusNew     RequestStatus = "new"     // filed, nobody took it yet
+	StatusWork    RequestStatus = "work"    // an operator works on it
+	StatusWaiting RequestStatus = "waiting" // the operator answered: waiting for the subscriber
+	StatusSolved  RequestStatus = "solved"  // the operator marked it solved
+	StatusClosed  RequestStatus = "closed"  // closed: a new message opens a new request
+)
+
+// NewRequest is what a subscriber files.
+type NewRequest struct {
+	UserID, ChatID int64
+	AccountID      int64  // 0: no linked account
+	Phone          string // for a request without an account: the phone to call back
+	Category       string
+	City           string // the account's city, for routing and the topic's name
+	Lang           string
+	Group          int64 // the operators' group it goes to
+}
+
+// Request is a support request.
+type Request struct {
+	ID                  int64
+	UserID, ChatID      int64
+	AccountID           int64
+	Phone               string
+	Category, City      string
+	Lang                string
+	Status              RequestStatus
+	Group               int64
+	Thread              int // 0 until its topic is made
+	Operator            int64
+	Rating              int
+	CreatedAt, SolvedAt time.Time
+	LastText            string // the newest message's text, for "My requests"
+}
+
+// Sides of a request's messages.
+const (
+	SideSubscriber = "sub"
+	SideOperator   = "op"
+	SideNote       = "note" // internal: never relayed
+)
+
+// RequestMessage is one message of a request.
+type RequestMessage struct {
+	ID        int64 // the row, once stored
+	RequestID int64
+	Side      string
+	SrcChat   int64
+	SrcMsg    int
+	Text      string // the text or caption, for the history
+	Media     bool
+	Operator  int64 // SideOperator: who wrote it
+}
+
+// SupportConfig holds the support settings.
+type SupportConfig struct {
+	// Groups are the operators' forum supergroups; requests are spread
+	// over them by RouteBy.
+	Groups []int64
+	// CityGroups sends the requests of a city to a group (the rest go
+	// round-robin over Groups).
+	CityGroups map[string]int64
+	// OpenAt tells whether operators answer at t in loc, and if not, when
+	// they start again (the provider's working hours).
+	OpenAt func(t time.Time, loc *time.Location) (open bool, next time.Time)
+	// AutoClose closes a solved request the subscriber did not answer.
+	AutoClose time.Duration
+	// Lang is the operators' language.
+	Lang string
+}
+
+// The request categories, in the order of the buttons.
+var supportCategories = []string{"net", "slow", "tv", "pay", "equip", "other"}
+
+// Steps of the support flow.
+const (
+	StepSupportPhone    Step = "support.phone"    // no account: the phone to reach them
+	StepSupportDescribe Step = "support.describe" // collecting the description
+	StepSupportComment  Step = "support.comment"  // an optional comment after the rating
+)
+
+type supportFeature struct {
+	store Support
+	cfg   SupportConfig
+}
+
+// WithSupport adds support: requests filed in the chat, answered by live
+// operators in forum topics, relayed both ways. Call it right after New.
+func (e *Engine) WithSupport(store Support, cfg SupportConfig) *Engine {
+	if cfg.Lang == "" {
+		cfg.Lang = "ru"
+	}
+	if cfg.AutoClose <= 0 {
+		cfg.AutoClose = 24 * time.Hour
+	}
+	if cfg.OpenAt == nil {
+		cfg.OpenAt = func(time.Time, *time.Location) (bool, time.Time) { return true, time.Time{} }
+	}
+	f := &supportFeature{store: store, cfg: cfg}
+	e.reg.callback("sup", f.callback)
+	e.reg.callback("op", f.operatorButton)
+	e.reg.steps[StepSupportPhone] = f.phoneInput
+	e.reg.steps[StepSupportDescribe] = f.describeInput
+	e.reg.steps[StepSupportComment] = f.commentInput
+	e.reg.command("support", func(e *Engine, t *turn) error { return f.start(e, t, 0) })
+	e.reg.menu = append(e.reg.menu, func(e *Engine, t *turn, linked bool) []Button {
+		return []Button{{Text: e.t(t, "btn_support", nil), Data: "sup"}}
+	})
+	e.reg.idleMessage = append(e.reg.idleMessage, f.relayFromSubscriber)
+	e.reg.idleText = append(e.reg.idleText, func(e *Engine, t *turn) (bool, error) {
+		if !looksLikeProblem(t.ev.Text) {
+			return false, nil
+		}
+		return true, f.start(e, t, 0)
+	})
+	e.reg.help = append(e.reg.help, func(e *Engine, t *turn) string { return e.t(t, "help_support", nil) })
+	e.reg.receipt("sup", f.receipt)
+	e.reg.timer("supclose", f.autoClose)
+	e.reg.group = f.groupEvent
+	return e
+}
+
+// --- The subscriber's side ---
+
+// start shows the categories; edit > 0 turns the pressed message into them.
+func (f *supportFeature) start(e *Engine, t *turn, edit int) error {
+	t.st = State{Lang: t.st.Lang, LangLoaded: true}
+	var rows [][]Button
+	for i := 0; i < len(supportCategories); i += 2 {
+		var row []Button
+		for _, c := range supportCategories[i:min(i+2, len(supportCategories))] {
+			row = append(row, Button{Text: e.t(t, "sup_cat_"+c, nil), Data: "sup:cat:" + c})
+		}
+		rows = append(rows, row)
+	}
+	rows = append(rows, []Button{{Text: e.t(t, "btn_sup_mine", nil), Data: "sup:mine"}}, []Button{e.menuButton(t)})
+	t.reply(Reply{Text: e.t(t, "sup_choose", nil), Buttons: rows, Edit: edit})
+	return nil
+}
+
+func (f *supportFeature) callback(e *Engine, t *turn, arg string, edit int) error {
+	verb, rest, _ := strings.Cut(arg, ":")
+	switch verb {
+	case "":
+		return f.start(e, t, edit)
+	case "cat":
+		return f.category(e, t, rest, edit, true)
+	case "go": // "file it anyway", past what the bot already knows
+		return f.category(e, t, rest, edit, false)
+	case "send":
+		return f.file(e, t)
+	case "mine":
+		return f.mine(e, t, edit)
+	case "yes", "no", "rate":
+		return f.afterSolved(e, t, verb, rest, edit)
+	case "skip":
+		if t.st.Step == StepSupportComment {
+			t.st = State{Lang: t.st.Lang, LangLoaded: true}
+			t.reply(Reply{Text: e.t(t, "sup_thanks", nil), Buttons: [][]Button{{e.menuButton(t)}}, Edit: edit})
+			return nil
+		}
+	}
+	t.res.Toast = e.t(t, "button_outdated", nil)
+	return e.prompt(t)
+}
+
+func validCategory(c string) bool {
+	for _, x := range supportCategories {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// category answers what the bot already knows about a problem of this
+// category (check), then asks for a phone (no account) or a description.
+func (f *supportFeature) category(e *Engine, t *turn, cat string, edit int, check bool) error {
+	if !validCategory(cat) {
+		t.res.Toast = e.t(t, "button_outdated", nil)
+		return e.prompt(t)
+	}
+	acc, err := e.accounts.CurrentAccount(t.ctx, t.ev.UserID)
+	linked := err == nil
+	if err != nil && !errors.Is(err, billing.ErrNotFound) {
+		return err
+	}
+	if check && linked && (cat == "net" || cat == "slow") {
+		if known := f.known(e, t, acc, cat); known != nil {
+			t.reply(*known)
+			return nil
+		}
+	}
+	t.st = State{Lang: t.st.Lang, LangLoaded: true, Step: StepSupportDescribe, Category: cat}
+	if !linked {
+		t.st.Step = StepSupportPhone
+		t.reply(Reply{Text: e.t(t, "sup_ask_phone", nil), Edit: edit, Keyboard: &Keyboard{Rows: [][]KeyButton{
+			{{Text: e.t(t, "btn_share_phone", nil), RequestContact: true}},
+			{{Text: e.t(t, "btn_cancel_key", nil)}},
+		}}})
+		return nil
+	}
+	t.st.Account = acc.ID
+	t.reply(f.describePrompt(e, t, edit))
+	return nil
+}
+
+// known is what the bot can say before a "no connection" or "slow"
+// request is filed: a blocked account needs money, not an engineer.
+func (f *supportFeature) known(e *Engine, t *turn, acc billing.Account, cat string) *Reply {
+	anyway := []Button{{Text: e.t(t, "btn_sup_anyway", nil), Data: "sup:go:" + cat}}
+	switch acc.Status {
+	case billing.StatusBlocked:
+		need := acc.Forecast(e.now(), e.location(acc)).Need
+		rows := e.featureBalance(t, acc) // Pay, trust payment
+		rows = append(rows, anyway, []Button{e.menuButton(t)})
+		return &Reply{Text: e.t(t, "sup_known_blocked", map[string]any{"Number": esc(acc.Number), "Need": need.Format(t.lang)}), Buttons: rows}
+	case billing.StatusFrozen:
+		return &Reply{Text: e.t(t, "sup_known_frozen", map[string]any{"Number": esc(acc.Number)}), Buttons: [][]Button{anyway, {e.menuButton(t)}}}
+	}
+	return nil
+}
+
+func (f *supportFeature) describePrompt(e *Engine, t *turn, edit int) Reply {
+	return Reply{Text: e.t(t, "sup_describe", map[string]any{"Category": e.t(t, "sup_cat_"+t.st.Category, nil)}), Edit: edit,
+		Keyboard: &Keyboard{Rows: [][]KeyButton{{{Text: e.t(t, "btn_cancel_key", nil)}}}}}
+}
+
+// phoneInput takes the phone of a subscriber without an account.
+func (f *supportFeature) phoneInput(e *Engine, t *turn) error {
+	if t.ev.Kind == KindText && (isCancelWord(t.ev.Text) || t.ev.Text == e.t(t, "btn_cancel_key", nil)) {
+		return f.cancel(e, t)
+	}
+	var phone string
+	switch {
+	case t.ev.Kind == KindContact && t.ev.Contact != nil:
+		phone = normalizePhone(t.ev.Contact.Phone)
+	case t.ev.Kind == KindText:
+		phone = normalizePhone(t.ev.Text)
+	}
+	if n := len(phone) - 1; n < 10 || n > 15 {
+		t.reply(Reply{Text: e.t(t, "sup_phone_again", nil)})
+		return nil
+	}
+	t.st.Step, t.st.Phone = StepSupportDescribe, phone
+	t.reply(f.describePrompt(e, t, 0))
+	return nil
+}
+
+// maxDescribe bounds the messages one description collects.
+const maxDescribe = 10
+
+// describeInput collects the messages that describe the problem: text,
+// photos, files, voice. Each is kept by its id and copied to the
+// operators as it is.
+func (f *supportFeature) describeInput(e *Engine, t *turn) error {
+	if t.ev.Kind == KindText && (isCancelWord(t.ev.Text) || t.ev.Text == e.t(t, "btn_cancel_key", nil)) {
+		return f.cancel(e, t)
+	}
+	if (t.ev.Kind != KindText && !(t.ev.Kind == KindOther && t.ev.Media)) || t.ev.MessageID == 0 {
+		t.reply(Reply{Text: e.t(t, "sup_describe_what", nil)})
+		return nil
+	}
+	if len(t.st.Messages) >= maxDescribe {
+		t.reply(f.confirm(e, t))
+		return nil
+	}
+	t.st.Messages = append(t.st.Messages, t.ev.MessageID)
+	if t.ev.Media {
+		t.st.Media++
+	}
+	if t.st.Summary == "" && strings.TrimSpace(t.ev.Text) != "" {
+		t.st.Summary = truncateRunes(strings.TrimSpace(t.ev.Text), 300)
+	}
+	t.reply(f.confirm(e, t))
+	return nil
+}
+
+// confirm shows what will be sent, with Send.
+func (f *supportFeature) confirm(e *Engine, t *turn) Reply {
+	texts := len(t.st.Messages) - t.st.Media
+	what := []string{}
+	if texts > 0 {
+		what = append(what, e.n(t, "sup_n_texts", texts, nil))
+	}
+	if t.st.Media > 0 {
+		what = append(what, e.n(t, "sup_n_files", t.st.Media, nil))
+	}
+	text := e.t(t, "sup_confirm", map[string]any{"Category": e.t(t, "sup_cat_"+t.st.Category, nil), "What": strings.Join(what, ", ")})
+	if t.st.Summary != "" {
+		text += "\n\n<blockquote>" + esc(t.st.Summary) + "</blockquote>"
+	}
+	return Reply{Text: text, Buttons: [][]Button{
+		{{Text: e.t(t, "btn_sup_send", nil), Data: "sup:send"}},
+		{{Text: e.t(t, "btn_cancel", nil), Data: "cancel"}},
+	}}
+}
+
+func (f *supportFeature) cancel(e *Engine, t *turn) error {
+	t.st = State{Lang: t.st.Lang, LangLoaded: true}
+	t.reply(Reply{Text: e.t(t, "cancelled", nil), Keyboard: &Keyboard{Remove: true}})
+	return e.menu(t, 0)
+}
+
+// file files the request: once per press (the key), with the messages
+// collected, and asks for its topic in the operators' group.
+func (f *supportFeature) file(e *Engine, t *turn) error {
+	if t.st.Step != StepSupportDescribe || len(t.st.Messages) == 0 {
+		t.res.Toast = e.t(t, "button_outdated", nil)
+		return e.prompt(t)
+	}
+	if len(f.cfg.Groups) == 0 && len(f.cfg.CityGroups) == 0 {
+		t.st = State{Lang: t.st.Lang, LangLoaded: true}
+		t.reply(Reply{Text: e.t(t, "sup_unavailable", nil), Keyboard: &Keyboard{Remove: true}})
+		return e.menu(t, 0)
+	}
+	nr := NewRequest{UserID: t.ev.UserID, ChatID: t.ev.ChatID, Phone: t.st.Phone, Category: t.st.Category, Lang: t.lang}
+	loc := e.cfg.Location
+	if t.st.Account != 0 {
+		acc, err := e.accounts.LinkedAccount(t.ctx, t.ev.UserID, t.st.Account)
+		if err != nil && !errors.Is(err, billing.ErrNotFound) {
+			return err
+		}
+		if err == nil {
+			nr.AccountID, nr.City, loc = acc.ID, acc.City, e.location(acc)
+		}
+	}
+	nr.Group = f.route(nr.City, t.ev.UserID)
+	msgs := make([]RequestMessage, len(t.st.Messages))
+	for i, id := range t.st.Messages {
+		msgs[i] = RequestMessage{Side: SideSubscriber, SrcChat: t.ev.ChatID, SrcMsg: id}
+	}
+	key := t.ev.Key
+	if key == "" {
+		key = "n" + strconv.FormatInt(newNonce(), 10) // an event that names no update: its own request
+	}
+	req, err := f.store.Open(t.ctx, "open:"+key, nr, msgs)
+	if err != nil {
+		return err
+	}
+	t.st = State{Lang: t.st.Lang, LangLoaded: true}
+	t.reply(Reply{Text: e.t(t, "sup_filed", map[string]any{"ID": req.ID, "When": f.whenAnswered(e, t, loc)}), Keyboard: &Keyboard{Remove: true}})
+	if req.Thread == 0 {
+		t.reply(Reply{Topic: f.topicName(e, req), To: &Target{Chat: req.Group}, Receipt: fmt.Sprintf("sup:t:%d", req.ID)})
+	}
+	return nil
+}
+
+// route picks the operators' group of a request: the city's, else by turns
+// (by the user, so that one subscriber's requests go to one group).
+func (f *supportFeature) route(city string, user int64) int64 {
+	if g, ok := f.cfg.CityGroups[city]; ok {
+		return g
+	}
+	if len(f.cfg.Groups) == 0 {
+		for _, g := range f.cfg.CityGroups {
+			return g
+		}
+	}
+	return f.cfg.Groups[int(uint64(user)%uint64(len(f.cfg.Groups)))]
+}
+
+// whenAnswered says when operators answer, in the subscriber's city time.
+func (f *supportFeature) whenAnswered(e *Engine, t *turn, loc *time.Location) string {
+	open, next := f.cfg.OpenAt(e.now(), loc)
+	if open {
+		return e.t(t, "sup_hours_open", nil)
+	}
+	return e.t(t, "sup_hours_closed", map[string]any{"When": e.date(t, next.In(loc)) + ", " + next.In(loc).Format("15:04")})
+}
+
+func (f *supportFeature) topicName(e *Engine, r Request) string {
+	city := r.City
+	if city == "" {
+		city = "—"
+	}
+	return truncateRunes(fmt.Sprintf("№%d · %s · %s", r.ID, city, e.text.T(f.cfg.Lang, "sup_cat_"+r.Category, nil)), 128)
+}
+
+// relayFromSubscriber takes a message of a subscriber with an open request
+// to the operators: copied as it is into the request's topic, an edit as
+// an edit of the copy.
+func (f *supportFeature) relayFromSubscriber(e *Engine, t *turn) (bool, error) {
+	if t.ev.Kind == KindOther && !t.ev.Media || t.ev.MessageID == 0 {
+		return false, nil
+	}
+	req, err := f.store.Active(t.ctx, t.ev.UserID)
+	if errors.Is(err, ErrNoRequest) {
+		return false, nil
+	}
+	if err != nil {
+		return true, err
+	}
+	if t.ev.Kind == KindEdited {
+		dst, err := f.store.Copied(t.ctx, req.ID, SideSubscriber, t.ev.MessageID)
+		if err != nil || dst == 0 || req.Thread == 0 || t.ev.Text == "" {
+			return dst != 0, err
+		}
+		t.reply(Reply{Text: esc(t.ev.Text), Edit: dst, To: &Target{Chat: req.Group, Thread: req.Thread}})
+		return true, nil
+	}
+	row, relay, err := f.store.AddMessage(t.ctx, RequestMessage{RequestID: req.ID, Side: SideSubscriber, SrcChat: t.ev.ChatID, SrcMsg: t.ev.MessageID, Text: t.ev.Text, Media: t.ev.Media})
+	if err != nil {
+		return true, err
+	}
+	if req.Status == StatusSolved || req.Status == StatusWaiting {
+		// The subscriber answered: it is the operators' turn again.
+		if _, err := f.store.SetStatus(t.ctx, req.ID, StatusWork, 0, e.now()); err != nil {
+			return true, err
+		}
+	}
+	if relay {
+		t.reply(f.copyToTopic(req, row))
+	}
+	return true, nil
+}
+
+func (f *supportFeature) copyToTopic(req Request, m RequestMessage) Reply {
+	return Reply{Copy: &Copy{FromChat: m.SrcChat, MessageID: m.SrcMsg}, To: &Target{Chat: req.Group, Thread: req.Thread}, Receipt: fmt.Sprintf("sup:m:%d:%d", req.ID, m.ID)}
+}
+
+// mine lists the subscriber's requests.
+func (f *supportFeature) mine(e *Engine, t *turn, edit int) error {
+	reqs, err := f.store.List(t.ctx, t.ev.UserID, 5)
+	if err != nil {
+		return err
+	}
+	if len(reqs) == 0 {
+		t.reply(Reply{Text: e.t(t, "sup_mine_none", nil), Edit: edit, Buttons: [][]Button{{{Text: e.t(t, "btn_support", nil), Data: "sup"}}, {e.menuButton(t)}}})
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString(e.t(t, "sup_mine_title", nil))
+	for _, r := range reqs {
+		b.WriteString("\n\n" + e.t(t, "sup_mine_line", map[string]any{
+			"ID": r.ID, "Category": e.t(t, "sup_cat_"+r.Category, nil), "Status": e.t(t, "sup_status_"+string(r.Status), nil),
+			"Date": e.date(t, r.CreatedAt.In(e.cfg.Location)),
+		}))
+		if r.LastText != "" {
+			b.WriteString("\n<i>" + esc(truncateRunes(r.LastText, 120)) + "</i>")
+		}
+	}
+	if reqs[0].Status != StatusClosed {
+		b.WriteString("\n\n" + e.t(t, "sup_mine_write", map[string]any{"ID": reqs[0].ID}))
+	}
+	t.reply(Reply{Text: b.String(), Edit: edit, Buttons: [][]Button{{{Text: e.t(t, "btn_support", nil), Data: "sup"}}, {e.menuButton(t)}}})
+	return nil
+}
+
+// afterSolved handles "Is it solved?" and the rating.
+func (f *supportFeature) afterSolved(e *Engine, t *turn, verb, rest string, edit int) error {
+	idArg, score, _ := strings.Cut(rest, ":")
+	id, _ := strconv.ParseInt(idArg, 10, 64)
+	req, err := f.store.Request(t.ctx, id)
+	if errors.Is(err, ErrNoRequest) || err == nil && req.UserID != t.ev.UserID {
+		t.res.Toast = e.t(t, "button_outdated", nil)
+		return e.prompt(t)
+	}
+	if err != nil {
+		return err
+	}
+	topic := &Target{Chat: req.Group, Thread: req.Thread}
+	switch verb {
+	case "yes":
+		changed, err := f.store.SetStatus(t.ctx, id, StatusClosed, 0, e.now())
+		if err != nil {
+			return err
+		}
+		var stars []Button
+		for n := 1; n <= 5; n++ {
+			stars = append(stars, Button{Text: strconv.Itoa(n) + "⭐", Data: fmt.Sprintf("sup:rate:%d:%d", id, n)})
+		}
+		t.reply(Reply{Text: e.t(t, "sup_rate_ask", map[string]any{"ID": id}), Edit: edit, Buttons: [][]Button{stars}})
+		if changed && req.Thread != 0 {
+			t.reply(Reply{Text: e.text.T(f.cfg.Lang, "op_closed_by_subscriber", nil), To: topic})
+		}
+	case "no":
+		if _, err := f.store.SetStatus(t.ctx, id, StatusWork, 0, e.now()); err != nil {
+			return err
+		}
+		t.reply(Reply{Text: e.t(t, "sup_not_solved", nil), Edit: edit})
+		if req.Thread != 0 {
+			t.reply(Reply{Text: e.text.T(f.cfg.Lang, "op_not_solved", nil), To: topic})
+		}
+	case "rate":
+		n, err := strconv.Atoi(score)
+		if err != nil || n < 1 || n > 5 {
+			t.res.Toast = e.t(t, "button_outdated", nil)
+			return nil
+		}
+		if err := f.store.Rate(t.ctx, id, n, ""); err != nil {
+			return err
+		}
+		t.st = State{Lang: t.st.Lang, LangLoaded: true, Step: StepSupportComment, Request: id}
+		t.reply(Reply{Text: e.t(t, "sup_comment_ask", nil), Edit: edit, Buttons: [][]Button{{{Text: e.t(t, "btn_sup_skip", nil), Data: "sup:skip"}}}})
+		if req.Thread != 0 {
+			t.reply(Reply{Text: e.text.T(f.cfg.Lang, "op_rated", map[string]any{"Stars": strings.Repeat("⭐", n)}), To: topic})
+		}
+	}
+	return nil
+}
+
+// commentInput takes the optional comment after a rating.
+func (f *supportFeature) commentInput(e *Engine, t *turn) error {
+	if t.ev.Kind != KindText {
+		t.reply(Reply{Text: e.t(t, "sup_comment_ask", nil), Buttons: [][]Button{{{Text: e.t(t, "btn_sup_skip", nil), Data: "sup:skip"}}}})
+		return nil
+	}
+	id := t.st.Request
+	if err := f.store.Rate(t.ctx, id, 0, truncateRunes(t.ev.Text, 1000)); err != nil {
+		return err
+	}
+	t.st = State{Lang: t.st.Lang, LangLoaded: true}
+	t.reply(Reply{Text: e.t(t, "sup_thanks", nil), Buttons: [][]Button{{e.menuButton(t)}}})
+	if req, err := f.store.Request(t.ctx, id); err == nil && req.Thread != 0 {
+		t.reply(Reply{Text: e.text.T(f.cfg.Lang, "op_comment", map[string]any{"Text": esc(truncateRunes(t.ev.Text, 1000))}), To: &Target{Chat: req.Group, Thread: req.Thread}})
+	}
+	return nil
+}
+
+// --- The operators' side ---
+
+// groupEvent handles what happens in an operators' group: messages and
+// buttons in a request's topic. Anything else, and anything from a group
+// that is not configured, is ignored.
+func (f *supportFeature) groupEvent(e *Engine, t *turn) error {
+	if !f.isGroup(t.ev.ChatID) {
+		return nil
+	}
+	t.lang = f.cfg.Lang
+	if t.ev.Kind == KindTimer {
+		return e.timer(t)
+	}
+	if t.ev.Kind == KindCallback {
+		verb, arg, _ := strings.Cut(t.ev.Data, ":")
+		if verb == "op" {
+			return f.operatorButton(e, t, arg, t.ev.MessageID)
+		}
+		return nil
+	}
+	if t.ev.Thread == 0 {
+		return nil
+	}
+	req, err := f.store.ByTopic(t.ctx, t.ev.ChatID, t.ev.Thread)
+	if errors.Is(err, ErrNoRequest) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case t.ev.Kind == KindCommand && t.ev.Command == "note":
+		_, _, err := f.store.AddMessage(t.ctx, RequestMessage{RequestID: req.ID, Side: SideNote, SrcChat: t.ev.ChatID, SrcMsg: t.ev.MessageID, Text: t.ev.Args, Operator: t.ev.UserID})
+		if err == nil {
+			t.reply(Reply{React: "✍", Edit: t.ev.MessageID})
+		}
+		return err
+	case t.ev.Kind == KindCommand && t.ev.Command == "name":
+		name := truncateRunes(strings.TrimSpace(t.ev.Args), 40)
+		if name == "" {
+			t.reply(Reply{Text: e.t(t, "op_name_usage", nil)})
+			return nil
+		}
+		if err := f.store.SetOperatorName(t.ctx, t.ev.UserID, name); err != nil {
+			return err
+		}
+		t.reply(Reply{Text: e.t(t, "op_name_set", map[string]any{"Name": esc(name)})})
+		return nil
+	case t.ev.Kind == KindCommand:
+		t.reply(Reply{Text: e.t(t, "op_commands", nil)})
+		return nil
+	case t.ev.Kind == KindEdited:
+		dst, err := f.store.Copied(t.ctx, req.ID, SideOperator, t.ev.MessageID)
+		if err != nil || dst == 0 || t.ev.Text == "" {
+			return err
+		}
+		sig, err := f.signature(e, t, req)
+		if err != nil {
+			return err
+		}
+		t.reply(Reply{Text: sig + "\n" + esc(t.ev.Text), Edit: dst, To: &Target{Chat: req.ChatID}})
+		return nil
+	case t.ev.Kind == KindText || t.ev.Kind == KindOther && t.ev.Media:
+	default:
+		return nil
+	}
+	if req.Status == StatusClosed {
+		t.reply(Reply{Text: e.t(t, "op_request_closed", map[string]any{"ID": req.ID})})
+		return nil
+	}
+	row, _, err := f.store.AddMessage(t.ctx, RequestMessage{RequestID: req.ID, Side: SideOperator, SrcChat: t.ev.ChatID, SrcMsg: t.ev.MessageID, Text: t.ev.Text, Media: t.ev.Media, Operator: t.ev.UserID})
+	if err != nil {
+		return err
+	}
+	if req.Status == StatusNew || req.Status == StatusWork {
+		if _, err := f.store.SetStatus(t.ctx, req.ID, StatusWaiting, t.ev.UserID, e.now()); err != nil {
+			return err
+		}
+	}
+	sig, err := f.signature(e, t, req)
+	if err != nil {
+		return err
+	}
+	reply := Reply{Text: sig + "\n" + esc(t.ev.Text), To: &Target{Chat: req.ChatID}, Receipt: fmt.Sprintf("sup:o:%d:%d", req.ID, row.ID)}
+	if t.ev.Media {
+		reply.Copy = &Copy{FromChat: t.ev.ChatID, MessageID: t.ev.MessageID}
+	}
+	t.reply(reply)
+	return nil
+}
+
+// signature is how an operator's answer is signed for the subscriber: the
+// name they set with /name (or their first name) and "support", in the
+// subscriber's language; never their Telegram account.
+func (f *supportFeature) signature(e *Engine, t *turn, req Request) (string, error) {
+	name, err := f.store.OperatorName(t.ctx, t.ev.UserID)
+	if err != nil {
+		return "", err
+	}
+	if name == "" {
+		name = t.ev.FromName
+	}
+	return e.text.T(req.Lang, "sup_signature", map[string]any{"Name": esc(name)}), nil
+}
+
+func (f *supportFeature) isGroup(chat int64) bool {
+	for _, g := range f.cfg.Groups {
+		if g == chat {
+			return true
+		}
+	}
+	for _, g := range f.cfg.CityGroups {
+		if g == chat {
+			return true
+		}
+	}
+	return false
+}
+
+// operatorButton handles the card's buttons: take, solved, close.
+func (f *supportFeature) operatorButton(e *Engine, t *turn, arg string, _ int) error {
+	if !t.ev.Group || !f.isGroup(t.ev.ChatID) {
+		return nil // a card's button anywhere else does nothing
+	}
+	verb, idArg, _ := strings.Cut(arg, ":")
+	id, _ := strconv.ParseInt(idArg, 10, 64)
+	req, err := f.store.Request(t.ctx, id)
+	if errors.Is(err, ErrNoRequest) || err == nil && req.Group != t.ev.ChatID {
+		t.res.Toast = e.t(t, "button_outdated", nil)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	name, err := f.store.OperatorName(t.ctx, t.ev.UserID)
+	if err != nil {
+		return err
+	}
+	if name == "" {
+		name = t.ev.FromName
+	}
+	topic := &Target{Chat: req.Group, Thread: req.Thread}
+	subscriber := &Target{Chat: req.ChatID}
+	switch verb {
+	case "take":
+		changed, err := f.store.SetStatus(t.ctx, id, StatusWork, t.ev.UserID, e.now())
+		if err != nil {
+			return err
+		}
+		t.res.Toast = e.t(t, "op_taken_toast", nil)
+		if changed {
+			t.reply(Reply{Text: e.t(t, "op_taken", map[string]any{"Name": esc(name)}), To: topic})
+		}
+	case "solve":
+		changed, err := f.store.SetStatus(t.ctx, id, StatusSolved, t.ev.UserID, e.now())
+		if err != nil || !changed {
+			return err
+		}
+		t.res.Toast = e.t(t, "op_solved_toast", nil)
+		t.reply(Reply{Text: e.t(t, "op_solved", map[string]any{"Name": esc(name)}), To: topic})
+		t.reply(Reply{Text: e.text.T(req.Lang, "sup_solved_ask", map[string]any{"ID": id}), To: subscriber, Buttons: [][]Button{{
+			{Text: e.text.T(req.Lang, "btn_sup_yes", nil), Data: fmt.Sprintf("sup:yes:%d", id)},
+			{Text: e.text.T(req.Lang, "btn_sup_no", nil), Data: fmt.Sprintf("sup:no:%d", id)},
+		}}})
+		t.res.Timers = append(t.res.Timers, Timer{After: f.cfg.AutoClose, Data: fmt.Sprintf("supclose:%d:%d", id, e.now().Unix()), Lang: f.cfg.Lang})
+	case "close":
+		changed, err := f.store.SetStatus(t.ctx, id, StatusClosed, t.ev.UserID, e.now())
+		if err != nil || !changed {
+			return err
+		}
+		t.res.Toast = e.t(t, "op_closed_toast", nil)
+		t.reply(Reply{Text: e.t(t, "op_closed", map[string]any{"Name": esc(name)}), To: topic})
+		t.reply(Reply{Text: e.text.T(req.Lang, "sup_closed", map[string]any{"ID": id}), To: subscriber})
+	default:
+		t.res.Toast = e.t(t, "button_outdated", nil)
+	}
+	return nil
+}
+
+// autoClose closes a solved request nobody answered within AutoClose: the
+// timer names the moment it was solved, so one solved again later waits
+// for its own timer.
+func (f *supportFeature) autoClose(e *Engine, t *turn) error {
+	parts := strings.Split(t.ev.Data, ":")
+	if len(parts) != 3 {
+		return nil
+	}
+	id, _ := strconv.ParseInt(parts[1], 10, 64)
+	at, _ := strconv.ParseInt(parts[2], 10, 64)
+	req, err := f.store.Request(t.ctx, id)
+	if errors.Is(err, ErrNoRequest) || err == nil && (req.Status != StatusSolved || req.SolvedAt.Unix() != at) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	changed, err := f.store.SetStatus(t.ctx, id, StatusClosed, 0, e.now())
+	if err != nil || !changed {
+		return err
+	}
+	t.reply(Reply{Text: e.text.T(req.Lang, "sup_autoclosed", map[string]any{"ID": id}), To: &Target{Chat: req.ChatID}})
+	t.reply(Reply{Text: e.text.T(f.cfg.Lang, "op_autoclosed", nil), To: &Target{Chat: req.Group, Thread: req.Thread}})
+	return nil
+}
+
+// receipt hears what became of the feature's messages: "t:<req>" a created
+// topic, "m:<req>:<row>" a subscriber's message copied to it, "o:<req>:<row>"
+// an operator's answer delivered to the subscriber.
+func (f *supportFeature) receipt(e *Engine, t *turn, s Sent) error {
+	parts := strings.Split(s.Receipt, ":")
+	if len(parts) < 3 {
+		return nil
+	}
+	id, _ := strconv.ParseInt(parts[2], 10, 64)
+	var row int64
+	if len(parts) > 3 {
+		row, _ = strconv.ParseInt(parts[3], 10, 64)
+	}
+	req, err := f.store.Request(t.ctx, id)
+	if errors.Is(err, ErrNoRequest) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	topic := &Target{Chat: req.Group, Thread: req.Thread}
+	switch parts[1] {
+	case "t":
+		if s.Failed != "" {
+			e.log.Error("support topic not created: check the bot's rights in the group", "request", id, "why", s.Failed)
+			return nil
+		}
+		waiting, err := f.store.TopicCreated(t.ctx, id, s.Thread)
+		if err != nil {
+			return err
+		}
+		req.Thread = s.Thread
+		card, err := f.card(e, t, req)
+		if err != nil {
+			return err
+		}
+		t.reply(card)
+		for _, m := range waiting {
+			t.reply(f.copyToTopic(req, m))
+		}
+	case "m":
+		switch s.Failed {
+		case "":
+			return f.store.Delivered(t.ctx, row, s.MessageID)
+		case FailTopicGone:
+			// Deleted or closed by hand: a new topic, which gets this
+			// message and the card again.
+			if err := f.store.TopicLost(t.ctx, id, row); err != nil {
+				return err
+			}
+			t.reply(Reply{Topic: f.topicName(e, req), To: &Target{Chat: req.Group}, Receipt: fmt.Sprintf("sup:t:%d", id)})
+		default:
+			e.log.Warn("a subscriber's message was not relayed", "request", id, "why", s.Failed)
+		}
+	case "o":
+		switch s.Failed {
+		case "":
+			if err := f.store.Delivered(t.ctx, row, s.MessageID); err != nil {
+				return err
+			}
+			m, err := f.store.Message(t.ctx, row)
+			if err != nil && !errors.Is(err, ErrNoRequest) {
+				return err
+			}
+			if err == nil {
+				t.reply(Reply{React: "✅", Edit: m.SrcMsg, To: topic})
+			}
+		case FailBlocked:
+			t.reply(Reply{Text: e.text.T(f.cfg.Lang, "op_blocked", nil), To: topic})
+		default:
+			t.reply(Reply{Text: e.text.T(f.cfg.Lang, "op_not_delivered", nil), To: topic})
+		}
+	}
+	return nil
+}
+
+// card is the first message of a request's topic: who asks and what the
+// billing says about their account, with the operators' buttons.
+func (f *supportFeature) card(e *Engine, t *turn, req Request) (Reply, error) {
+	t.lang = f.cfg.Lang
+	var b strings.Builder
+	line := func(s string) { b.WriteString(s + "\n") }
+	line(e.t(t, "op_card_title", map[string]any{"ID": req.ID, "Category": e.t(t, "sup_cat_"+req.Category, nil)}))
+	if req.AccountID != 0 {
+		acc, err := e.accounts.LinkedAccount(t.ctx, req.UserID, req.AccountID)
+		if err != nil && !errors.Is(err, billing.ErrNotFound) {
+			return Reply{}, err
+		}
+		if err == nil {
+			line(e.t(t, "op_card_account", map[string]any{"Number": esc(acc.Number), "City": esc(acc.City), "Phone": esc(billing.MaskPhone(acc.Phone))}))
+			line(e.t(t, "op_card_tariff", map[string]any{"Tariff": esc(acc.Tariff.Name), "Fee": acc.Tariff.MonthlyFee.Format(t.lang),
+				"Balance": acc.Balance.Format(t.lang), "Status": e.t(t, "status_"+string(acc.Status), nil)}))
+			pays, err := e.accounts.RecentPayments(t.ctx, acc.ID, 2)
+			if err != nil {
+				return Reply{}, err
+			}
+			for _, p := range pays {
+				line(e.t(t, "op_card_payment", map[string]any{"Amount": p.Amount.Format(t.lang), "Date": e.date(t, p.PaidAt.In(e.location(acc)))}))
+			}
+		}
+	} else {
+		line(e.t(t, "op_card_no_account", map[string]any{"Phone": esc(req.Phone)}))
+	}
+	line(e.t(t, "op_card_lang", map[string]any{"Lang": req.Lang}))
+	return Reply{Text: strings.TrimRight(b.String(), "\n"), To: &Target{Chat: req.Group, Thread: req.Thread}, Buttons: [][]Button{
+		{{Text: e.t(t, "btn_op_take", nil), Data: fmt.Sprintf("op:take:%d", req.ID)}},
+		{{Text: e.t(t, "btn_op_solve", nil), Data: fmt.Sprintf("op:solve:%d", req.ID)}, {Text: e.t(t, "btn_op_close", nil), Data: fmt.Sprintf("op:close:%d", req.ID)}},
+	}}, nil
+}
+
+// --- Recognising a problem in free text ---
+
+// problemWords are the starts of words that say "something is wrong,
+// I need a person"; a typo of one letter still counts.
+var problemWords = []string{
+	"не работ", "неработ", "нет интернет", "нет связи", "связи нет", "пропал", "медлен", "тормоз", "не грузит", "не показыва",
+	"оператор", "человек", "поддержк", "помогите", "помощь", "сломал", "роутер", "приставк",
+	"help", "support", "operator", "not working", "no internet", "slow", "broken",
+}
+
+// looksLikeProblem tells whether a free text reads like a problem or a
+// call for a person ("не работает интернет", "позовите человека", "help").
+func looksLikeProblem(s string) bool {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" || len([]rune(s)) > 200 {
+		return false
+	}
+	s = strings.ReplaceAll(s, "ё", "е")
+	joined := strings.Join(strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) }), " ")
+	for _, w := range problemWords {
+		if strings.Contains(joined, w) {
+			return true
+		}
+	}
+	// One letter off in a single word ("оператр", "suport").
+	for _, word := range strings.Fields(joined) {
+		for _, w := range problemWords {
+			if !strings.Contains(w, " ") && len([]rune(w)) >= 5 && nearPrefix(word, w) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// nearPrefix: word starts with w but for one letter added, dropped or changed.
+func nearPrefix(word, w string) bool {
+	a, b := []rune(word), []rune(w)
+	if len(a) < len(b)-1 {
+		return false
+	}
+	best := len(b)
+	for _, n := range []int{len(b) - 1, len(b), len(b) + 1} {
+		if n < 1 || n > len(a) {
+			continue
+		}
+		best = min(best, editDistance(a[:n], b))
+	}
+	return best <= 1
+}
+
+func editDistance(a, b []rune) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+func truncateRunes(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
