@@ -232,6 +232,13 @@ func TestClientParamsAreKnown(t *testing.T) {
 		"getMyShortDescription":  bot.GetMyShortDescriptionParams{},
 		"setWebhook":             bot.SetWebhookParams{},
 		"deleteWebhook":          bot.DeleteWebhookParams{},
+		"createForumTopic":       bot.CreateForumTopicParams{},
+		"editForumTopic":         bot.EditForumTopicParams{},
+		"closeForumTopic":        bot.CloseForumTopicParams{},
+		"reopenForumTopic":       bot.ReopenForumTopicParams{},
+		"deleteForumTopic":       bot.DeleteForumTopicParams{},
+		"getChatMember":          bot.GetChatMemberParams{},
+		"getChatAdministrators":  bot.GetChatAdministratorsParams{},
 	}
 	var unknown []string
 	for method, params := range methods {

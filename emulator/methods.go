@@ -45,8 +45,8 @@ func (s *Server) writableChat(p params) (*chat, *apiError) {
 	if c.blocked {
 		return nil, forbidden("bot was blocked by the user")
 	}
-	if thread := p.int("message_thread_id"); thread != 0 && (!c.info.IsForum || c.topics[int(thread)] == nil) {
-		return nil, badRequest("message thread not found")
+	if err := c.checkThread(p); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -124,6 +124,11 @@ func countButtons(rows [][]models.InlineKeyboardButton) int {
 type sendOptions struct {
 	markup  markup
 	replyTo *models.Message
+	// thread is the forum topic the message goes to: the one
+	// message_thread_id names, or else the topic of the message it replies
+	// to, as Telegram puts a reply next to its original. Nil: none (a
+	// private chat, or a forum's General topic).
+	thread *topic
 }
 
 func (s *Server) parseSendOptions(c *chat, p params) (sendOptions, *apiError) {
@@ -132,23 +137,41 @@ func (s *Server) parseSendOptions(c *chat, p params) (sendOptions, *apiError) {
 	if o.markup, err = parseMarkup(p, c); err != nil {
 		return o, err
 	}
-	if p.has("reply_parameters") {
-		var rp struct {
-			MessageID                int  `json:"message_id"`
-			AllowSendingWithoutReply bool `json:"allow_sending_without_reply"`
-		}
-		if err := p.decode("reply_parameters", &rp); err != nil {
-			return o, badRequest("can't parse reply parameters JSON object")
-		}
-		if _, m := c.find(rp.MessageID); m != nil {
-			reply := m.msg
-			reply.ReplyToMessage = nil // Telegram nests one level only
-			o.replyTo = &reply
-		} else if !rp.AllowSendingWithoutReply {
-			return o, badRequest("message to be replied not found")
-		}
+	if o.replyTo, err = replyTarget(c, p); err != nil {
+		return o, err
+	}
+	o.thread = c.topicOf(p)
+	if o.thread == nil && o.replyTo != nil && c.info.IsForum {
+		o.thread = c.topics[o.replyTo.MessageThreadID]
+	}
+	if o.thread != nil && o.thread.closed && !c.mayWriteClosed(o.thread) {
+		return o, badRequest("TOPIC_CLOSED")
 	}
 	return o, nil
+}
+
+// replyTarget reads reply_parameters: the message replied to, copied one
+// level deep as Telegram nests it, or nil.
+func replyTarget(c *chat, p params) (*models.Message, *apiError) {
+	if !p.has("reply_parameters") {
+		return nil, nil
+	}
+	var rp struct {
+		MessageID                int  `json:"message_id"`
+		AllowSendingWithoutReply bool `json:"allow_sending_without_reply"`
+	}
+	if err := p.decode("reply_parameters", &rp); err != nil {
+		return nil, badRequest("can't parse reply parameters JSON object")
+	}
+	if _, m := c.find(rp.MessageID); m != nil {
+		reply := m.msg
+		reply.ReplyToMessage = nil // Telegram nests one level only
+		return &reply, nil
+	}
+	if !rp.AllowSendingWithoutReply {
+		return nil, badRequest("message to be replied not found")
+	}
+	return nil, nil
 }
 
 // newBotMessage starts a message from the bot in a chat; call it only once
@@ -164,11 +187,21 @@ func (s *Server) newBotMessage(c *chat, p params, o sendOptions) models.Message 
 		HasProtectedContent: p.bool("protect_content"),
 		ReplyMarkup:         o.markup.inline,
 	}
-	if p.int("message_thread_id") != 0 {
-		msg.MessageThreadID = int(p.int("message_thread_id"))
-		msg.IsTopicMessage = true
-	}
+	inTopic(c, &msg, o.thread)
 	return msg
+}
+
+// inTopic puts a new message into a forum topic: it carries the thread, and
+// replies to the topic's "topic created" message unless it replies to
+// something else, as the Bot API writes every message in a topic.
+func inTopic(c *chat, msg *models.Message, t *topic) {
+	if t == nil {
+		return
+	}
+	msg.MessageThreadID, msg.IsTopicMessage = t.MessageThreadID, true
+	if msg.ReplyToMessage == nil {
+		msg.ReplyToMessage = c.topicStart(t.MessageThreadID)
+	}
 }
 
 // storeBotMessage adds a bot message to its chat and returns the result the

@@ -348,6 +348,16 @@ func (s *Server) dispatch(ctx context.Context, method string, p params) (result,
 		return s.createForumTopic(p)
 	case "editForumTopic":
 		return s.editForumTopic(p)
+	case "closeForumTopic":
+		return s.setTopicClosed(method, true, p)
+	case "reopenForumTopic":
+		return s.setTopicClosed(method, false, p)
+	case "deleteForumTopic":
+		return s.deleteForumTopic(p)
+	case "getChatMember":
+		return s.getChatMember(p)
+	case "getChatAdministrators":
+		return s.getChatAdministrators(p)
 	}
 	return result{}, badRequest("method not implemented by the emulator")
 }
