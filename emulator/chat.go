@@ -248,11 +248,14 @@ func (s *Server) Blocked(userID int64) bool {
 
 // fileInfo is a file Telegram stores, reachable by file_id.
 type fileInfo struct {
-	kind     string // "photo", "document", "sticker"
+	kind     string // "photo", "document", "voice", "video", "audio", "animation", "sticker"
 	id       string
 	uniqueID string
 	name     string
 	size     int64
+	// duration (seconds), width and height, as the sender gave them; 0 when
+	// not told.
+	duration, width, height int
 }
 
 // newFile registers a file and returns it with fresh ids; the bot may send it

@@ -239,6 +239,10 @@ func TestClientParamsAreKnown(t *testing.T) {
 		"deleteForumTopic":       bot.DeleteForumTopicParams{},
 		"getChatMember":          bot.GetChatMemberParams{},
 		"getChatAdministrators":  bot.GetChatAdministratorsParams{},
+		"sendVoice":              bot.SendVoiceParams{},
+		"sendVideo":              bot.SendVideoParams{},
+		"sendAudio":              bot.SendAudioParams{},
+		"sendAnimation":          bot.SendAnimationParams{},
 	}
 	var unknown []string
 	for method, params := range methods {

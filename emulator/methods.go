@@ -3,8 +3,6 @@ package emulator
 import (
 	"bytes"
 	"encoding/json"
-	"mime"
-	"path"
 	"regexp"
 	"strings"
 
@@ -495,102 +493,4 @@ func (s *Server) sendPlace(method string, p params) (result, *apiError) {
 	msg := s.newBotMessage(c, p, o)
 	build(&msg)
 	return s.storeBotMessage(c, msg, o, "", ""), nil
-}
-
-// inputFile is a file a send method names: a new upload or URL, or a file_id
-// Telegram already has.
-type inputFile struct {
-	existing *fileInfo
-	name     string
-	size     int64
-}
-
-func (s *Server) readInputFile(p params, field, kind string) (inputFile, *apiError) {
-	switch v := p.typed[field].(type) {
-	case *Upload:
-		if v.Size == 0 {
-			return inputFile{}, badRequest("file must be non-empty")
-		}
-		return inputFile{name: v.Filename, size: v.Size}, nil
-	case string:
-		if strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "https://") {
-			// Telegram would download it; the emulator trusts the URL.
-			return inputFile{name: path.Base(v), size: 1}, nil
-		}
-		if strings.HasPrefix(v, "attach://") {
-			name := strings.TrimPrefix(v, "attach://")
-			if up := p.files[name]; up != nil && up.Size > 0 {
-				return inputFile{name: up.Filename, size: up.Size}, nil
-			}
-			return inputFile{}, badRequest("wrong file identifier/HTTP URL specified")
-		}
-		f, ok := s.files[v]
-		if !ok {
-			return inputFile{}, badRequest("wrong file identifier/HTTP URL specified")
-		}
-		if f.kind != kind {
-			return inputFile{}, badRequest("type of file mismatch")
-		}
-		return inputFile{existing: &f}, nil
-	}
-	return inputFile{}, badRequest("there is no %s in the request", field)
-}
-
-// sendFile sends a photo or a document.
-func (s *Server) sendFile(method string, p params) (result, *apiError) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	field, kind := "photo", "photo"
-	if method == "sendDocument" {
-		field, kind = "document", "document"
-	}
-	c, err := s.writableChat(p)
-	if err != nil {
-		return result{}, err
-	}
-	in, err := s.readInputFile(p, field, kind)
-	if err != nil {
-		return result{}, err
-	}
-	caption, err := formatParam(p, "caption", "caption_entities", maxCaptionLen, "message caption is too long", false)
-	if err != nil {
-		return result{}, err
-	}
-	o, err := s.parseSendOptions(c, p)
-	if err != nil {
-		return result{}, err
-	}
-	if err := s.limitLocked(c, method, p.bool("allow_paid_broadcast")); err != nil {
-		return result{}, err
-	}
-
-	f := in.existing
-	if f == nil {
-		nf := s.newFile(kind, in.name, in.size)
-		f = &nf
-	}
-	msg := s.newBotMessage(c, p, o)
-	msg.Caption, msg.CaptionEntities = caption.text, caption.entities
-	if kind == "photo" {
-		msg.Photo = s.photoSizes(*f)
-	} else {
-		msg.Document = &models.Document{
-			FileID:       f.id,
-			FileUniqueID: f.uniqueID,
-			FileName:     f.name,
-			MimeType:     mime.TypeByExtension(path.Ext(f.name)),
-			FileSize:     f.size,
-		}
-	}
-	return s.storeBotMessage(c, msg, o, p.str("caption"), p.str("parse_mode")), nil
-}
-
-// photoSizes describes a photo as Telegram does: a thumbnail and the full
-// size, the full size last.
-func (s *Server) photoSizes(f fileInfo) []models.PhotoSize {
-	thumb := s.newFile("photo", f.name, f.size/10+1)
-	return []models.PhotoSize{
-		{FileID: thumb.id, FileUniqueID: thumb.uniqueID, Width: 90, Height: 68, FileSize: int(thumb.size)},
-		{FileID: f.id, FileUniqueID: f.uniqueID, Width: 1280, Height: 960, FileSize: int(f.size)},
-	}
 }

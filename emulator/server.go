@@ -342,7 +342,7 @@ func (s *Server) dispatch(ctx context.Context, method string, p params) (result,
 		return s.sendChatAction(p)
 	case "sendLocation", "sendVenue", "sendContact":
 		return s.sendPlace(method, p)
-	case "sendPhoto", "sendDocument":
+	case "sendPhoto", "sendDocument", "sendVoice", "sendVideo", "sendAudio", "sendAnimation":
 		return s.sendFile(method, p)
 	case "createForumTopic":
 		return s.createForumTopic(p)

@@ -249,7 +249,7 @@ func TestFilesByIDAndURL(t *testing.T) {
 	wantError(t, callJSON(t, srv, "sendPhoto", map[string]any{"chat_id": alice.ID, "photo": "made-up-id"}), 400,
 		"Bad Request: wrong file identifier/HTTP URL specified")
 	wantError(t, callJSON(t, srv, "sendDocument", map[string]any{"chat_id": alice.ID, "document": largest}), 400,
-		"Bad Request: type of file mismatch")
+		"Bad Request: can't use file of type Photo as Document")
 	wantError(t, callJSON(t, srv, "sendPhoto", map[string]any{"chat_id": alice.ID}), 400, "Bad Request: there is no photo in the request")
 }
 
