@@ -29,6 +29,9 @@ type topic struct {
 	// delete it, and write into it while closed, without administrator
 	// rights (TDLib's "is_outgoing" exemption in ForumTopicManager).
 	byBot bool
+	// creator is the member who created the topic in the app (0: the bot);
+	// they may post into it while it is closed.
+	creator int64
 }
 
 // TopicState is a forum topic as the group sees it now.
@@ -358,7 +361,7 @@ func (s *Server) CreateTopic(chatID int64, by User, name string) (Sent, error) {
 	from := by.model()
 	msg := models.Message{ID: c.nextMessageID(), From: &from, Date: int(s.now().Unix()), Chat: c.info}
 	msg.MessageThreadID, msg.IsTopicMessage = msg.ID, true
-	t := &topic{ForumTopic: models.ForumTopic{MessageThreadID: msg.ID, Name: name, IconColor: int(topicColors[0])}}
+	t := &topic{ForumTopic: models.ForumTopic{MessageThreadID: msg.ID, Name: name, IconColor: int(topicColors[0])}, creator: by.ID}
 	msg.ForumTopicCreated = &models.ForumTopicCreated{Name: name, IconColor: t.IconColor}
 	if c.topics == nil {
 		c.topics = map[int]*topic{}

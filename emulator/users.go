@@ -181,7 +181,11 @@ func (s *Server) EditText(u User, messageID int, text string) (int64, error) {
 func (s *Server) PressButton(u User, messageID int, callbackData string) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.ensurePrivateChat(u)
+	return s.pressLocked(s.ensurePrivateChat(u), u, messageID, callbackData)
+}
+
+// pressLocked queues the callback_query of a press in a chat and records it.
+func (s *Server) pressLocked(c *chat, u User, messageID int, callbackData string) int64 {
 	s.nextCallbackN++
 	queryID := strconv.FormatUint(4000000000000000000+uint64(u.ID%1000000)*1000000+uint64(s.nextCallbackN), 10)
 	query := models.CallbackQuery{
