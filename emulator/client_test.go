@@ -243,6 +243,7 @@ func TestClientParamsAreKnown(t *testing.T) {
 		"sendVideo":              bot.SendVideoParams{},
 		"sendAudio":              bot.SendAudioParams{},
 		"sendAnimation":          bot.SendAnimationParams{},
+		"sendMediaGroup":         bot.SendMediaGroupParams{},
 	}
 	var unknown []string
 	for method, params := range methods {
@@ -267,6 +268,12 @@ func TestClientParamsAreKnown(t *testing.T) {
 		"WebAppInfo":           models.WebAppInfo{},
 		"LoginUrl":             models.LoginURL{},
 		"CopyTextButton":       models.CopyTextButton{},
+		"InputMediaPhoto":      models.InputMediaPhoto{},
+		"InputMediaVideo":      models.InputMediaVideo{},
+		"InputMediaDocument":   models.InputMediaDocument{},
+		"InputMediaAudio":      models.InputMediaAudio{},
+		"InputMediaAnimation":  models.InputMediaAnimation{},
+		"ReactionTypeEmoji":    models.ReactionTypeEmoji{},
 	}
 	for name, v := range objects {
 		st := spec.Types[name]

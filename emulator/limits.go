@@ -143,6 +143,15 @@ func counts(method string, c *chat) bool {
 // limitLocked takes a message from the chat's and the bot's buckets, or
 // answers 429 taking nothing. paid is the request's allow_paid_broadcast.
 func (s *Server) limitLocked(c *chat, method string, paid bool) *apiError {
+	return s.limitNLocked(c, method, paid, 1)
+}
+
+// limitNLocked is limitLocked for a request that posts n messages at once
+// (an album, copyMessages): each counts, all or none. Telegram seems to
+// count each message of an album (a big album in a group draws 429 after a
+// few of its messages; it may then even send part of one, which the
+// emulator does not do). How it counts exactly is not documented.
+func (s *Server) limitNLocked(c *chat, method string, paid bool, n int) *apiError {
 	l := s.limits
 	if l == nil || !counts(method, c) {
 		return nil
@@ -170,7 +179,7 @@ func (s *Server) limitLocked(c *chat, method string, paid bool) *apiError {
 	var by string
 	for _, u := range uses {
 		refill(u.b, u.r, now)
-		if w := shortfall(u.b, u.r); w > wait {
+		if w := shortfall(u.b, u.r, n); w > wait {
 			wait, by = w, u.name
 		}
 	}
@@ -180,7 +189,7 @@ func (s *Server) limitLocked(c *chat, method string, paid bool) *apiError {
 		return e
 	}
 	for _, u := range uses {
-		u.b.tokens--
+		u.b.tokens -= float64(n)
 	}
 	return nil
 }
@@ -192,10 +201,14 @@ func refill(b *bucket, r Rate, now time.Time) {
 	}
 }
 
-// shortfall is how long until the bucket holds a whole token.
-func shortfall(b *bucket, r Rate) time.Duration {
-	if b.tokens >= 1 {
+// shortfall is how long until the bucket holds n whole tokens, or a full
+// bucket's worth when n is more than it holds: an album of 10 into a private
+// chat (a burst of 3) goes out when the bucket is full and leaves it in debt,
+// so the next messages wait, rather than never going out.
+func shortfall(b *bucket, r Rate, n int) time.Duration {
+	need := float64(min(n, r.Burst))
+	if b.tokens >= need {
 		return 0
 	}
-	return time.Duration((1 - b.tokens) * float64(r.Every))
+	return time.Duration((need - b.tokens) * float64(r.Every))
 }

@@ -94,6 +94,7 @@ type Server struct {
 	chats         map[int64]*chat
 	files         map[string]fileInfo
 	nextFileN     int
+	nextAlbumN    int
 	callbacks     []*callbackRecord
 	callbackID    map[string]*callbackRecord
 	nextCallbackN int
@@ -344,6 +345,8 @@ func (s *Server) dispatch(ctx context.Context, method string, p params) (result,
 		return s.sendPlace(method, p)
 	case "sendPhoto", "sendDocument", "sendVoice", "sendVideo", "sendAudio", "sendAnimation":
 		return s.sendFile(method, p)
+	case "sendMediaGroup":
+		return s.sendMediaGroup(p)
 	case "createForumTopic":
 		return s.createForumTopic(p)
 	case "editForumTopic":
