@@ -244,6 +244,9 @@ func TestClientParamsAreKnown(t *testing.T) {
 		"sendAudio":              bot.SendAudioParams{},
 		"sendAnimation":          bot.SendAnimationParams{},
 		"sendMediaGroup":         bot.SendMediaGroupParams{},
+		"copyMessage":            bot.CopyMessageParams{},
+		"copyMessages":           bot.CopyMessagesParams{},
+		"forwardMessage":         bot.ForwardMessageParams{},
 	}
 	var unknown []string
 	for method, params := range methods {

@@ -86,9 +86,7 @@ func (s *Server) postLocked(c *chat, t *topic, from User, replyTo int, build fun
 		if r == nil {
 			return Sent{}, fmt.Errorf("emulator: group %d has no message %d to reply to", c.info.ID, replyTo)
 		}
-		reply := r.msg
-		reply.ReplyToMessage = nil
-		msg.ReplyToMessage = &reply
+		msg.ReplyToMessage = replyCopy(r.msg)
 	}
 	inTopic(c, &msg, t)
 	build(&msg)

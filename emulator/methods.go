@@ -13,7 +13,12 @@ import (
 // exists once the person has written to the bot; before that Telegram
 // answers "chat not found" too.
 func (s *Server) targetChat(p params) (*chat, *apiError) {
-	switch v := p.typed["chat_id"].(type) {
+	return s.chatByID(p.typed["chat_id"], "chat_id")
+}
+
+// chatByID resolves a chat identifier, the value of the parameter field.
+func (s *Server) chatByID(id any, field string) (*chat, *apiError) {
+	switch v := id.(type) {
 	case int64:
 		if c := s.chats[v]; c != nil {
 			return c, nil
@@ -28,7 +33,7 @@ func (s *Server) targetChat(p params) (*chat, *apiError) {
 			}
 		}
 	default:
-		return nil, badRequest("chat_id is empty")
+		return nil, badRequest("%s is empty", field)
 	}
 	return nil, badRequest("chat not found")
 }
@@ -148,6 +153,23 @@ func (s *Server) parseSendOptions(c *chat, p params) (sendOptions, *apiError) {
 	return o, nil
 }
 
+// replyCopy is a message as another one carries it in reply_to_message:
+// one level deep, as Telegram nests it. Its forward origin is copied, since
+// the library's MarshalJSON writes into it and results are encoded outside
+// the lock.
+func replyCopy(m models.Message) *models.Message {
+	m.ReplyToMessage = nil
+	if m.ForwardOrigin != nil {
+		origin := *m.ForwardOrigin
+		if origin.MessageOriginUser != nil {
+			u := *origin.MessageOriginUser
+			origin.MessageOriginUser = &u
+		}
+		m.ForwardOrigin = &origin
+	}
+	return &m
+}
+
 // replyTarget reads reply_parameters: the message replied to, copied one
 // level deep as Telegram nests it, or nil.
 func replyTarget(c *chat, p params) (*models.Message, *apiError) {
@@ -162,9 +184,7 @@ func replyTarget(c *chat, p params) (*models.Message, *apiError) {
 		return nil, badRequest("can't parse reply parameters JSON object")
 	}
 	if _, m := c.find(rp.MessageID); m != nil {
-		reply := m.msg
-		reply.ReplyToMessage = nil // Telegram nests one level only
-		return &reply, nil
+		return replyCopy(m.msg), nil
 	}
 	if !rp.AllowSendingWithoutReply {
 		return nil, badRequest("message to be replied not found")

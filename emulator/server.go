@@ -345,6 +345,12 @@ func (s *Server) dispatch(ctx context.Context, method string, p params) (result,
 		return s.sendPlace(method, p)
 	case "sendPhoto", "sendDocument", "sendVoice", "sendVideo", "sendAudio", "sendAnimation":
 		return s.sendFile(method, p)
+	case "copyMessage":
+		return s.copyMessage(p)
+	case "copyMessages":
+		return s.copyMessages(p)
+	case "forwardMessage":
+		return s.forwardMessage(p)
 	case "sendMediaGroup":
 		return s.sendMediaGroup(p)
 	case "createForumTopic":

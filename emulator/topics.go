@@ -125,9 +125,7 @@ func (s *Server) serviceMessageLocked(c *chat, t *topic, from models.User, fromB
 // nothing else.
 func (c *chat) topicStart(thread int) *models.Message {
 	if _, m := c.find(thread); m != nil {
-		start := m.msg
-		start.ReplyToMessage = nil
-		return &start
+		return replyCopy(m.msg)
 	}
 	return nil
 }

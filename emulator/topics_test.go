@@ -10,7 +10,7 @@ import (
 	"github.com/go-telegram/bot/models"
 )
 
-const supportGroup = -1001000000001
+const supportGroup int64 = -1001000000001
 
 var (
 	operator = User{ID: 2001, FirstName: "Ольга", Username: "olga_support", LanguageCode: "ru"}
