@@ -74,6 +74,7 @@ type storedMessage struct {
 	keyboard  *models.ReplyKeyboardMarkup
 	remove    bool // the message removed the reply keyboard
 	edited    bool
+	reactions []string // the bot's reactions (emoji)
 }
 
 // ensurePrivateChat returns the private chat with a person, creating it on
@@ -140,6 +141,8 @@ type ChatMessage struct {
 	ReplyKeyboard  *models.ReplyKeyboardMarkup
 	RemoveKeyboard bool
 	Edited         bool
+	// Reactions are the bot's reactions on the message (emoji).
+	Reactions []string
 	// Message is the whole Bot API message (location, venue, contact, photo,
 	// document, sticker, reply_to_message ...). Treat it as read-only.
 	Message models.Message
@@ -161,6 +164,7 @@ func (m *storedMessage) view() ChatMessage {
 		ReplyKeyboard:  m.keyboard,
 		RemoveKeyboard: m.remove,
 		Edited:         m.edited,
+		Reactions:      append([]string(nil), m.reactions...),
 		Message:        m.msg,
 	}
 	if m.msg.ReplyMarkup != nil {

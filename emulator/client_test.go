@@ -247,6 +247,7 @@ func TestClientParamsAreKnown(t *testing.T) {
 		"copyMessage":            bot.CopyMessageParams{},
 		"copyMessages":           bot.CopyMessagesParams{},
 		"forwardMessage":         bot.ForwardMessageParams{},
+		"setMessageReaction":     bot.SetMessageReactionParams{},
 	}
 	var unknown []string
 	for method, params := range methods {

@@ -326,6 +326,7 @@ func (s *Server) replaceEdited(c *chat, i int, old *storedMessage, msg models.Me
 		keyboard:  old.keyboard,
 		remove:    old.remove,
 		edited:    true,
+		reactions: old.reactions,
 	}
 	s.notifyLocked(Event{Kind: EventEdit, ChatID: c.info.ID, MessageID: msg.ID})
 	return result{value: &msg}

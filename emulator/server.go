@@ -351,6 +351,8 @@ func (s *Server) dispatch(ctx context.Context, method string, p params) (result,
 		return s.copyMessages(p)
 	case "forwardMessage":
 		return s.forwardMessage(p)
+	case "setMessageReaction":
+		return s.setMessageReaction(p)
 	case "sendMediaGroup":
 		return s.sendMediaGroup(p)
 	case "createForumTopic":
@@ -498,6 +500,7 @@ const (
 	EventMessage        EventKind = "message"         // a message appeared in a chat, from either side (ChatID, MessageID)
 	EventEdit           EventKind = "edit"            // a message was edited (ChatID, MessageID)
 	EventDelete         EventKind = "delete"          // a message was deleted (ChatID, MessageID)
+	EventReaction       EventKind = "reaction"        // the bot set its reactions on a message (ChatID, MessageID, Detail: the emoji)
 	EventChatAction     EventKind = "chat_action"     // the bot sent a chat action (ChatID, Detail: "typing"...)
 	EventCallbackQuery  EventKind = "callback_query"  // a person pressed an inline button (ChatID, MessageID, UpdateID)
 	EventCallbackAnswer EventKind = "callback_answer" // the bot answered a button press (UpdateID, Detail: the text)
