@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/go-telegram/bot/models"
 )
@@ -386,6 +387,46 @@ func (s *Server) editMessageReplyMarkup(p params) (result, *apiError) {
 	return s.replaceEdited(c, i, old, msg, old.rawText, old.parseMode), nil
 }
 
+// editMessageCaption changes the caption of a message with media (a
+// photo, a document, a voice note...), or removes it when empty.
+func (s *Server) editMessageCaption(p params) (result, *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, i, old, err := s.messageToEdit(p)
+	if err != nil {
+		return result{}, err
+	}
+	if !hasMedia(old.msg) {
+		return result{}, badRequest("there is no caption in the message to edit")
+	}
+	f, err := formatParam(p, "caption", "caption_entities", maxCaptionLen, "message caption is too long", false)
+	if err != nil {
+		return result{}, err
+	}
+	kb, err := inlineMarkup(p, c)
+	if err != nil {
+		return result{}, err
+	}
+	above := p.bool("show_caption_above_media") && (len(old.msg.Photo) > 0 || old.msg.Video != nil || old.msg.Animation != nil)
+	if f.text == old.msg.Caption && sameJSON(f.entities, old.msg.CaptionEntities) && sameJSON(kb, old.msg.ReplyMarkup) &&
+		above == old.msg.ShowCaptionAboveMedia {
+		return result{}, badRequest(notModified)
+	}
+	if err := s.limitLocked(c, "editMessageCaption", false); err != nil {
+		return result{}, err
+	}
+	msg := old.msg
+	msg.Caption, msg.CaptionEntities, msg.ReplyMarkup, msg.ShowCaptionAboveMedia = f.text, f.entities, kb, above
+	return s.replaceEdited(c, i, old, msg, p.str("caption"), p.str("parse_mode")), nil
+}
+
+// maxDeleteAge is how old a message may be and still be deleted.
+const maxDeleteAge = 48 * time.Hour
+
+// deleteMessage deletes a message under the Bot API's rules: not older than
+// 48 hours, never a topic's "topic created" message, and in a group someone
+// else's only with can_delete_messages. The bot may delete what a person
+// sent in a private chat.
 func (s *Server) deleteMessage(p params) (result, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -393,9 +434,17 @@ func (s *Server) deleteMessage(p params) (result, *apiError) {
 	if err != nil {
 		return result{}, err
 	}
+	if p.int("message_id") == 0 {
+		return result{}, badRequest("message identifier is not specified")
+	}
 	i, m := c.find(int(p.int("message_id")))
 	if m == nil {
 		return result{}, badRequest("message to delete not found")
+	}
+	tooOld := s.now().Sub(time.Unix(int64(m.msg.Date), 0)) > maxDeleteAge
+	othersInGroup := !c.private() && !m.fromBot && !c.botDeletes()
+	if tooOld || m.msg.ForumTopicCreated != nil || othersInGroup {
+		return result{}, badRequest("message can't be deleted")
 	}
 	c.messages = append(c.messages[:i:i], c.messages[i+1:]...)
 	s.notifyLocked(Event{Kind: EventDelete, ChatID: c.info.ID, MessageID: m.msg.ID})

@@ -333,6 +333,8 @@ func (s *Server) dispatch(ctx context.Context, method string, p params) (result,
 		return s.sendMessage(p)
 	case "editMessageText":
 		return s.editMessageText(p)
+	case "editMessageCaption":
+		return s.editMessageCaption(p)
 	case "editMessageReplyMarkup":
 		return s.editMessageReplyMarkup(p)
 	case "deleteMessage":
