@@ -25,8 +25,10 @@ type RateLimits struct {
 	// PerChat limits one private chat: about 1 message per second, short
 	// bursts allowed (default 1/s, burst 3).
 	PerChat Rate
-	// PerGroup limits one group: 20 per minute for messages, edits, and
-	// the creation and edits of forum topics (default one per 3s, burst 20).
+	// PerGroup limits one group: 20 per minute for messages (copies and
+	// albums' messages included), edits, and forum topics created, edited,
+	// closed and reopened, all topics together (default one per 3s, burst
+	// 20).
 	PerGroup Rate
 	// Global limits the whole bot: about 30 messages per second (default
 	// one per 1/30 s, burst 30). A message sent with allow_paid_broadcast
@@ -125,14 +127,18 @@ func (s *Server) TooManyRequests() []Call {
 }
 
 // counts tells whether a method counts against the flood limits: messages
-// sent, edits in groups, and forum topics created or edited.
+// sent (copies, forwards and each message of an album included), edits in
+// groups, and forum topics created, edited, closed or reopened, since each
+// of those posts a service message into the group. Deleting a topic or a
+// message, and setting a reaction, post nothing and are not counted (how
+// Telegram counts those is not documented).
 func counts(method string, c *chat) bool {
 	switch {
 	case method == "sendChatAction":
 		return false
 	case strings.HasPrefix(method, "send"), strings.HasPrefix(method, "copyMessage"), strings.HasPrefix(method, "forwardMessage"):
 		return true
-	case method == "createForumTopic", method == "editForumTopic":
+	case method == "createForumTopic", method == "editForumTopic", method == "closeForumTopic", method == "reopenForumTopic":
 		return true
 	case strings.HasPrefix(method, "editMessage"):
 		return !c.private()
