@@ -38,7 +38,14 @@ type chat struct {
 	messages []*storedMessage
 	keyboard *models.ReplyKeyboardMarkup // the reply keyboard the person sees, nil when none
 	instance string                      // callback_query.chat_instance
-	topics   map[int]*models.ForumTopic  // a forum's topics by message_thread_id
+	topics   map[int]*topic              // a forum's topics by message_thread_id; a deleted one is gone
+
+	// In a group: the bot's administrator rights (nil when it is an
+	// ordinary member), and the people in it (operators), by user id, in the
+	// order they joined.
+	botRights   *models.ChatAdministratorRights
+	members     map[int64]*member
+	memberOrder []int64
 }
 
 func (c *chat) private() bool { return c.info.Type == models.ChatTypePrivate }
@@ -67,6 +74,7 @@ type storedMessage struct {
 	keyboard  *models.ReplyKeyboardMarkup
 	remove    bool // the message removed the reply keyboard
 	edited    bool
+	reactions []string // the bot's reactions (emoji)
 }
 
 // ensurePrivateChat returns the private chat with a person, creating it on
@@ -90,14 +98,26 @@ func (s *Server) ensurePrivateChat(u User) *chat {
 }
 
 // AddGroup creates a supergroup the bot is a member of, so the bot can write
-// to it (chat ids of groups are negative: -100...).
+// to it (chat ids of groups are negative: -100...). The bot is an
+// administrator with the rights a support desk gives it (DefaultBotRights);
+// SetBotRights changes them. Nobody else is in the group until AddMember.
+//
+// In a forum, message id 1 is taken, as in Telegram, where it starts the
+// "General" topic: the first topic the bot creates is thread 2, and
+// message_thread_id 1 is refused like a missing topic.
 func (s *Server) AddGroup(chatID int64, title string, forum bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.chats[chatID] = &chat{
-		info:     models.Chat{ID: chatID, Type: models.ChatTypeSupergroup, Title: title, IsForum: forum},
-		instance: strconv.FormatInt(chatID*31, 10),
+	c := &chat{
+		info:      models.Chat{ID: chatID, Type: models.ChatTypeSupergroup, Title: title, IsForum: forum},
+		instance:  strconv.FormatInt(chatID*31, 10),
+		botRights: DefaultBotRights(),
+		members:   map[int64]*member{},
 	}
+	if forum {
+		c.lastID = generalTopicID
+	}
+	s.chats[chatID] = c
 }
 
 // ChatMessage is a message as the person sees it in the chat, with edits
@@ -121,6 +141,8 @@ type ChatMessage struct {
 	ReplyKeyboard  *models.ReplyKeyboardMarkup
 	RemoveKeyboard bool
 	Edited         bool
+	// Reactions are the bot's reactions on the message (emoji).
+	Reactions []string
 	// Message is the whole Bot API message (location, venue, contact, photo,
 	// document, sticker, reply_to_message ...). Treat it as read-only.
 	Message models.Message
@@ -142,6 +164,7 @@ func (m *storedMessage) view() ChatMessage {
 		ReplyKeyboard:  m.keyboard,
 		RemoveKeyboard: m.remove,
 		Edited:         m.edited,
+		Reactions:      append([]string(nil), m.reactions...),
 		Message:        m.msg,
 	}
 	if m.msg.ReplyMarkup != nil {
@@ -229,11 +252,14 @@ func (s *Server) Blocked(userID int64) bool {
 
 // fileInfo is a file Telegram stores, reachable by file_id.
 type fileInfo struct {
-	kind     string // "photo", "document", "sticker"
+	kind     string // "photo", "document", "voice", "video", "audio", "animation", "sticker"
 	id       string
 	uniqueID string
 	name     string
 	size     int64
+	// duration (seconds), width and height, as the sender gave them; 0 when
+	// not told.
+	duration, width, height int
 }
 
 // newFile registers a file and returns it with fresh ids; the bot may send it

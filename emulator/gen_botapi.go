@@ -10,7 +10,8 @@
 // It keeps every method with its fields (name, types, required) and the
 // object types a request may nest that the emulator validates field by field
 // (keyboards, buttons, bot commands and their scopes, entities, reply and
-// link preview options), with every type those reach in turn.
+// link preview options, the media of an album, reaction types), with every
+// type those reach in turn.
 package main
 
 import (
@@ -59,6 +60,7 @@ type output struct {
 var roots = []string{
 	"InlineKeyboardMarkup", "ReplyKeyboardMarkup", "ReplyKeyboardRemove", "ForceReply",
 	"BotCommand", "BotCommandScope", "LinkPreviewOptions", "ReplyParameters", "MessageEntity",
+	"InputMedia", "ReactionType",
 }
 
 func main() {

@@ -25,8 +25,10 @@ type RateLimits struct {
 	// PerChat limits one private chat: about 1 message per second, short
 	// bursts allowed (default 1/s, burst 3).
 	PerChat Rate
-	// PerGroup limits one group: 20 per minute for messages, edits, and
-	// the creation and edits of forum topics (default one per 3s, burst 20).
+	// PerGroup limits one group: 20 per minute for messages (copies and
+	// albums' messages included), edits, and forum topics created, edited,
+	// closed and reopened, all topics together (default one per 3s, burst
+	// 20).
 	PerGroup Rate
 	// Global limits the whole bot: about 30 messages per second (default
 	// one per 1/30 s, burst 30). A message sent with allow_paid_broadcast
@@ -125,14 +127,18 @@ func (s *Server) TooManyRequests() []Call {
 }
 
 // counts tells whether a method counts against the flood limits: messages
-// sent, edits in groups, and forum topics created or edited.
+// sent (copies, forwards and each message of an album included), edits in
+// groups, and forum topics created, edited, closed or reopened, since each
+// of those posts a service message into the group. Deleting a topic or a
+// message, and setting a reaction, post nothing and are not counted (how
+// Telegram counts those is not documented).
 func counts(method string, c *chat) bool {
 	switch {
 	case method == "sendChatAction":
 		return false
 	case strings.HasPrefix(method, "send"), strings.HasPrefix(method, "copyMessage"), strings.HasPrefix(method, "forwardMessage"):
 		return true
-	case method == "createForumTopic", method == "editForumTopic":
+	case method == "createForumTopic", method == "editForumTopic", method == "closeForumTopic", method == "reopenForumTopic":
 		return true
 	case strings.HasPrefix(method, "editMessage"):
 		return !c.private()
@@ -143,6 +149,15 @@ func counts(method string, c *chat) bool {
 // limitLocked takes a message from the chat's and the bot's buckets, or
 // answers 429 taking nothing. paid is the request's allow_paid_broadcast.
 func (s *Server) limitLocked(c *chat, method string, paid bool) *apiError {
+	return s.limitNLocked(c, method, paid, 1)
+}
+
+// limitNLocked is limitLocked for a request that posts n messages at once
+// (an album, copyMessages): each counts, all or none. Telegram seems to
+// count each message of an album (a big album in a group draws 429 after a
+// few of its messages; it may then even send part of one, which the
+// emulator does not do). How it counts exactly is not documented.
+func (s *Server) limitNLocked(c *chat, method string, paid bool, n int) *apiError {
 	l := s.limits
 	if l == nil || !counts(method, c) {
 		return nil
@@ -170,7 +185,7 @@ func (s *Server) limitLocked(c *chat, method string, paid bool) *apiError {
 	var by string
 	for _, u := range uses {
 		refill(u.b, u.r, now)
-		if w := shortfall(u.b, u.r); w > wait {
+		if w := shortfall(u.b, u.r, n); w > wait {
 			wait, by = w, u.name
 		}
 	}
@@ -180,7 +195,7 @@ func (s *Server) limitLocked(c *chat, method string, paid bool) *apiError {
 		return e
 	}
 	for _, u := range uses {
-		u.b.tokens--
+		u.b.tokens -= float64(n)
 	}
 	return nil
 }
@@ -192,10 +207,14 @@ func refill(b *bucket, r Rate, now time.Time) {
 	}
 }
 
-// shortfall is how long until the bucket holds a whole token.
-func shortfall(b *bucket, r Rate) time.Duration {
-	if b.tokens >= 1 {
+// shortfall is how long until the bucket holds n whole tokens, or a full
+// bucket's worth when n is more than it holds: an album of 10 into a private
+// chat (a burst of 3) goes out when the bucket is full and leaves it in debt,
+// so the next messages wait, rather than never going out.
+func shortfall(b *bucket, r Rate, n int) time.Duration {
+	need := float64(min(n, r.Burst))
+	if b.tokens >= need {
 		return 0
 	}
-	return time.Duration((1 - b.tokens) * float64(r.Every))
+	return time.Duration((need - b.tokens) * float64(r.Every))
 }

@@ -210,3 +210,95 @@ func TestForumTopics(t *testing.T) {
 		t.Errorf("topics = %+v", ts)
 	}
 }
+
+// What a support desk does in one group all draws on the group's 20 a
+// minute: messages in every topic, copies, albums (each message), caption
+// edits, topics closed and reopened. Deleting a topic, reactions and
+// reading members do not.
+func TestGroupBudgetCountsSupportTraffic(t *testing.T) {
+	clock := newFakeClock()
+	srv := newServer(t, Options{Clock: clock.Now})
+	newSupportGroup(t, srv)
+	srv.SendPhoto(alice, "фото")
+	first := newTopic(t, srv, "Заявка 1")
+	second := newTopic(t, srv, "Заявка 2")
+	photo := decodeResult[models.Message](t, callJSON(t, srv, "sendPhoto", map[string]any{"chat_id": supportGroup, "message_thread_id": first, "photo": "https://x.example/a.jpg"}))
+	srv.EnableRateLimits(RateLimits{})
+
+	album := `[{"type":"photo","media":"https://x.example/a.jpg"},{"type":"photo","media":"https://x.example/b.jpg"},{"type":"photo","media":"https://x.example/c.jpg"}]`
+	steps := []struct {
+		method string
+		params map[string]any
+		cost   int
+	}{
+		{"sendMessage", map[string]any{"message_thread_id": first, "text": "a"}, 1},
+		{"sendMessage", map[string]any{"message_thread_id": second, "text": "b"}, 1},
+		{"copyMessage", map[string]any{"message_thread_id": first, "from_chat_id": alice.ID, "message_id": 1}, 1},
+		{"copyMessages", map[string]any{"message_thread_id": second, "from_chat_id": alice.ID, "message_ids": []int{1}}, 1},
+		{"forwardMessage", map[string]any{"message_thread_id": second, "from_chat_id": alice.ID, "message_id": 1}, 1},
+		{"sendMediaGroup", map[string]any{"message_thread_id": first, "media": album}, 3},
+		{"editMessageCaption", map[string]any{"message_id": photo.ID, "caption": "новая"}, 1},
+		{"closeForumTopic", map[string]any{"message_thread_id": second}, 1},
+		{"reopenForumTopic", map[string]any{"message_thread_id": second}, 1},
+		{"sendVoice", map[string]any{"message_thread_id": first, "voice": "https://x.example/a.ogg"}, 1},
+	}
+	spent := 0
+	for _, st := range steps {
+		clock.Advance(50 * time.Millisecond) // far under the bot's 30 a second
+		params := map[string]any{"chat_id": supportGroup}
+		for k, v := range st.params {
+			params[k] = v
+		}
+		wantOK(t, callJSON(t, srv, st.method, params))
+		spent += st.cost
+	}
+	if spent != 12 {
+		t.Fatalf("spent %d", spent)
+	}
+	// 8 left of 20: two albums of 3 and two messages take them.
+	for i := 0; i < 2; i++ {
+		wantOK(t, callJSON(t, srv, "sendMediaGroup", map[string]any{"chat_id": supportGroup, "message_thread_id": first, "media": album}))
+	}
+	wantOK(t, callJSON(t, srv, "sendMessage", map[string]any{"chat_id": supportGroup, "message_thread_id": first, "text": "d"}))
+	wantOK(t, callJSON(t, srv, "sendMessage", map[string]any{"chat_id": supportGroup, "message_thread_id": second, "text": "e"}))
+	for _, call := range []struct {
+		method string
+		params map[string]any
+	}{
+		{"sendMessage", map[string]any{"chat_id": supportGroup, "message_thread_id": second, "text": "c"}},
+		{"copyMessage", map[string]any{"chat_id": supportGroup, "from_chat_id": alice.ID, "message_id": 1}},
+		{"closeForumTopic", map[string]any{"chat_id": supportGroup, "message_thread_id": first}},
+		{"sendMediaGroup", map[string]any{"chat_id": supportGroup, "media": album}},
+	} {
+		r := callJSON(t, srv, call.method, call.params)
+		wantErrorPrefix(t, r, 429, "Too Many Requests: retry after")
+	}
+	for _, c := range srv.TooManyRequests() {
+		if c.Limit != LimitGroup {
+			t.Errorf("%s refused by %q", c.Method, c.Limit)
+		}
+	}
+	// Not posting anything, these go through on an empty budget.
+	wantOK(t, callJSON(t, srv, "setMessageReaction", map[string]any{"chat_id": supportGroup, "message_id": photo.ID, "reaction": `[{"type":"emoji","emoji":"👍"}]`}))
+	wantOK(t, callJSON(t, srv, "getChatMember", map[string]any{"chat_id": supportGroup, "user_id": operator.ID}))
+	wantOK(t, callJSON(t, srv, "deleteForumTopic", map[string]any{"chat_id": supportGroup, "message_thread_id": second}))
+	// A refused album sent nothing.
+	if n := len(srv.TopicMessages(supportGroup, 0)); n != 0 {
+		t.Errorf("%d messages in General", n)
+	}
+}
+
+// In a private chat an album counts each of its messages too, but is never
+// refused for its size alone: a full bucket lets it out and the chat waits
+// afterwards.
+func TestAlbumInPrivateChatLeavesTheChatWaiting(t *testing.T) {
+	clock := newFakeClock()
+	srv := newServer(t, Options{Clock: clock.Now, RateLimits: &RateLimits{}})
+	srv.SendCommand(alice, "/start")
+	album := `[` + strings.TrimSuffix(strings.Repeat(`{"type":"photo","media":"https://x.example/a.jpg"},`, 5), ",") + `]`
+	wantOK(t, callJSON(t, srv, "sendMediaGroup", map[string]any{"chat_id": alice.ID, "media": album}))
+	r := callJSON(t, srv, "sendMessage", map[string]any{"chat_id": alice.ID, "text": "x"})
+	wantError(t, r, 429, "Too Many Requests: retry after 3")
+	clock.Advance(3 * time.Second)
+	wantOK(t, callJSON(t, srv, "sendMessage", map[string]any{"chat_id": alice.ID, "text": "x"}))
+}

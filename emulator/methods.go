@@ -3,10 +3,9 @@ package emulator
 import (
 	"bytes"
 	"encoding/json"
-	"mime"
-	"path"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/go-telegram/bot/models"
 )
@@ -15,7 +14,12 @@ import (
 // exists once the person has written to the bot; before that Telegram
 // answers "chat not found" too.
 func (s *Server) targetChat(p params) (*chat, *apiError) {
-	switch v := p.typed["chat_id"].(type) {
+	return s.chatByID(p.typed["chat_id"], "chat_id")
+}
+
+// chatByID resolves a chat identifier, the value of the parameter field.
+func (s *Server) chatByID(id any, field string) (*chat, *apiError) {
+	switch v := id.(type) {
 	case int64:
 		if c := s.chats[v]; c != nil {
 			return c, nil
@@ -30,7 +34,7 @@ func (s *Server) targetChat(p params) (*chat, *apiError) {
 			}
 		}
 	default:
-		return nil, badRequest("chat_id is empty")
+		return nil, badRequest("%s is empty", field)
 	}
 	return nil, badRequest("chat not found")
 }
@@ -45,8 +49,8 @@ func (s *Server) writableChat(p params) (*chat, *apiError) {
 	if c.blocked {
 		return nil, forbidden("bot was blocked by the user")
 	}
-	if thread := p.int("message_thread_id"); thread != 0 && (!c.info.IsForum || c.topics[int(thread)] == nil) {
-		return nil, badRequest("message thread not found")
+	if err := c.checkThread(p); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -124,6 +128,11 @@ func countButtons(rows [][]models.InlineKeyboardButton) int {
 type sendOptions struct {
 	markup  markup
 	replyTo *models.Message
+	// thread is the forum topic the message goes to: the one
+	// message_thread_id names, or else the topic of the message it replies
+	// to, as Telegram puts a reply next to its original. Nil: none (a
+	// private chat, or a forum's General topic).
+	thread *topic
 }
 
 func (s *Server) parseSendOptions(c *chat, p params) (sendOptions, *apiError) {
@@ -132,23 +141,56 @@ func (s *Server) parseSendOptions(c *chat, p params) (sendOptions, *apiError) {
 	if o.markup, err = parseMarkup(p, c); err != nil {
 		return o, err
 	}
-	if p.has("reply_parameters") {
-		var rp struct {
-			MessageID                int  `json:"message_id"`
-			AllowSendingWithoutReply bool `json:"allow_sending_without_reply"`
-		}
-		if err := p.decode("reply_parameters", &rp); err != nil {
-			return o, badRequest("can't parse reply parameters JSON object")
-		}
-		if _, m := c.find(rp.MessageID); m != nil {
-			reply := m.msg
-			reply.ReplyToMessage = nil // Telegram nests one level only
-			o.replyTo = &reply
-		} else if !rp.AllowSendingWithoutReply {
-			return o, badRequest("message to be replied not found")
-		}
+	if o.replyTo, err = replyTarget(c, p); err != nil {
+		return o, err
+	}
+	o.thread = c.topicOf(p)
+	if o.thread == nil && o.replyTo != nil && c.info.IsForum {
+		o.thread = c.topics[o.replyTo.MessageThreadID]
+	}
+	if o.thread != nil && o.thread.closed && !c.mayWriteClosed(o.thread) {
+		return o, badRequest("TOPIC_CLOSED")
 	}
 	return o, nil
+}
+
+// replyCopy is a message as another one carries it in reply_to_message:
+// one level deep, as Telegram nests it. Its forward origin is copied, since
+// the library's MarshalJSON writes into it and results are encoded outside
+// the lock.
+func replyCopy(m models.Message) *models.Message {
+	m.ReplyToMessage = nil
+	if m.ForwardOrigin != nil {
+		origin := *m.ForwardOrigin
+		if origin.MessageOriginUser != nil {
+			u := *origin.MessageOriginUser
+			origin.MessageOriginUser = &u
+		}
+		m.ForwardOrigin = &origin
+	}
+	return &m
+}
+
+// replyTarget reads reply_parameters: the message replied to, copied one
+// level deep as Telegram nests it, or nil.
+func replyTarget(c *chat, p params) (*models.Message, *apiError) {
+	if !p.has("reply_parameters") {
+		return nil, nil
+	}
+	var rp struct {
+		MessageID                int  `json:"message_id"`
+		AllowSendingWithoutReply bool `json:"allow_sending_without_reply"`
+	}
+	if err := p.decode("reply_parameters", &rp); err != nil {
+		return nil, badRequest("can't parse reply parameters JSON object")
+	}
+	if _, m := c.find(rp.MessageID); m != nil {
+		return replyCopy(m.msg), nil
+	}
+	if !rp.AllowSendingWithoutReply {
+		return nil, badRequest("message to be replied not found")
+	}
+	return nil, nil
 }
 
 // newBotMessage starts a message from the bot in a chat; call it only once
@@ -164,11 +206,21 @@ func (s *Server) newBotMessage(c *chat, p params, o sendOptions) models.Message 
 		HasProtectedContent: p.bool("protect_content"),
 		ReplyMarkup:         o.markup.inline,
 	}
-	if p.int("message_thread_id") != 0 {
-		msg.MessageThreadID = int(p.int("message_thread_id"))
-		msg.IsTopicMessage = true
-	}
+	inTopic(c, &msg, o.thread)
 	return msg
+}
+
+// inTopic puts a new message into a forum topic: it carries the thread, and
+// replies to the topic's "topic created" message unless it replies to
+// something else, as the Bot API writes every message in a topic.
+func inTopic(c *chat, msg *models.Message, t *topic) {
+	if t == nil {
+		return
+	}
+	msg.MessageThreadID, msg.IsTopicMessage = t.MessageThreadID, true
+	if msg.ReplyToMessage == nil {
+		msg.ReplyToMessage = c.topicStart(t.MessageThreadID)
+	}
 }
 
 // storeBotMessage adds a bot message to its chat and returns the result the
@@ -275,6 +327,7 @@ func (s *Server) replaceEdited(c *chat, i int, old *storedMessage, msg models.Me
 		keyboard:  old.keyboard,
 		remove:    old.remove,
 		edited:    true,
+		reactions: old.reactions,
 	}
 	s.notifyLocked(Event{Kind: EventEdit, ChatID: c.info.ID, MessageID: msg.ID})
 	return result{value: &msg}
@@ -334,6 +387,46 @@ func (s *Server) editMessageReplyMarkup(p params) (result, *apiError) {
 	return s.replaceEdited(c, i, old, msg, old.rawText, old.parseMode), nil
 }
 
+// editMessageCaption changes the caption of a message with media (a
+// photo, a document, a voice note...), or removes it when empty.
+func (s *Server) editMessageCaption(p params) (result, *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, i, old, err := s.messageToEdit(p)
+	if err != nil {
+		return result{}, err
+	}
+	if !hasMedia(old.msg) {
+		return result{}, badRequest("there is no caption in the message to edit")
+	}
+	f, err := formatParam(p, "caption", "caption_entities", maxCaptionLen, "message caption is too long", false)
+	if err != nil {
+		return result{}, err
+	}
+	kb, err := inlineMarkup(p, c)
+	if err != nil {
+		return result{}, err
+	}
+	above := p.bool("show_caption_above_media") && (len(old.msg.Photo) > 0 || old.msg.Video != nil || old.msg.Animation != nil)
+	if f.text == old.msg.Caption && sameJSON(f.entities, old.msg.CaptionEntities) && sameJSON(kb, old.msg.ReplyMarkup) &&
+		above == old.msg.ShowCaptionAboveMedia {
+		return result{}, badRequest(notModified)
+	}
+	if err := s.limitLocked(c, "editMessageCaption", false); err != nil {
+		return result{}, err
+	}
+	msg := old.msg
+	msg.Caption, msg.CaptionEntities, msg.ReplyMarkup, msg.ShowCaptionAboveMedia = f.text, f.entities, kb, above
+	return s.replaceEdited(c, i, old, msg, p.str("caption"), p.str("parse_mode")), nil
+}
+
+// maxDeleteAge is how old a message may be and still be deleted.
+const maxDeleteAge = 48 * time.Hour
+
+// deleteMessage deletes a message under the Bot API's rules: not older than
+// 48 hours, never a topic's "topic created" message, and in a group someone
+// else's only with can_delete_messages. The bot may delete what a person
+// sent in a private chat.
 func (s *Server) deleteMessage(p params) (result, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -341,9 +434,17 @@ func (s *Server) deleteMessage(p params) (result, *apiError) {
 	if err != nil {
 		return result{}, err
 	}
+	if p.int("message_id") == 0 {
+		return result{}, badRequest("message identifier is not specified")
+	}
 	i, m := c.find(int(p.int("message_id")))
 	if m == nil {
 		return result{}, badRequest("message to delete not found")
+	}
+	tooOld := s.now().Sub(time.Unix(int64(m.msg.Date), 0)) > maxDeleteAge
+	othersInGroup := !c.private() && !m.fromBot && !c.botDeletes()
+	if tooOld || m.msg.ForumTopicCreated != nil || othersInGroup {
+		return result{}, badRequest("message can't be deleted")
 	}
 	c.messages = append(c.messages[:i:i], c.messages[i+1:]...)
 	s.notifyLocked(Event{Kind: EventDelete, ChatID: c.info.ID, MessageID: m.msg.ID})
@@ -462,102 +563,4 @@ func (s *Server) sendPlace(method string, p params) (result, *apiError) {
 	msg := s.newBotMessage(c, p, o)
 	build(&msg)
 	return s.storeBotMessage(c, msg, o, "", ""), nil
-}
-
-// inputFile is a file a send method names: a new upload or URL, or a file_id
-// Telegram already has.
-type inputFile struct {
-	existing *fileInfo
-	name     string
-	size     int64
-}
-
-func (s *Server) readInputFile(p params, field, kind string) (inputFile, *apiError) {
-	switch v := p.typed[field].(type) {
-	case *Upload:
-		if v.Size == 0 {
-			return inputFile{}, badRequest("file must be non-empty")
-		}
-		return inputFile{name: v.Filename, size: v.Size}, nil
-	case string:
-		if strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "https://") {
-			// Telegram would download it; the emulator trusts the URL.
-			return inputFile{name: path.Base(v), size: 1}, nil
-		}
-		if strings.HasPrefix(v, "attach://") {
-			name := strings.TrimPrefix(v, "attach://")
-			if up := p.files[name]; up != nil && up.Size > 0 {
-				return inputFile{name: up.Filename, size: up.Size}, nil
-			}
-			return inputFile{}, badRequest("wrong file identifier/HTTP URL specified")
-		}
-		f, ok := s.files[v]
-		if !ok {
-			return inputFile{}, badRequest("wrong file identifier/HTTP URL specified")
-		}
-		if f.kind != kind {
-			return inputFile{}, badRequest("type of file mismatch")
-		}
-		return inputFile{existing: &f}, nil
-	}
-	return inputFile{}, badRequest("there is no %s in the request", field)
-}
-
-// sendFile sends a photo or a document.
-func (s *Server) sendFile(method string, p params) (result, *apiError) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	field, kind := "photo", "photo"
-	if method == "sendDocument" {
-		field, kind = "document", "document"
-	}
-	c, err := s.writableChat(p)
-	if err != nil {
-		return result{}, err
-	}
-	in, err := s.readInputFile(p, field, kind)
-	if err != nil {
-		return result{}, err
-	}
-	caption, err := formatParam(p, "caption", "caption_entities", maxCaptionLen, "message caption is too long", false)
-	if err != nil {
-		return result{}, err
-	}
-	o, err := s.parseSendOptions(c, p)
-	if err != nil {
-		return result{}, err
-	}
-	if err := s.limitLocked(c, method, p.bool("allow_paid_broadcast")); err != nil {
-		return result{}, err
-	}
-
-	f := in.existing
-	if f == nil {
-		nf := s.newFile(kind, in.name, in.size)
-		f = &nf
-	}
-	msg := s.newBotMessage(c, p, o)
-	msg.Caption, msg.CaptionEntities = caption.text, caption.entities
-	if kind == "photo" {
-		msg.Photo = s.photoSizes(*f)
-	} else {
-		msg.Document = &models.Document{
-			FileID:       f.id,
-			FileUniqueID: f.uniqueID,
-			FileName:     f.name,
-			MimeType:     mime.TypeByExtension(path.Ext(f.name)),
-			FileSize:     f.size,
-		}
-	}
-	return s.storeBotMessage(c, msg, o, p.str("caption"), p.str("parse_mode")), nil
-}
-
-// photoSizes describes a photo as Telegram does: a thumbnail and the full
-// size, the full size last.
-func (s *Server) photoSizes(f fileInfo) []models.PhotoSize {
-	thumb := s.newFile("photo", f.name, f.size/10+1)
-	return []models.PhotoSize{
-		{FileID: thumb.id, FileUniqueID: thumb.uniqueID, Width: 90, Height: 68, FileSize: int(thumb.size)},
-		{FileID: f.id, FileUniqueID: f.uniqueID, Width: 1280, Height: 960, FileSize: int(f.size)},
-	}
 }

@@ -94,6 +94,7 @@ type Server struct {
 	chats         map[int64]*chat
 	files         map[string]fileInfo
 	nextFileN     int
+	nextAlbumN    int
 	callbacks     []*callbackRecord
 	callbackID    map[string]*callbackRecord
 	nextCallbackN int
@@ -332,6 +333,8 @@ func (s *Server) dispatch(ctx context.Context, method string, p params) (result,
 		return s.sendMessage(p)
 	case "editMessageText":
 		return s.editMessageText(p)
+	case "editMessageCaption":
+		return s.editMessageCaption(p)
 	case "editMessageReplyMarkup":
 		return s.editMessageReplyMarkup(p)
 	case "deleteMessage":
@@ -342,12 +345,32 @@ func (s *Server) dispatch(ctx context.Context, method string, p params) (result,
 		return s.sendChatAction(p)
 	case "sendLocation", "sendVenue", "sendContact":
 		return s.sendPlace(method, p)
-	case "sendPhoto", "sendDocument":
+	case "sendPhoto", "sendDocument", "sendVoice", "sendVideo", "sendAudio", "sendAnimation":
 		return s.sendFile(method, p)
+	case "copyMessage":
+		return s.copyMessage(p)
+	case "copyMessages":
+		return s.copyMessages(p)
+	case "forwardMessage":
+		return s.forwardMessage(p)
+	case "setMessageReaction":
+		return s.setMessageReaction(p)
+	case "sendMediaGroup":
+		return s.sendMediaGroup(p)
 	case "createForumTopic":
 		return s.createForumTopic(p)
 	case "editForumTopic":
 		return s.editForumTopic(p)
+	case "closeForumTopic":
+		return s.setTopicClosed(method, true, p)
+	case "reopenForumTopic":
+		return s.setTopicClosed(method, false, p)
+	case "deleteForumTopic":
+		return s.deleteForumTopic(p)
+	case "getChatMember":
+		return s.getChatMember(p)
+	case "getChatAdministrators":
+		return s.getChatAdministrators(p)
 	}
 	return result{}, badRequest("method not implemented by the emulator")
 }
@@ -479,6 +502,7 @@ const (
 	EventMessage        EventKind = "message"         // a message appeared in a chat, from either side (ChatID, MessageID)
 	EventEdit           EventKind = "edit"            // a message was edited (ChatID, MessageID)
 	EventDelete         EventKind = "delete"          // a message was deleted (ChatID, MessageID)
+	EventReaction       EventKind = "reaction"        // the bot set its reactions on a message (ChatID, MessageID, Detail: the emoji)
 	EventChatAction     EventKind = "chat_action"     // the bot sent a chat action (ChatID, Detail: "typing"...)
 	EventCallbackQuery  EventKind = "callback_query"  // a person pressed an inline button (ChatID, MessageID, UpdateID)
 	EventCallbackAnswer EventKind = "callback_answer" // the bot answered a button press (UpdateID, Detail: the text)

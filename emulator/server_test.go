@@ -249,7 +249,7 @@ func TestFilesByIDAndURL(t *testing.T) {
 	wantError(t, callJSON(t, srv, "sendPhoto", map[string]any{"chat_id": alice.ID, "photo": "made-up-id"}), 400,
 		"Bad Request: wrong file identifier/HTTP URL specified")
 	wantError(t, callJSON(t, srv, "sendDocument", map[string]any{"chat_id": alice.ID, "document": largest}), 400,
-		"Bad Request: type of file mismatch")
+		"Bad Request: can't use file of type Photo as Document")
 	wantError(t, callJSON(t, srv, "sendPhoto", map[string]any{"chat_id": alice.ID}), 400, "Bad Request: there is no photo in the request")
 }
 
@@ -398,4 +398,40 @@ func TestCommandsByScopeAndLanguage(t *testing.T) {
 	wantError(t, callJSON(t, srv, "setMyCommands", map[string]any{"commands": `[]`, "scope": `{"type":"chat","chat_id":42}`}), 400, "Bad Request: chat not found")
 	wantErrorPrefix(t, callJSON(t, srv, "setMyCommands", map[string]any{"commands": `[]`, "scope": `{"type":"everyone"}`}), 400,
 		`Bad Request: can't parse scope: unsupported BotCommandScope type "everyone"`)
+}
+
+// An album's media and a reaction are checked against the type each
+// element names in "type", field by field.
+func TestTaggedUnionsAreChecked(t *testing.T) {
+	srv := newServer(t, Options{})
+	srv.SendCommand(alice, "/start")
+	tests := []struct {
+		name   string
+		method string
+		params map[string]any
+		want   string
+	}{
+		{"unknown field of a photo", "sendMediaGroup", map[string]any{"chat_id": alice.ID,
+			"media": `[{"type":"photo","media":"https://x.example/a.jpg","colour":"red"}]`},
+			`Bad Request: can't parse media[0]: InputMediaPhoto has no field "colour"`},
+		{"document field checked as a document", "sendMediaGroup", map[string]any{"chat_id": alice.ID,
+			"media": `[{"type":"photo","media":"https://x.example/a.jpg"},{"type":"document","media":"https://x.example/b.pdf","has_spoiler":true}]`},
+			`Bad Request: can't parse media[1]: InputMediaDocument has no field "has_spoiler"`},
+		{"unknown media type", "sendMediaGroup", map[string]any{"chat_id": alice.ID,
+			"media": `[{"type":"sticker","media":"x"}]`},
+			`Bad Request: can't parse media[0]: unsupported type "sticker"`},
+		{"missing media", "sendMediaGroup", map[string]any{"chat_id": alice.ID, "media": `[{"type":"photo"}]`},
+			`Bad Request: can't parse media[0]: field "media" of InputMediaPhoto is required`},
+		{"reaction without emoji", "setMessageReaction", map[string]any{"chat_id": alice.ID, "message_id": 1,
+			"reaction": `[{"type":"emoji"}]`},
+			`Bad Request: can't parse reaction[0]: field "emoji" of ReactionTypeEmoji is required`},
+		{"unknown reaction type", "setMessageReaction", map[string]any{"chat_id": alice.ID, "message_id": 1,
+			"reaction": `[{"type":"sticker"}]`},
+			`Bad Request: can't parse reaction[0]: unsupported ReactionType type "sticker"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantError(t, callJSON(t, srv, tt.method, tt.params), http.StatusBadRequest, tt.want)
+		})
+	}
 }

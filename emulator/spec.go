@@ -41,6 +41,9 @@ type apiSpec struct {
 	// byLower finds a method whatever the case, as Telegram does
 	// ("sendmessage" works like "sendMessage").
 	byLower map[string]*specMethod
+	// tags names the value of "type" that selects each subtype
+	// (InputMediaPhoto: "photo"), for unions told apart by it.
+	tags map[string]string
 }
 
 // spec is decoded once at start-up; it never changes afterwards, so it is
@@ -56,6 +59,12 @@ func mustLoadSpec(data []byte) *apiSpec {
 	for name, m := range s.Methods {
 		m.Name = name
 		s.byLower[strings.ToLower(name)] = m
+	}
+	s.tags = map[string]string{}
+	for name, t := range s.Types {
+		for _, sub := range t.Subtypes {
+			s.tags[sub] = subtypeTag(name, sub)
+		}
 	}
 	return &s
 }

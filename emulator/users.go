@@ -127,6 +127,29 @@ func (s *Server) SendPhoto(u User, caption string) int64 {
 	})
 }
 
+// SendDocument is the person attaching a file (fileName, e.g. "договор.pdf")
+// with an optional caption. The bot may send the file on by its file_id.
+func (s *Server) SendDocument(u User, fileName, caption string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.newFile("document", fileName, 48000)
+	return s.userMessageLocked(u, func(m *models.Message) {
+		s.setMedia(m, "document", f, mediaAttrs{})
+		m.Caption = caption
+		m.CaptionEntities = commandEntities(caption)
+	})
+}
+
+// SendVoice is the person recording a voice message of that many seconds.
+func (s *Server) SendVoice(u User, seconds int) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.newFile("voice", "voice.ogg", int64(seconds)*2000+1)
+	f.duration = seconds
+	s.files[f.id] = f
+	return s.userMessageLocked(u, func(m *models.Message) { s.setMedia(m, "voice", f, mediaAttrs{}) })
+}
+
 // EditText is the person editing a text message they sent; the bot gets an
 // edited_message update.
 func (s *Server) EditText(u User, messageID int, text string) (int64, error) {
@@ -158,7 +181,11 @@ func (s *Server) EditText(u User, messageID int, text string) (int64, error) {
 func (s *Server) PressButton(u User, messageID int, callbackData string) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := s.ensurePrivateChat(u)
+	return s.pressLocked(s.ensurePrivateChat(u), u, messageID, callbackData)
+}
+
+// pressLocked queues the callback_query of a press in a chat and records it.
+func (s *Server) pressLocked(c *chat, u User, messageID int, callbackData string) int64 {
 	s.nextCallbackN++
 	queryID := strconv.FormatUint(4000000000000000000+uint64(u.ID%1000000)*1000000+uint64(s.nextCallbackN), 10)
 	query := models.CallbackQuery{

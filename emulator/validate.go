@@ -207,6 +207,11 @@ func checkUnion(path string, types []string, v any) *apiError {
 	if len(types) == 1 {
 		return checkType(path, types[0], v)
 	}
+	if arr, ok := v.([]any); ok {
+		if err, handled := checkTaggedArray(path, types, arr); handled {
+			return err
+		}
+	}
 	obj, isObj := v.(map[string]any)
 	var firstErr *apiError
 	for _, t := range types {
@@ -226,6 +231,39 @@ func checkUnion(path string, types []string, v any) *apiError {
 		return firstErr
 	}
 	return badRequest("can't parse %s: expected %s", path, strings.Join(types, " or "))
+}
+
+// checkTaggedArray checks a union of arrays whose elements say their type
+// in "type" (an album's media: Array of InputMediaPhoto or Array of
+// InputMediaDocument ...): each element against the type it names, so that
+// an error speaks of the type the bot meant. handled is false for other
+// unions.
+func checkTaggedArray(path string, types []string, arr []any) (err *apiError, handled bool) {
+	byTag := map[string]string{}
+	for _, t := range types {
+		elem, isArray := strings.CutPrefix(t, "Array of ")
+		tag, tagged := spec.tags[elem]
+		if !isArray || !tagged {
+			return nil, false
+		}
+		byTag[tag] = elem
+	}
+	for i, el := range arr {
+		elPath := fmt.Sprintf("%s[%d]", path, i)
+		obj, ok := el.(map[string]any)
+		if !ok {
+			return badRequest("can't parse %s: an object is expected", elPath), true
+		}
+		tag, _ := obj["type"].(string)
+		elem, known := byTag[tag]
+		if !known {
+			return badRequest("can't parse %s: unsupported type %q", elPath, tag), true
+		}
+		if err := checkType(elPath, elem, el); err != nil {
+			return err, true
+		}
+	}
+	return nil, true
 }
 
 func hasRequiredFields(t *specType, obj map[string]any) bool {
