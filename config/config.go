@@ -21,6 +21,7 @@ import (
 	"github.com/kabinet-bot/kabinet/offices"
 	"github.com/kabinet-bot/kabinet/payments"
 	"github.com/kabinet-bot/kabinet/sms"
+	"github.com/kabinet-bot/kabinet/support"
 )
 
 // Config is every setting of the bot. The README's configuration table lists
@@ -88,6 +89,18 @@ type Config struct {
 	// Telegram asks: about one a second per chat, short bursts allowed.
 	ReplyRate  float64
 	ReplyBurst int
+
+	// Support: the operators' forum supergroups (SUPPORT_CHAT_IDS), which
+	// city goes to which (SUPPORT_ROUTING: "round-robin", or
+	// "Город=<chat id>;..." with the rest round-robin), the working hours
+	// (SUPPORT_HOURS), how long a solved request waits for the subscriber
+	// before it closes (SUPPORT_AUTOCLOSE) and the operators' language
+	// (SUPPORT_LANG).
+	SupportChats     []int64
+	SupportCities    map[string]int64
+	SupportHours     string
+	SupportAutoClose time.Duration
+	SupportLang      string
 
 	// Offices: what "nearest to me" looks for, the page size, and the URLs of
 	// the messengers-and-pages screen ("none" hides a button).
@@ -355,6 +368,7 @@ func Load(getenv func(string) string, needToken bool) (Config, error) {
 	c.loadPayments(get, needToken, &ps)
 	c.loadNotify(get, &ps)
 	c.loadOffices(get, &ps)
+	c.loadSupport(get, &ps)
 	if len(ps) > 0 {
 		return c, &Error{Problems: ps}
 	}
@@ -476,6 +490,46 @@ func (c *Config) loadNotify(get func(name, def string) string, ps *problems) {
 		ps.add("REPLY_BURST", "must be a whole number of messages from 1 to 100, such as 10")
 	} else {
 		c.ReplyBurst = b
+	}
+}
+
+// loadSupport reads the support settings.
+func (c *Config) loadSupport(get func(name, def string) string, ps *problems) {
+	for _, f := range strings.Split(get("SUPPORT_CHAT_IDS", ""), ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		id, err := strconv.ParseInt(f, 10, 64)
+		if err != nil || id >= 0 {
+			ps.add("SUPPORT_CHAT_IDS", "must be the ids of supergroups, such as -1001234567890, separated by commas; %q is not", f)
+			continue
+		}
+		c.SupportChats = append(c.SupportChats, id)
+	}
+	if r := strings.TrimSpace(get("SUPPORT_ROUTING", "round-robin")); r != "round-robin" {
+		c.SupportCities = map[string]int64{}
+		for _, pair := range strings.Split(r, ";") {
+			city, chat, ok := strings.Cut(strings.TrimSpace(pair), "=")
+			id, err := strconv.ParseInt(strings.TrimSpace(chat), 10, 64)
+			if !ok || err != nil || id >= 0 || strings.TrimSpace(city) == "" {
+				ps.add("SUPPORT_ROUTING", "must be round-robin or pairs city=chat id separated by semicolons, such as Липецк=-1001234567890; %q is not", pair)
+				continue
+			}
+			c.SupportCities[strings.TrimSpace(city)] = id
+		}
+	}
+	c.SupportHours = get("SUPPORT_HOURS", support.DefaultHours)
+	if _, err := support.ParseHours(c.SupportHours); err != nil {
+		ps.add("SUPPORT_HOURS", "%v", err)
+	}
+	var err error
+	if c.SupportAutoClose, err = duration(get("SUPPORT_AUTOCLOSE", "24h"), time.Minute, 30*24*time.Hour); err != nil {
+		ps.add("SUPPORT_AUTOCLOSE", "%v", err)
+	}
+	switch c.SupportLang = get("SUPPORT_LANG", "ru"); c.SupportLang {
+	case "ru", "en":
+	default:
+		ps.add("SUPPORT_LANG", "must be ru or en")
 	}
 }
 

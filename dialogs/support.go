@@ -164,7 +164,7 @@ func (e *Engine) WithSupport(store Support, cfg SupportConfig) *Engine {
 	}
 	f := &supportFeature{store: store, cfg: cfg}
 	e.reg.callback("sup", f.callback)
-	e.reg.callback("op", f.operatorButton)
+	e.reg.callback("spo", f.operatorButton)
 	e.reg.steps[StepSupportPhone] = f.phoneInput
 	e.reg.steps[StepSupportDescribe] = f.describeInput
 	e.reg.steps[StepSupportComment] = f.commentInput
@@ -599,7 +599,7 @@ func (f *supportFeature) groupEvent(e *Engine, t *turn) error {
 	}
 	if t.ev.Kind == KindCallback {
 		verb, arg, _ := strings.Cut(t.ev.Data, ":")
-		if verb == "op" {
+		if verb == "spo" {
 			return f.operatorButton(e, t, arg, t.ev.MessageID)
 		}
 		return nil
@@ -854,7 +854,7 @@ func (f *supportFeature) receipt(e *Engine, t *turn, s Sent) error {
 				return err
 			}
 			if err == nil {
-				t.reply(Reply{React: "✅", Edit: m.SrcMsg, To: topic})
+				t.reply(Reply{React: "👌", Edit: m.SrcMsg, To: topic}) // delivered (✅ is not among the reactions Telegram allows)
 			}
 		case FailBlocked:
 			t.reply(Reply{Text: e.text.T(f.cfg.Lang, "op_blocked", nil), To: topic})
@@ -894,8 +894,8 @@ func (f *supportFeature) card(e *Engine, t *turn, req Request) (Reply, error) {
 	}
 	line(e.t(t, "op_card_lang", map[string]any{"Lang": req.Lang}))
 	return Reply{Text: strings.TrimRight(b.String(), "\n"), To: &Target{Chat: req.Group, Thread: req.Thread}, Buttons: [][]Button{
-		{{Text: e.t(t, "btn_op_take", nil), Data: fmt.Sprintf("op:take:%d", req.ID)}},
-		{{Text: e.t(t, "btn_op_solve", nil), Data: fmt.Sprintf("op:solve:%d", req.ID)}, {Text: e.t(t, "btn_op_close", nil), Data: fmt.Sprintf("op:close:%d", req.ID)}},
+		{{Text: e.t(t, "btn_op_take", nil), Data: fmt.Sprintf("spo:take:%d", req.ID)}},
+		{{Text: e.t(t, "btn_op_solve", nil), Data: fmt.Sprintf("spo:solve:%d", req.ID)}, {Text: e.t(t, "btn_op_close", nil), Data: fmt.Sprintf("spo:close:%d", req.ID)}},
 	}}, nil
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/kabinet-bot/kabinet/ratelimit"
 	"github.com/kabinet-bot/kabinet/sms"
 	"github.com/kabinet-bot/kabinet/state"
+	"github.com/kabinet-bot/kabinet/support"
 )
 
 // allowedUpdates are the update types the bot handles; Telegram sends no others.
@@ -125,6 +126,9 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 		return err
 	}
 	engine.WithPayments(payer, trust, dialogs.PayConfig{Limit: cfg.PayLimit, Trust: trustSettings(cfg)})
+	hours, _ := support.ParseHours(cfg.SupportHours) // checked by config.Load
+	engine.WithSupport(support.New(pool), dialogs.SupportConfig{Groups: cfg.SupportChats, CityGroups: cfg.SupportCities,
+		OpenAt: support.OpenAt(hours), AutoClose: cfg.SupportAutoClose, Lang: cfg.SupportLang})
 	store := state.New(rdb, prefix)
 	// A restart under the same name takes over its predecessor's chats at
 	// once instead of waiting for their locks to expire.

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kabinet-bot/kabinet/emulator"
+)
+
+const supportGroup = int64(-1001500000001)
+
+// supportStack is a stack with an operators' forum group and one operator.
+func supportStack(t *testing.T, m mode) (*stack, emulator.User) {
+	t.Helper()
+	s := prepareStack(t, m, map[string]string{"SUPPORT_CHAT_IDS": fmt.Sprint(supportGroup)})
+	s.emu.AddGroup(supportGroup, "Поддержка", true)
+	op := emulator.User{ID: randomID(), FirstName: "Анна", LanguageCode: "ru"}
+	if err := s.emu.AddMember(supportGroup, op); err != nil {
+		t.Fatal(err)
+	}
+	s.start()
+	return s, op
+}
+
+// topicOf waits for the request's topic and returns its id.
+func (s *stack) topicOf(name string) int {
+	s.t.Helper()
+	var thread int
+	s.waitFor("the topic "+name, func() bool {
+		for _, tp := range s.emu.Topics(supportGroup) {
+			if strings.HasPrefix(tp.Name, name) {
+				thread = tp.MessageThreadID
+				return true
+			}
+		}
+		return false
+	})
+	return thread
+}
+
+// inTopic waits for a bot message in the topic that contains want.
+func (s *stack) inTopic(thread int, want string) emulator.ChatMessage {
+	s.t.Helper()
+	var found emulator.ChatMessage
+	s.waitFor(fmt.Sprintf("%q in topic %d", want, thread), func() bool {
+		for _, m := range s.emu.TopicMessages(supportGroup, thread) {
+			if m.FromBot && strings.Contains(m.Text, want) {
+				found = m
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// lastOwn is the id of the newest message the person sent in their chat.
+func (s *stack) lastOwn(u emulator.User) int {
+	msgs := s.emu.Messages(u.ID)
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if !msgs[i].FromBot {
+			return msgs[i].ID
+		}
+	}
+	s.t.Fatal("the person sent nothing")
+	return 0
+}
+
+func cardButton(t *testing.T, m emulator.ChatMessage, label string) string {
+	t.Helper()
+	for _, row := range m.InlineKeyboard {
+		for _, b := range row {
+			if strings.Contains(b.Text, label) {
+				return b.CallbackData
+			}
+		}
+	}
+	t.Fatalf("no button %q on %q", label, m.Text)
+	return ""
+}
+
+func TestSupportRequestAnsweredByAnOperator(t *testing.T) {
+	s, op := supportStack(t, polling)
+	u := newUser("ru")
+	s.emu.SendCommand(u, "/start")
+	s.next(u, "привяжите лицевой счёт")
+	s.linkAccount(u, "1000000001", "+79000000001")
+
+	// A problem in free words leads to support; the request is described
+	// in text and a photo, then sent.
+	s.emu.SendText(u, "не работает интернет")
+	s.next(u, "Что случилось?")
+	s.press(u, "Нет связи")
+	s.next(u, "Опишите проблему")
+	s.emu.SendText(u, "Пропал интернет с утра")
+	text := s.lastOwn(u)
+	s.next(u, "1 сообщение")
+	s.emu.SendPhoto(u, "роутер мигает красным")
+	s.next(u, "1 вложение")
+	s.press(u, "Отправить")
+	filed := s.next(u, "принята")
+	var id int
+	if _, err := fmt.Sscanf(filed.Text[strings.Index(filed.Text, "№"):], "№ %d", &id); err != nil || id == 0 {
+		t.Fatalf("no request number in %q", filed.Text)
+	}
+
+	// The topic: named after the request, opened by the card, then the
+	// subscriber's messages copied as they were.
+	thread := s.topicOf(fmt.Sprintf("№%d · Москва · ", id))
+	card := s.inTopic(thread, fmt.Sprintf("Заявка №%d", id))
+	for _, want := range []string{"1000000001", "+7 *** ***-**-01", "Домашний 500", "340,00"} {
+		if !strings.Contains(card.Text, want) {
+			t.Errorf("the card lacks %q:\n%s", want, card.Text)
+		}
+	}
+	s.inTopic(thread, "Пропал интернет с утра")
+	photo := s.inTopic(thread, "роутер мигает красным")
+	if len(photo.Message.Photo) == 0 {
+		t.Errorf("the photo arrived as %+v, want a photo", photo.Message)
+	}
+
+	// The operator signs as Анна, answers, and the answer is marked delivered.
+	if _, err := s.emu.PostText(supportGroup, thread, op, "/name Анна"); err != nil {
+		t.Fatal(err)
+	}
+	s.inTopic(thread, "подписаны: Анна, поддержка")
+	answer, err := s.emu.PostText(supportGroup, thread, op, "Перезагрузите роутер, пожалуйста")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.next(u, "Перезагрузите роутер")
+	if !strings.HasPrefix(got.Text, "Анна, поддержка") || strings.Contains(got.Text, fmt.Sprint(op.ID)) {
+		t.Errorf("the answer reads %q, want it signed by the operator's display name only", got.Text)
+	}
+	s.waitFor("the delivered mark", func() bool { return slices.Contains(s.emu.Reactions(supportGroup, answer.MessageID), "👌") })
+
+	// A note stays among operators.
+	if _, err := s.emu.PostText(supportGroup, thread, op, "/note абонент звонил вчера"); err != nil {
+		t.Fatal(err)
+	}
+	// The subscriber answers; an edit of a relayed message is relayed as an edit.
+	s.emu.SendText(u, "Не помогло")
+	s.inTopic(thread, "Не помогло")
+	if _, err := s.emu.EditText(u, text, "Пропал интернет с утра, роутер перезагружал"); err != nil {
+		t.Fatal(err)
+	}
+	edited := s.inTopic(thread, "роутер перезагружал")
+	if !edited.Edited {
+		t.Errorf("the edit came as a new message, want the copy edited")
+	}
+	for _, m := range s.emu.BotMessages(u.ID) {
+		if strings.Contains(m.Text, "звонил вчера") {
+			t.Fatalf("the subscriber got the operators' note: %q", m.Text)
+		}
+	}
+
+	// Solved, confirmed, rated.
+	msg, err := s.emu.PressButtonIn(supportGroup, op, card.ID, cardButton(t, card, "Решено"))
+	if err != nil || msg == 0 {
+		t.Fatalf("pressing Solved: %v", err)
+	}
+	s.next(u, "Вопрос решён?")
+	s.press(u, "Да")
+	s.next(u, "Оцените")
+	s.press(u, "5⭐")
+	s.inTopic(thread, "Оценка абонента: ⭐⭐⭐⭐⭐")
+	s.next(u, "комментарий")
+	s.emu.SendText(u, "Спасибо, всё работает")
+	s.next(u, "Спасибо за оценку")
+	s.inTopic(thread, "Комментарий абонента: Спасибо, всё работает")
+
+	// The request is closed: "My requests" says so, and a new message is
+	// not relayed into the closed request.
+	s.emu.SendCommand(u, "/support")
+	s.next(u, "Что случилось?")
+	s.press(u, "Мои заявки")
+	s.next(u, fmt.Sprintf("№ %d", id))
+	before := len(s.emu.TopicMessages(supportGroup, thread))
+	s.emu.SendText(u, "алло")
+	s.next(u, "не понял")
+	if n := len(s.emu.TopicMessages(supportGroup, thread)); n != before {
+		t.Errorf("a message after closing reached the closed request's topic")
+	}
+}
+
+func TestSupportTellsOperatorsTheSubscriberBlockedTheBot(t *testing.T) {
+	s, op := supportStack(t, webhook)
+	u := newUser("ru")
+	s.emu.SendCommand(u, "/start")
+	s.next(u, "привяжите лицевой счёт")
+	s.linkAccount(u, "1000000004", "+79000000004")
+	s.emu.SendCommand(u, "/support")
+	s.next(u, "Что случилось?")
+	s.press(u, "Телевидение")
+	s.next(u, "Опишите проблему")
+	s.emu.SendText(u, "Не показывает первый канал")
+	s.next(u, "1 сообщение")
+	s.press(u, "Отправить")
+	s.next(u, "принята")
+	thread := s.topicOf("№")
+	s.inTopic(thread, "Не показывает первый канал")
+
+	s.emu.BlockBot(u)
+	if _, err := s.emu.PostText(supportGroup, thread, op, "Какой у вас тариф ТВ?"); err != nil {
+		t.Fatal(err)
+	}
+	s.inTopic(thread, "абонент заблокировал бота")
+	s.tolerate = append(s.tolerate, "bot was blocked by the user")
+}
+
+func TestADeletedTopicIsMadeAgainAndTheMessageNotLost(t *testing.T) {
+	s, op := supportStack(t, polling)
+	u := newUser("en")
+	s.emu.SendCommand(u, "/start")
+	s.next(u, "link your account")
+	s.emu.SendText(u, "1000000007")
+	s.next(u, "+7 *** ***-**-07")
+	s.waitFor("the code", func() bool { return s.lastCode("+79000000007") != "" })
+	s.emu.SendText(u, s.lastCode("+79000000007"))
+	s.next(u, "is now linked")
+	s.emu.SendText(u, "help")
+	s.next(u, "What happened?")
+	s.press(u, "Slow speed")
+	s.next(u, "Describe the problem")
+	s.emu.SendText(u, "Speed is 2 Mbit/s in the evening")
+	s.next(u, "1 message")
+	s.press(u, "Send")
+	s.next(u, "is filed")
+	thread := s.topicOf("№")
+	s.inTopic(thread, "2 Mbit/s")
+
+	if err := s.emu.DeleteTopic(supportGroup, thread, op); err != nil {
+		t.Fatal(err)
+	}
+	s.emu.SendText(u, "Still slow today")
+	var again int
+	s.waitFor("a new topic", func() bool {
+		for _, tp := range s.emu.Topics(supportGroup) {
+			if tp.MessageThreadID != thread {
+				again = tp.MessageThreadID
+				return true
+			}
+		}
+		return false
+	})
+	s.inTopic(again, "Заявка №")
+	s.inTopic(again, "Still slow today")
+	s.tolerate = append(s.tolerate, "message thread not found")
+}
