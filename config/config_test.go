@@ -358,3 +358,21 @@ func TestOfficeSettings(t *testing.T) {
 		t.Error("an unset link must keep the built-in default")
 	}
 }
+
+func TestSupportSettings(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"SUPPORT_CHAT_IDS": "-1001, -1002", "SUPPORT_ROUTING": "Липецк=-1002; Москва=-1001", "SUPPORT_AUTOCLOSE": "48h", "SUPPORT_LANG": "en",
+	}), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.SupportChats) != 2 || c.SupportCities["Липецк"] != -1002 || c.SupportAutoClose.Hours() != 48 || c.SupportLang != "en" {
+		t.Fatalf("read %+v %+v %v %q", c.SupportChats, c.SupportCities, c.SupportAutoClose, c.SupportLang)
+	}
+	_, err = Load(env(map[string]string{"SUPPORT_CHAT_IDS": "12345", "SUPPORT_ROUTING": "Липецк", "SUPPORT_HOURS": "weekdays 9-21", "SUPPORT_LANG": "de"}), true)
+	for _, name := range []string{"SUPPORT_CHAT_IDS", "SUPPORT_ROUTING", "SUPPORT_HOURS", "SUPPORT_LANG"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("no complaint about %s: %v", name, err)
+		}
+	}
+}
