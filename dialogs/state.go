@@ -49,4 +49,6 @@ type State struct {
 	Summary  string `json:"summary,omitempty"`
 	Phone    string `json:"phone,omitempty"`
 	Request  int64  `json:"request,omitempty"`
+	// Details are a new connection's answers so far (city, address, name).
+	Details []string `json:"details,omitempty"`
 }

@@ -54,6 +54,27 @@ type Support interface {
 	OperatorName(ctx context.Context, userID int64) (string, error)
 	// SetOperatorName stores it.
 	SetOperatorName(ctx context.Context, userID int64, name string) error
+	// SetDetails records a request's kind ("problem", "callback",
+	// "connect") and the details operators need (when to call, the address).
+	SetDetails(ctx context.Context, id int64, kind, details string) error
+	// Details returns them.
+	Details(ctx context.Context, id int64) (kind, details string, err error)
+	// AnnounceOutage records an outage in a city, once per key.
+	AnnounceOutage(ctx context.Context, key string, o Outage) (Outage, error)
+	// EndOutage marks an outage over; false when it was over already.
+	EndOutage(ctx context.Context, id int64, now time.Time) (Outage, bool, error)
+	// Outages lists the outages going on in a city ("": everywhere).
+	Outages(ctx context.Context, city string) ([]Outage, error)
+}
+
+// Outage is a known failure of the network in a city.
+type Outage struct {
+	ID    int64
+	City  string
+	Until time.Time // expected end; zero if unknown
+	Text  string
+	By    int64 // the operator who announced it
+	Ended bool
 }
 
 // ErrNoRequest is what Support answers when there is no such request.
@@ -133,6 +154,9 @@ type SupportConfig struct {
 	AutoClose time.Duration
 	// Lang is the operators' language.
 	Lang string
+	// FirstResponse: a request no operator answered within this much
+	// working time is reported once in its group's General topic (0: 15m).
+	FirstResponse time.Duration
 }
 
 // The request categories, in the order of the buttons.
@@ -159,6 +183,9 @@ func (e *Engine) WithSupport(store Support, cfg SupportConfig) *Engine {
 	if cfg.AutoClose <= 0 {
 		cfg.AutoClose = 24 * time.Hour
 	}
+	if cfg.FirstResponse <= 0 {
+		cfg.FirstResponse = 15 * time.Minute
+	}
 	if cfg.OpenAt == nil {
 		cfg.OpenAt = func(time.Time, *time.Location) (bool, time.Time) { return true, time.Time{} }
 	}
@@ -183,6 +210,7 @@ func (e *Engine) WithSupport(store Support, cfg SupportConfig) *Engine {
 	e.reg.receipt("sup", f.receipt)
 	e.reg.timer("supclose", f.autoClose)
 	e.reg.group = f.groupEvent
+	f.registerRequests(e)
 	return e
 }
 
@@ -199,7 +227,10 @@ func (f *supportFeature) start(e *Engine, t *turn, edit int) error {
 		}
 		rows = append(rows, row)
 	}
-	rows = append(rows, []Button{{Text: e.t(t, "btn_sup_mine", nil), Data: "sup:mine"}}, []Button{e.menuButton(t)})
+	rows = append(rows,
+		[]Button{{Text: e.t(t, "btn_sup_callback", nil), Data: "sup:cb"}},
+		[]Button{{Text: e.t(t, "btn_sup_connect", nil), Data: "sup:conn"}},
+		[]Button{{Text: e.t(t, "btn_sup_mine", nil), Data: "sup:mine"}}, []Button{e.menuButton(t)})
 	t.reply(Reply{Text: e.t(t, "sup_choose", nil), Buttons: rows, Edit: edit})
 	return nil
 }
@@ -219,6 +250,8 @@ func (f *supportFeature) callback(e *Engine, t *turn, arg string, edit int) erro
 		return f.mine(e, t, edit)
 	case "yes", "no", "rate":
 		return f.afterSolved(e, t, verb, rest, edit)
+	case "cb", "slot", "cbok", "conn", "ckind":
+		return f.requestButton(e, t, verb, rest, edit)
 	case "skip":
 		if t.st.Step == StepSupportComment {
 			t.st = State{Lang: t.st.Lang, LangLoaded: true}
@@ -252,7 +285,11 @@ func (f *supportFeature) category(e *Engine, t *turn, cat string, edit int, chec
 		return err
 	}
 	if check && linked && (cat == "net" || cat == "slow") {
-		if known := f.known(e, t, acc, cat); known != nil {
+		known, err := f.known(e, t, acc, cat)
+		if err != nil {
+			return err
+		}
+		if known != nil {
 			t.reply(*known)
 			return nil
 		}
@@ -273,18 +310,22 @@ func (f *supportFeature) category(e *Engine, t *turn, cat string, edit int, chec
 
 // known is what the bot can say before a "no connection" or "slow"
 // request is filed: a blocked account needs money, not an engineer.
-func (f *supportFeature) known(e *Engine, t *turn, acc billing.Account, cat string) *Reply {
+func (f *supportFeature) known(e *Engine, t *turn, acc billing.Account, cat string) (*Reply, error) {
 	anyway := []Button{{Text: e.t(t, "btn_sup_anyway", nil), Data: "sup:go:" + cat}}
 	switch acc.Status {
 	case billing.StatusBlocked:
 		need := acc.Forecast(e.now(), e.location(acc)).Need
 		rows := e.featureBalance(t, acc) // Pay, trust payment
 		rows = append(rows, anyway, []Button{e.menuButton(t)})
-		return &Reply{Text: e.t(t, "sup_known_blocked", map[string]any{"Number": esc(acc.Number), "Need": need.Format(t.lang)}), Buttons: rows}
+		return &Reply{Text: e.t(t, "sup_known_blocked", map[string]any{"Number": esc(acc.Number), "Need": need.Format(t.lang)}), Buttons: rows}, nil
 	case billing.StatusFrozen:
-		return &Reply{Text: e.t(t, "sup_known_frozen", map[string]any{"Number": esc(acc.Number)}), Buttons: [][]Button{anyway, {e.menuButton(t)}}}
+		return &Reply{Text: e.t(t, "sup_known_frozen", map[string]any{"Number": esc(acc.Number)}), Buttons: [][]Button{anyway, {e.menuButton(t)}}}, nil
 	}
-	return nil
+	text, err := f.outagesText(e, t, acc.City, e.location(acc))
+	if err != nil || text == "" {
+		return nil, err
+	}
+	return &Reply{Text: text, Buttons: [][]Button{anyway, {e.menuButton(t)}}}, nil
 }
 
 func (f *supportFeature) describePrompt(e *Engine, t *turn, edit int) Reply {
@@ -308,7 +349,11 @@ func (f *supportFeature) phoneInput(e *Engine, t *turn) error {
 		t.reply(Reply{Text: e.t(t, "sup_phone_again", nil)})
 		return nil
 	}
-	t.st.Step, t.st.Phone = StepSupportDescribe, phone
+	t.st.Phone = phone
+	if done, err := f.afterPhone(e, t); done {
+		return err
+	}
+	t.st.Step = StepSupportDescribe
 	t.reply(f.describePrompt(e, t, 0))
 	return nil
 }
@@ -404,6 +449,7 @@ func (f *supportFeature) file(e *Engine, t *turn) error {
 	if err != nil {
 		return err
 	}
+	f.watchFirstResponse(e, t, req, loc)
 	t.st = State{Lang: t.st.Lang, LangLoaded: true}
 	t.reply(Reply{Text: e.t(t, "sup_filed", map[string]any{"ID": req.ID, "When": f.whenAnswered(e, t, loc)}), Keyboard: &Keyboard{Remove: true}})
 	if req.Thread == 0 {
@@ -604,6 +650,11 @@ func (f *supportFeature) groupEvent(e *Engine, t *turn) error {
 		}
 		return nil
 	}
+	if t.ev.Kind == KindCommand {
+		if done, err := f.groupCommand(e, t); done || err != nil {
+			return err
+		}
+	}
 	if t.ev.Thread == 0 {
 		return nil
 	}
@@ -654,7 +705,13 @@ func (f *supportFeature) groupEvent(e *Engine, t *turn) error {
 		t.reply(Reply{Text: e.t(t, "op_request_closed", map[string]any{"ID": req.ID})})
 		return nil
 	}
-	row, _, err := f.store.AddMessage(t.ctx, RequestMessage{RequestID: req.ID, Side: SideOperator, SrcChat: t.ev.ChatID, SrcMsg: t.ev.MessageID, Text: t.ev.Text, Media: t.ev.Media, Operator: t.ev.UserID})
+	return f.relayAnswer(e, t, req, t.ev.Text, t.ev.Media)
+}
+
+// relayAnswer takes an operator's message (text is its text or caption)
+// to the subscriber, signed, and records it.
+func (f *supportFeature) relayAnswer(e *Engine, t *turn, req Request, text string, media bool) error {
+	row, _, err := f.store.AddMessage(t.ctx, RequestMessage{RequestID: req.ID, Side: SideOperator, SrcChat: t.ev.ChatID, SrcMsg: t.ev.MessageID, Text: text, Media: media, Operator: t.ev.UserID})
 	if err != nil {
 		return err
 	}
@@ -667,8 +724,8 @@ func (f *supportFeature) groupEvent(e *Engine, t *turn) error {
 	if err != nil {
 		return err
 	}
-	reply := Reply{Text: sig + "\n" + esc(t.ev.Text), To: &Target{Chat: req.ChatID}, Receipt: fmt.Sprintf("sup:o:%d:%d", req.ID, row.ID)}
-	if t.ev.Media {
+	reply := Reply{Text: sig + "\n" + esc(text), To: &Target{Chat: req.ChatID}, Receipt: fmt.Sprintf("sup:o:%d:%d", req.ID, row.ID)}
+	if media {
 		reply.Copy = &Copy{FromChat: t.ev.ChatID, MessageID: t.ev.MessageID}
 	}
 	t.reply(reply)
@@ -889,8 +946,24 @@ func (f *supportFeature) card(e *Engine, t *turn, req Request) (Reply, error) {
 				line(e.t(t, "op_card_payment", map[string]any{"Amount": p.Amount.Format(t.lang), "Date": e.date(t, p.PaidAt.In(e.location(acc)))}))
 			}
 		}
-	} else {
+	} else if req.Phone != "" {
 		line(e.t(t, "op_card_no_account", map[string]any{"Phone": esc(req.Phone)}))
+	}
+	kind, details, err := f.store.Details(t.ctx, req.ID)
+	if err != nil {
+		return Reply{}, err
+	}
+	if details != "" {
+		line(e.t(t, "op_card_"+kind, map[string]any{"Details": esc(details)}))
+	}
+	if req.City != "" {
+		outages, err := f.store.Outages(t.ctx, req.City)
+		if err != nil {
+			return Reply{}, err
+		}
+		for _, o := range outages {
+			line(e.t(t, "op_card_outage", map[string]any{"ID": o.ID, "Text": esc(truncateRunes(o.Text, 100))}))
+		}
 	}
 	line(e.t(t, "op_card_lang", map[string]any{"Lang": req.Lang}))
 	return Reply{Text: strings.TrimRight(b.String(), "\n"), To: &Target{Chat: req.Group, Thread: req.Thread}, Buttons: [][]Button{

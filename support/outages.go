@@ -1,0 +1,90 @@
+package support
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kabinet-bot/kabinet/dialogs"
+)
+
+// AnnounceOutage records an outage in a city, once per key.
+func (s *Store) AnnounceOutage(ctx context.Context, key string, o dialogs.Outage) (dialogs.Outage, error) {
+	var until any
+	if !o.Until.IsZero() {
+		until = o.Until
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO outages (open_key, city, until, text, created_by) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (open_key) DO NOTHING`, key, o.City, until, o.Text, o.By)
+	if err != nil {
+		return o, fmt.Errorf("support: announce outage: %w", err)
+	}
+	out, err := s.outages(ctx, `open_key = $1`, key)
+	if err != nil || len(out) == 0 {
+		return o, fmt.Errorf("support: announce outage: %w", err)
+	}
+	return out[0], nil
+}
+
+// EndOutage marks an outage over; false if it was over already (or never was).
+func (s *Store) EndOutage(ctx context.Context, id int64, now time.Time) (dialogs.Outage, bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE outages SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL`, id, now)
+	if err != nil {
+		return dialogs.Outage{}, false, fmt.Errorf("support: end outage: %w", err)
+	}
+	out, err := s.outages(ctx, `id = $1`, id)
+	if err != nil {
+		return dialogs.Outage{}, false, fmt.Errorf("support: end outage: %w", err)
+	}
+	if len(out) == 0 {
+		return dialogs.Outage{}, false, nil
+	}
+	return out[0], tag.RowsAffected() == 1, nil
+}
+
+// Outages lists the outages going on in a city ("": everywhere), oldest first.
+func (s *Store) Outages(ctx context.Context, city string) ([]dialogs.Outage, error) {
+	out, err := s.outages(ctx, `ended_at IS NULL AND ($1 = '' OR city = $1)`, city)
+	if err != nil {
+		return nil, fmt.Errorf("support: outages: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) outages(ctx context.Context, where string, arg any) ([]dialogs.Outage, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, city, coalesce(until, 'epoch'), text, created_by, ended_at IS NOT NULL FROM outages WHERE `+where+` ORDER BY id`, arg)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (dialogs.Outage, error) {
+		var o dialogs.Outage
+		err := r.Scan(&o.ID, &o.City, &o.Until, &o.Text, &o.By, &o.Ended)
+		if o.Until.Unix() == 0 {
+			o.Until = time.Time{}
+		}
+		return o, err
+	})
+}
+
+// SetDetails records what kind of request it is and its details.
+func (s *Store) SetDetails(ctx context.Context, id int64, kind, details string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE support_requests SET kind = $2, details = $3 WHERE id = $1`, id, kind, details); err != nil {
+		return fmt.Errorf("support: details: %w", err)
+	}
+	return nil
+}
+
+// Details returns a request's kind and details.
+func (s *Store) Details(ctx context.Context, id int64) (kind, details string, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT kind, details FROM support_requests WHERE id = $1`, id).Scan(&kind, &details)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", "", dialogs.ErrNoRequest
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("support: details: %w", err)
+	}
+	return kind, details, nil
+}
