@@ -227,3 +227,26 @@ func (s *Server) getChatAdministrators(p params) (result, *apiError) {
 	}
 	return result{value: admins}, nil
 }
+
+// getChat describes a chat the bot is in (ChatFullInfo): its id, type,
+// title and whether it is a forum; the other fields Telegram fills are not
+// modelled. accent_color_id and max_reaction_count are always present there.
+func (s *Server) getChat(p params) (result, *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.targetChat(p)
+	if err != nil {
+		return result{}, err
+	}
+	info := map[string]any{"id": c.info.ID, "type": c.info.Type, "accent_color_id": 0, "max_reaction_count": 11}
+	if c.info.Title != "" {
+		info["title"] = c.info.Title
+	}
+	if c.info.IsForum {
+		info["is_forum"] = true
+	}
+	if c.private() && c.user != nil {
+		info["first_name"] = c.user.FirstName
+	}
+	return result{value: info}, nil
+}

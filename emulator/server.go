@@ -367,6 +367,8 @@ func (s *Server) dispatch(ctx context.Context, method string, p params) (result,
 		return s.setTopicClosed(method, false, p)
 	case "deleteForumTopic":
 		return s.deleteForumTopic(p)
+	case "getChat":
+		return s.getChat(p)
 	case "getChatMember":
 		return s.getChatMember(p)
 	case "getChatAdministrators":

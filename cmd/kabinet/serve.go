@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -144,6 +145,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	if err := setCommands(ctx, api, engine); err != nil {
 		return redact(err, cfg.TelegramToken)
 	}
+	checkSupportGroups(ctx, api, me, append(cfg.SupportChats, cityGroups(cfg.SupportCities)...), log)
 	// Without its descriptions the bot still works: an empty chat only
 	// shows less, so a failure here is no reason not to start.
 	if err := setDescriptions(ctx, api, text); err != nil {
@@ -377,4 +379,15 @@ func officesConfig(cfg config.Config) dialogs.OfficesConfig {
 		oc.Hotline.Zone = ""
 	}
 	return oc
+}
+
+// cityGroups lists the groups of SUPPORT_ROUTING.
+func cityGroups(m map[string]int64) []int64 {
+	var out []int64
+	for _, g := range m {
+		if !slices.Contains(out, g) {
+			out = append(out, g)
+		}
+	}
+	return out
 }

@@ -249,3 +249,22 @@ func TestADeletedTopicIsMadeAgainAndTheMessageNotLost(t *testing.T) {
 	s.inTopic(again, "Still slow today")
 	s.tolerate = append(s.tolerate, "message thread not found")
 }
+
+func TestServeSaysWhichSupportGroupLacksWhat(t *testing.T) {
+	s := prepareStack(t, polling, map[string]string{"SUPPORT_CHAT_IDS": fmt.Sprintf("%d,%d", supportGroup, supportGroup-1)})
+	s.emu.AddGroup(supportGroup, "Поддержка", true)
+	if _, err := s.emu.SetBotRights(supportGroup, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.emu.AddGroup(supportGroup-1, "Поддержка 2", false)
+	s.start()
+	logs := s.logs.String()
+	for _, want := range []string{
+		fmt.Sprintf(`"chat_id":%d,"problem":"the bot is not an administrator`, supportGroup),
+		fmt.Sprintf(`"chat_id":%d,"problem":"topics are off`, supportGroup-1),
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the start log does not say %s", want)
+		}
+	}
+}
