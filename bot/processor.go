@@ -74,13 +74,14 @@ type UpdateProcessor struct {
 	groups Lane
 }
 
-// GroupLimit is Telegram's limit of bot messages to one group, about 20 a
-// minute, topic creation and edits included, kept so that no minute ever
-// holds more than 20: a burst of 5, then one every 4 seconds.
-var GroupLimit = struct {
-	Rate  float64
-	Burst int
-}{Rate: 0.25, Burst: 5}
+// GroupLimit is the budget that keeps a group at perMinute messages a
+// minute (Telegram's limit is about 20, topic creation and edits included)
+// in every minute, not only on average: a burst of a quarter of it, then an
+// even pace of the other three quarters (20: a burst of 5, then one every
+// 4 s).
+func GroupLimit(perMinute int) (rate float64, burst int) {
+	return 0.75 * float64(perMinute) / 60, max(1, perMinute/4)
+}
 
 // SetGroupLane makes messages to groups and their topics take a slot of
 // lane first, under key "group:<chat id>" (see GroupLimit). A message whose

@@ -89,6 +89,9 @@ type Config struct {
 	// Telegram asks: about one a second per chat, short bursts allowed.
 	ReplyRate  float64
 	ReplyBurst int
+	// GroupRate is how many messages a minute one group takes (GROUP_RATE):
+	// Telegram's 20.
+	GroupRate int
 
 	// Support: the operators' forum supergroups (SUPPORT_CHAT_IDS), which
 	// city goes to which (SUPPORT_ROUTING: "round-robin", or
@@ -485,6 +488,11 @@ func (c *Config) loadNotify(get func(name, def string) string, ps *problems) {
 		ps.add("REPLY_RATE", "must be messages a second to one chat, from 0 (no pacing) to 30, such as 1")
 	} else {
 		c.ReplyRate = r
+	}
+	if n, err := strconv.Atoi(get("GROUP_RATE", "20")); err != nil || n < 1 || n > 6000 {
+		ps.add("GROUP_RATE", "must be a whole number of messages a minute to one group, such as 20 (Telegram's limit)")
+	} else {
+		c.GroupRate = n
 	}
 	if b, err := strconv.Atoi(get("REPLY_BURST", "10")); err != nil || b < 1 || b > 100 {
 		ps.add("REPLY_BURST", "must be a whole number of messages from 1 to 100, such as 10")

@@ -1,6 +1,10 @@
 package dialogs
 
-import "github.com/kabinet-bot/kabinet/billing"
+import (
+	"slices"
+
+	"github.com/kabinet-bot/kabinet/billing"
+)
 
 // Features beyond linking and balance (payments, offices, support...) plug
 // into the engine through these registries instead of editing the central
@@ -86,9 +90,13 @@ func (r *registry) timer(verb string, f stepFunc) {
 	r.timers[verb] = f
 }
 
-// callback registers a button verb; one verb has one handler.
+// coreVerbs are the button verbs of the engine's own screens (Engine.callback).
+var coreVerbs = []string{"menu", "help", "bal", "balr", "acc", "sw", "un", "unok", "link", "pick", "resend", "cancel", "lang"}
+
+// callback registers a button verb; one verb has one handler, and a
+// feature cannot take a verb of the engine's own.
 func (r *registry) callback(verb string, f callbackFunc) {
-	if _, dup := r.callbacks[verb]; dup {
+	if _, dup := r.callbacks[verb]; dup || slices.Contains(coreVerbs, verb) {
 		panic("dialogs: button verb registered twice: " + verb)
 	}
 	r.callbacks[verb] = f

@@ -251,14 +251,14 @@ func (e *Engine) WithOffices(d Offices, cfg OfficesConfig) *Engine {
 		return []Button{{Text: e.t(t, "btn_offices", nil), Data: "of"}}
 	})
 	e.reg.command("offices", func(e *Engine, t *turn) error { return f.entry(e, t, 0) })
-	e.reg.callbacks["of"] = func(e *Engine, t *turn, _ string, edit int) error {
+	e.reg.callback("of", func(e *Engine, t *turn, _ string, edit int) error {
 		f.leaveStep(t)
 		return f.entry(e, t, edit)
-	}
-	e.reg.callbacks["oc"] = f.cityCallback
-	e.reg.callbacks["op"] = f.pageCallback
-	e.reg.callbacks["on"] = f.askLocation
-	e.reg.callbacks["ow"] = f.linksCallback
+	})
+	e.reg.callback("oc", f.cityCallback)
+	e.reg.callback("op", f.pageCallback)
+	e.reg.callback("on", f.askLocation)
+	e.reg.callback("ow", f.linksCallback)
 	e.reg.steps[StepOfficesLocation] = f.locationStep
 	e.reg.location = f.nearest
 	e.reg.idleText = append(e.reg.idleText, f.shortcut)

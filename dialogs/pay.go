@@ -74,20 +74,20 @@ func (e *Engine) WithPayments(pay Payments, trust Trust, cfg PayConfig) *Engine 
 	}
 	f := &payFeature{pay: pay, trust: trust, cfg: cfg}
 	if pay != nil {
-		e.reg.callbacks["pay"] = f.payScreen // pay[:account]
+		e.reg.callback("pay", f.payScreen) // pay[:account]
 		// payn: the Pay button of a push (reminder): the pay screen comes as a
 		// new message, so the reminder itself stays readable.
-		e.reg.callbacks["payn"] = func(e *Engine, t *turn, arg string, _ int) error { return f.payScreen(e, t, arg, 0) }
-		e.reg.callbacks["pa"] = f.payAmount // pa:account:kopecks
-		e.reg.callbacks["po"] = f.otherAmount
-		e.reg.callbacks["ap"] = f.autopay
+		e.reg.callback("payn", func(e *Engine, t *turn, arg string, _ int) error { return f.payScreen(e, t, arg, 0) })
+		e.reg.callback("pa", f.payAmount) // pa:account:kopecks
+		e.reg.callback("po", f.otherAmount)
+		e.reg.callback("ap", f.autopay)
 		e.reg.steps[StepPayAmount] = f.typedAmount
 		e.reg.effect("paylink", f.linkReply)
 	}
-	e.reg.callbacks["hist"] = f.history
+	e.reg.callback("hist", f.history)
 	if trust != nil {
-		e.reg.callbacks["tr"] = f.trustOffer
-		e.reg.callbacks["tro"] = f.trustConfirm
+		e.reg.callback("tr", f.trustOffer)
+		e.reg.callback("tro", f.trustConfirm)
 	}
 	e.reg.menu = append(e.reg.menu, func(e *Engine, t *turn, linked bool) []Button {
 		if !linked {

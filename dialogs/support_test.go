@@ -68,3 +68,13 @@ func TestARequestWithoutAnAccountAsksForAPhone(t *testing.T) {
 	}
 	mustContain(t, h.do(dialogs.Event{Kind: dialogs.KindText, Text: "Connect my new flat", MessageID: 5}), "1 message", "[📨 Send|sup:send]")
 }
+
+func TestAVerbRegisteredTwiceIsRefusedAtStart(t *testing.T) {
+	h := newSupportHarness(t, "ru")
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a second WithSupport registered its verbs again without complaint")
+		}
+	}()
+	h.eng.WithSupport(nil, dialogs.SupportConfig{})
+}

@@ -140,7 +140,8 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	processor.SetClock(now)
 	// Telegram counts a group's messages for the whole bot: every instance
 	// books from one budget per group.
-	processor.SetGroupLane(ratelimit.New(rdb, prefix, ratelimit.Limit{Rate: bot.GroupLimit.Rate, Burst: bot.GroupLimit.Burst}))
+	groupRate, groupBurst := bot.GroupLimit(cfg.GroupRate)
+	processor.SetGroupLane(ratelimit.New(rdb, prefix, ratelimit.Limit{Rate: groupRate, Burst: groupBurst}))
 
 	if err := setCommands(ctx, api, engine); err != nil {
 		return redact(err, cfg.TelegramToken)
