@@ -58,6 +58,7 @@ const (
 	opReceipt = "receipt"
 	opCopy    = "copy"  // copyMessage: a message as it is, Text its caption
 	opTopic   = "topic" // createForumTopic named Text; the receipt gets its id
+	opRename  = "rename" // editForumTopic: topic Thread gets the name Text
 	opReact   = "react" // setMessageReaction on MessageID
 )
 
@@ -108,6 +109,8 @@ func render(conv state.Conv, key, callbackID string, res dialogs.Result) [][]byt
 // receipt go with the last part).
 func messageItems(chat int64, thread int, r dialogs.Reply) []outItem {
 	switch {
+	case r.Topic != "" && thread != 0:
+		return []outItem{{Op: opRename, ChatID: chat, Thread: thread, Text: r.Topic}}
 	case r.Topic != "":
 		return []outItem{{Op: opTopic, ChatID: chat, Text: r.Topic, Receipt: r.Receipt}}
 	case r.React != "":

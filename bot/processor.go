@@ -25,6 +25,7 @@ import (
 type API interface {
 	SendMessage(ctx context.Context, params *tgbot.SendMessageParams) (*models.Message, error)
 	EditMessageText(ctx context.Context, params *tgbot.EditMessageTextParams) (*models.Message, error)
+	EditForumTopic(ctx context.Context, params *tgbot.EditForumTopicParams) (bool, error)
 	AnswerCallbackQuery(ctx context.Context, params *tgbot.AnswerCallbackQueryParams) (bool, error)
 	SendVenue(ctx context.Context, params *tgbot.SendVenueParams) (*models.Message, error)
 	SetMyCommands(ctx context.Context, params *tgbot.SetMyCommandsParams) (bool, error)
@@ -399,7 +400,7 @@ func (p *UpdateProcessor) told(ctx context.Context, it outItem, moved *[]state.C
 // counts tells the Bot API calls Telegram counts as messages to the chat.
 func counts(it outItem) bool {
 	switch it.Op {
-	case opSend, opEdit, opVenue, opCopy, opTopic:
+	case opSend, opEdit, opVenue, opCopy, opTopic, opRename:
 		return true
 	}
 	return false
@@ -584,6 +585,8 @@ func (p *UpdateProcessor) call(ctx context.Context, it outItem) (msgID, thread i
 		if topic, err = p.api.CreateForumTopic(ctx, &tgbot.CreateForumTopicParams{ChatID: it.ChatID, Name: it.Text}); err == nil && topic != nil {
 			return topic.MessageThreadID, topic.MessageThreadID, nil
 		}
+	case opRename:
+		_, err = p.api.EditForumTopic(ctx, &tgbot.EditForumTopicParams{ChatID: it.ChatID, MessageThreadID: it.Thread, Name: it.Text})
 	case opReact:
 		_, err = p.api.SetMessageReaction(ctx, &tgbot.SetMessageReactionParams{ChatID: it.ChatID, MessageID: it.MessageID,
 			Reaction: []models.ReactionType{{Type: models.ReactionTypeTypeEmoji, ReactionTypeEmoji: &models.ReactionTypeEmoji{Type: models.ReactionTypeTypeEmoji, Emoji: it.Emoji}}}})

@@ -96,6 +96,10 @@ func (a *scriptedAPI) CreateForumTopic(_ context.Context, p *tgbot.CreateForumTo
 	}
 	return &models.ForumTopic{MessageThreadID: m.ID, Name: p.Name}, nil
 }
+func (a *scriptedAPI) EditForumTopic(_ context.Context, p *tgbot.EditForumTopicParams) (bool, error) {
+	_, err := a.do("rename", p.ChatID.(int64), p.Name)
+	return err == nil, err
+}
 func (a *scriptedAPI) SetMessageReaction(_ context.Context, p *tgbot.SetMessageReactionParams) (bool, error) {
 	_, err := a.do("react", p.ChatID.(int64), fmt.Sprint(p.MessageID))
 	return err == nil, err

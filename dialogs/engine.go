@@ -72,7 +72,7 @@ type turn struct {
 	res  Result
 }
 
-func (t *turn) reply(r Reply) { t.res.Replies = append(t.res.Replies, r) }
+func (t *turn) reply(rs ...Reply) { t.res.Replies = append(t.res.Replies, rs...) }
 
 // Handle decides what to answer to ev in state st. An error means a
 // dependency failed (database, Redis): the caller answers politely and keeps

@@ -110,7 +110,7 @@ type Reply struct {
 	Copy *Copy
 	// Topic, when set, creates a forum topic of this name in the reply's
 	// chat (To) instead of sending a message; its Receipt gets the new
-	// topic's id as Thread.
+	// topic's id as Thread. With To naming a topic, it renames that topic.
 	Topic string
 	// React, when set with Edit naming a message, puts this emoji reaction
 	// on that message instead of sending anything.

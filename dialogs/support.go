@@ -481,12 +481,22 @@ func (f *supportFeature) whenAnswered(e *Engine, t *turn, loc *time.Location) st
 	return e.t(t, "sup_hours_closed", map[string]any{"When": e.date(t, next.In(loc)) + ", " + next.In(loc).Format("15:04")})
 }
 
+// statusMarks start a topic's name, so that the list of topics shows where
+// each request stands.
+var statusMarks = map[RequestStatus]string{StatusWork: "🛠 ", StatusWaiting: "⏳ ", StatusSolved: "✅ ", StatusClosed: "🔒 "}
+
 func (f *supportFeature) topicName(e *Engine, r Request) string {
 	city := r.City
 	if city == "" {
 		city = "—"
 	}
-	return truncateRunes(fmt.Sprintf("№%d · %s · %s", r.ID, city, e.text.T(f.cfg.Lang, "sup_cat_"+r.Category, nil)), 128)
+	return truncateRunes(statusMarks[r.Status]+fmt.Sprintf("№%d · %s · %s", r.ID, city, e.text.T(f.cfg.Lang, "sup_cat_"+r.Category, nil)), 128)
+}
+
+// renamed is the reply that shows a request's new status in its topic's name.
+func (f *supportFeature) renamed(e *Engine, r Request, status RequestStatus) Reply {
+	r.Status = status
+	return Reply{Topic: f.topicName(e, r), To: &Target{Chat: r.Group, Thread: r.Thread}}
 }
 
 // relayFromSubscriber takes a message of a subscriber with an open request
@@ -584,7 +594,7 @@ func (f *supportFeature) afterSolved(e *Engine, t *turn, verb, rest string, edit
 		}
 		t.reply(Reply{Text: e.t(t, "sup_rate_ask", map[string]any{"ID": id}), Edit: edit, Buttons: [][]Button{stars}})
 		if changed && req.Thread != 0 {
-			t.reply(Reply{Text: e.text.T(f.cfg.Lang, "op_closed_by_subscriber", nil), To: topic})
+			t.reply(Reply{Text: e.text.T(f.cfg.Lang, "op_closed_by_subscriber", nil), To: topic}, f.renamed(e, req, StatusClosed))
 		}
 	case "no":
 		if _, err := f.store.SetStatus(t.ctx, id, StatusWork, 0, e.now()); err != nil {
@@ -592,7 +602,7 @@ func (f *supportFeature) afterSolved(e *Engine, t *turn, verb, rest string, edit
 		}
 		t.reply(Reply{Text: e.t(t, "sup_not_solved", nil), Edit: edit})
 		if req.Thread != 0 {
-			t.reply(Reply{Text: e.text.T(f.cfg.Lang, "op_not_solved", nil), To: topic})
+			t.reply(Reply{Text: e.text.T(f.cfg.Lang, "op_not_solved", nil), To: topic}, f.renamed(e, req, StatusWork))
 		}
 	case "rate":
 		n, err := strconv.Atoi(score)
@@ -792,7 +802,7 @@ func (f *supportFeature) operatorButton(e *Engine, t *turn, arg string, _ int) e
 		}
 		t.res.Toast = e.t(t, "op_taken_toast", nil)
 		if changed {
-			t.reply(Reply{Text: e.t(t, "op_taken", map[string]any{"Name": esc(name)}), To: topic})
+			t.reply(Reply{Text: e.t(t, "op_taken", map[string]any{"Name": esc(name)}), To: topic}, f.renamed(e, req, StatusWork))
 		}
 	case "solve":
 		changed, err := f.store.SetStatus(t.ctx, id, StatusSolved, t.ev.UserID, e.now())
@@ -800,7 +810,7 @@ func (f *supportFeature) operatorButton(e *Engine, t *turn, arg string, _ int) e
 			return err
 		}
 		t.res.Toast = e.t(t, "op_solved_toast", nil)
-		t.reply(Reply{Text: e.t(t, "op_solved", map[string]any{"Name": esc(name)}), To: topic})
+		t.reply(Reply{Text: e.t(t, "op_solved", map[string]any{"Name": esc(name)}), To: topic}, f.renamed(e, req, StatusSolved))
 		t.reply(Reply{Text: e.text.T(req.Lang, "sup_solved_ask", map[string]any{"ID": id}), To: subscriber, Buttons: [][]Button{{
 			{Text: e.text.T(req.Lang, "btn_sup_yes", nil), Data: fmt.Sprintf("sup:yes:%d", id)},
 			{Text: e.text.T(req.Lang, "btn_sup_no", nil), Data: fmt.Sprintf("sup:no:%d", id)},
@@ -812,7 +822,7 @@ func (f *supportFeature) operatorButton(e *Engine, t *turn, arg string, _ int) e
 			return err
 		}
 		t.res.Toast = e.t(t, "op_closed_toast", nil)
-		t.reply(Reply{Text: e.t(t, "op_closed", map[string]any{"Name": esc(name)}), To: topic})
+		t.reply(Reply{Text: e.t(t, "op_closed", map[string]any{"Name": esc(name)}), To: topic}, f.renamed(e, req, StatusClosed))
 		t.reply(Reply{Text: e.text.T(req.Lang, "sup_closed", map[string]any{"ID": id}), To: subscriber})
 	default:
 		t.res.Toast = e.t(t, "button_outdated", nil)
@@ -842,7 +852,7 @@ func (f *supportFeature) autoClose(e *Engine, t *turn) error {
 		return err
 	}
 	t.reply(Reply{Text: e.text.T(req.Lang, "sup_autoclosed", map[string]any{"ID": id}), To: &Target{Chat: req.ChatID}})
-	t.reply(Reply{Text: e.text.T(f.cfg.Lang, "op_autoclosed", nil), To: &Target{Chat: req.Group, Thread: req.Thread}})
+	t.reply(Reply{Text: e.text.T(f.cfg.Lang, "op_autoclosed", nil), To: &Target{Chat: req.Group, Thread: req.Thread}}, f.renamed(e, req, StatusClosed))
 	return nil
 }
 

@@ -162,6 +162,10 @@ func TestSupportRequestAnsweredByAnOperator(t *testing.T) {
 		t.Fatalf("pressing Solved: %v", err)
 	}
 	s.next(u, "Вопрос решён?")
+	s.waitFor("the topic's name to show it solved", func() bool {
+		tp, ok := s.emu.Topic(supportGroup, thread)
+		return ok && strings.HasPrefix(tp.Name, "✅ №")
+	})
 	s.press(u, "Да")
 	s.next(u, "Оцените")
 	s.press(u, "5⭐")
