@@ -65,6 +65,16 @@ func TestRedisHook(t *testing.T) {
 				t.Errorf("%s %s: %v, want %v", c.command, c.result, got, c.want)
 			}
 		}
+		// The connection's own set-up (HELLO, CLIENT SETINFO, which a Redis
+		// before 7.2 refuses) is no call of ours and no error.
+		for _, c := range []string{"hello", "client"} {
+			if m.Has("kabinet_redis_command_duration_seconds", map[string]string{"command": c}) {
+				t.Errorf("the connection's %s is measured as a call", c)
+			}
+		}
+		if got := m.Value("kabinet_redis_command_duration_seconds", map[string]string{"result": "error"}); got != 1 {
+			t.Errorf("%v errors, want the LPUSH alone", got)
+		}
 		if got := m.Value("kabinet_redis_pool_connections", nil); got < 1 {
 			t.Errorf("the pool has %v connections after the calls", got)
 		}

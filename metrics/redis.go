@@ -36,6 +36,9 @@ func (h *RedisHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 // ProcessHook implements redis.Hook.
 func (h *RedisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		if handshake[cmd.Name()] {
+			return next(ctx, cmd)
+		}
 		start := time.Now()
 		err := next(ctx, cmd)
 		h.duration.WithLabelValues(cmd.Name(), RedisResult(err)).Observe(time.Since(start).Seconds())
@@ -46,11 +49,30 @@ func (h *RedisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 // ProcessPipelineHook implements redis.Hook.
 func (h *RedisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if isHandshake(cmds) {
+			return next(ctx, cmds)
+		}
 		start := time.Now()
 		err := next(ctx, cmds)
 		h.duration.WithLabelValues("pipeline", RedisResult(err)).Observe(time.Since(start).Seconds())
 		return err
 	}
+}
+
+// handshake are the commands go-redis sends on a new connection by itself
+// (HELLO, AUTH, CLIENT SETINFO, SELECT, READONLY), not calls of Kabinet's:
+// they are not measured apart, their time is part of the call that needed
+// the connection. A Redis before 7.2 refuses CLIENT SETINFO, which
+// go-redis ignores; measured, every new connection would count an error.
+var handshake = map[string]bool{"hello": true, "auth": true, "client": true, "select": true, "readonly": true}
+
+func isHandshake(cmds []redis.Cmder) bool {
+	for _, c := range cmds {
+		if !handshake[c.Name()] {
+			return false
+		}
+	}
+	return len(cmds) > 0
 }
 
 // RedisResult is a Redis call's result label: ok (a missing key is an
