@@ -205,6 +205,19 @@ func TestMetricsCountWhatASubscriberDid(t *testing.T) {
 		t.Error("the Go runtime's and the process's metrics are missing")
 	}
 
+	// The README lists exactly the metrics served.
+	documented := readmeMetrics(t)
+	for name := range m {
+		if strings.HasPrefix(name, "kabinet_") && !documented[name] {
+			t.Errorf("%s is served but not in the README's Metrics section", name)
+		}
+	}
+	for name := range documented {
+		if _, ok := m[name]; !ok {
+			t.Errorf("the README lists %s, which /metrics does not serve", name)
+		}
+	}
+
 	// Nothing personal or secret in any label.
 	secret := []string{strconv.FormatInt(u.ID, 10), "9000000004", "1000000004", s.env["TELEGRAM_TOKEN"], strings.Split(s.env["TELEGRAM_TOKEN"], ":")[1]}
 	for name, fam := range m {
