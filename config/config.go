@@ -36,6 +36,7 @@ type Config struct {
 	// the credentials and client limits, and its database must be 0.
 	RedisCluster  []string
 	HTTPAddr      string         // HTTP_ADDR
+	PprofAddr     string         // PPROF_ADDR: net/http/pprof's host:port; empty serves no profiles
 	WebhookURL    string         // WEBHOOK_URL
 	WebhookSecret string         // WEBHOOK_SECRET
 	SMS           sms.Config     // SMS_PROVIDER and its settings
@@ -272,6 +273,7 @@ func Load(getenv func(string) string, needToken bool) (Config, error) {
 		DatabaseURL:    get("DATABASE_URL", DefaultDatabaseURL),
 		RedisURL:       get("REDIS_URL", DefaultRedisURL),
 		HTTPAddr:       get("HTTP_ADDR", DefaultHTTPAddr),
+		PprofAddr:      get("PPROF_ADDR", ""),
 		WebhookURL:     get("WEBHOOK_URL", ""),
 		WebhookSecret:  get("WEBHOOK_SECRET", ""),
 		LogFormat:      get("LOG_FORMAT", "json"),
@@ -311,6 +313,11 @@ func Load(getenv func(string) string, needToken bool) (Config, error) {
 	}
 	if !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		ps.add("REDIS_URL", "must be a redis:// or rediss:// URL such as %s", DefaultRedisURL)
+	}
+	if c.PprofAddr != "" {
+		if _, port, err := net.SplitHostPort(c.PprofAddr); err != nil || port == "" {
+			ps.add("PPROF_ADDR", "must be host:port, such as localhost:6060 (the profiles have no login: keep them off a public address)")
+		}
 	}
 	if c.WebhookURL != "" {
 		if !httpURL(c.WebhookURL) {

@@ -24,14 +24,18 @@ import (
 // exist yet, so that a fresh machine needs no manual `createdb`. The pool
 // holds at most maxConns connections (DATABASE_MAX_CONNS, which follows
 // WORKERS: pgx's default of 4 would make the chats handled in parallel
-// queue for a connection).
-func openDB(ctx context.Context, dbURL string, maxConns int) (*pgxpool.Pool, error) {
+// queue for a connection). tracer, when not nil, sees every query (serve's
+// metrics).
+func openDB(ctx context.Context, dbURL string, maxConns int, tracer pgx.QueryTracer) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	if maxConns > 0 {
 		cfg.MaxConns = int32(maxConns) // config keeps it to 10000
+	}
+	if tracer != nil {
+		cfg.ConnConfig.Tracer = tracer
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -44,7 +48,7 @@ func openDB(ctx context.Context, dbURL string, maxConns int) (*pgxpool.Pool, err
 		if err := createDatabase(ctx, cfg.ConnConfig); err != nil {
 			return nil, err
 		}
-		return openDB(ctx, dbURL, maxConns)
+		return openDB(ctx, dbURL, maxConns, tracer)
 	}
 	if err != nil {
 		pool.Close()
@@ -169,7 +173,7 @@ func withMigratedDB(ctx context.Context, getenv func(string) string, fn func(*pg
 	if err != nil {
 		return err
 	}
-	pool, err := openDB(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns)
+	pool, err := openDB(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns, nil)
 	if err != nil {
 		return err
 	}

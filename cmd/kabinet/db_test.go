@@ -20,7 +20,7 @@ func TestOpenDBSizesThePoolFromWorkers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pool, err := openDB(context.Background(), cfg.DatabaseURL, cfg.DatabaseMaxConns)
+		pool, err := openDB(context.Background(), cfg.DatabaseURL, cfg.DatabaseMaxConns, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -65,7 +65,7 @@ func runSandbox(ctx context.Context, getenv func(string) string, stdout, stderr 
 	if err := reachable(ctx, cfg.DatabaseURL, cfg.RedisURL); err != nil {
 		return err
 	}
-	pool, err := openDB(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns)
+	pool, err := openDB(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns, nil)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	tgbot "github.com/go-telegram/bot"
@@ -23,6 +24,7 @@ import (
 	"github.com/kabinet-bot/kabinet/config"
 	"github.com/kabinet-bot/kabinet/dialogs"
 	"github.com/kabinet-bot/kabinet/locales"
+	"github.com/kabinet-bot/kabinet/metrics"
 	"github.com/kabinet-bot/kabinet/offices"
 	"github.com/kabinet-bot/kabinet/otp"
 	"github.com/kabinet-bot/kabinet/payments"
@@ -53,12 +55,16 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	}
 	log := newLogger(cfg, stderr)
 	routeRedisLog(log, redisPassword(cfg.RedisURL))
+	// Every instrument of this serve registers here and nowhere else: GET
+	// /metrics serves it (README, Metrics).
+	reg := metrics.NewRegistry()
 
-	pool, err := openDB(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns)
+	pool, err := openDB(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns, metrics.NewPostgresTracer(reg))
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	metrics.RegisterPostgresPool(reg, pool)
 	if err := postgres.Migrate(ctx, pool); err != nil {
 		return err
 	}
@@ -67,14 +73,19 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 		return err
 	}
 	defer rdb.Close()
+	rdb.AddHook(metrics.NewRedisHook(reg))
+	metrics.RegisterRedisPool(reg, rdb)
 
 	text, err := locales.Load()
 	if err != nil {
 		return err
 	}
+	// Every Bot API call, the poller's getUpdates too, goes through one
+	// transport that counts it by method and result.
+	apiTransport := bot.MeasureAPI(http.DefaultTransport, reg)
 	api, err := tgbot.New(cfg.TelegramToken,
 		tgbot.WithServerURL(cfg.TelegramAPIURL),
-		tgbot.WithHTTPClient(time.Minute, &http.Client{Timeout: time.Minute}),
+		tgbot.WithHTTPClient(time.Minute, &http.Client{Timeout: time.Minute, Transport: apiTransport}),
 		tgbot.WithErrorsHandler(func(err error) { log.Error("bot client", "err", err) }),
 		tgbot.WithCheckInitTimeout(30*time.Second),
 	)
@@ -101,6 +112,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 		defer closer.Close()
 		sender = s
 	}
+	sender = sms.Measure(sender, reg)
 
 	// Keys of several bots (or environments) sharing one Redis never collide.
 	prefix := "kabinet:" + strconv.FormatInt(me.ID, 10) + ":"
@@ -152,7 +164,8 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	if err := setDescriptions(ctx, api, text); err != nil {
 		log.Warn("could not set the bot's description", "err", redact(err, cfg.TelegramToken))
 	}
-	seq := bot.NewSequencer(processor, cfg.Workers, log)
+	bot.RegisterOutboxGauges(reg, store)
+	seq := bot.NewSequencer(bot.MeasureProcessor(processor, reg), cfg.Workers, log)
 	// Dialog timers, and the replies that wait: those a crash left unsent
 	// (all of them at once at start) and those of chats parked after a
 	// failed send.
@@ -162,8 +175,13 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	go func() { defer close(outboxDone); processor.RunOutbox(backgroundCtx, 250*time.Millisecond) }()
 	defer func() { stopBackground(); <-timersDone; <-outboxDone }()
 
+	// draining is set when the shutdown begins, so that /readyz sends the
+	// load balancer elsewhere while the updates in hand are finished.
+	var draining atomic.Bool
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", health(pool, rdb))
+	mux.Handle("GET /readyz", ready(pool, rdb, &draining))
+	mux.Handle("GET /metrics", metrics.Handler(reg, log))
 	if yooKassa != nil {
 		mux.Handle(yooKassaWebhookPath, payments.WebhookHandler(yooKassa, billingStore, cfg.YooKassaAllowedIPs, log))
 	}
@@ -183,6 +201,13 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	defer srv.Close() // on every early return below; Shutdown has run on the normal path
+	if cfg.PprofAddr != "" {
+		_, stopPprof, err := servePprof(cfg.PprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 
 	var pollErr chan error
 	if cfg.WebhookURL != "" {
@@ -201,7 +226,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 		}
 		poller := bot.NewPoller(bot.PollerConfig{
 			APIURL: cfg.TelegramAPIURL, Token: cfg.TelegramToken, AllowedUpdates: allowedUpdates, Timeout: 25 * time.Second,
-			Skipped: processor.Unavailable,
+			Skipped: processor.Unavailable, Client: &http.Client{Transport: apiTransport},
 		}, seq, log)
 		pollErr = make(chan error, 1)
 		go func() { pollErr <- poller.Run(ctx) }()
@@ -237,7 +262,9 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	case err := <-pollErr:
 		runErr = err
 	}
-	// Graceful shutdown: stop taking updates, finish those in hand.
+	// Graceful shutdown: stop taking updates, finish those in hand. /readyz
+	// says so from now on, while the HTTP server still answers.
+	draining.Store(true)
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
