@@ -16,10 +16,10 @@ import (
 	"github.com/kabinet-bot/kabinet/metrics"
 )
 
-// scripted is a Processor whose answer per update_id is set by the test.
-type scripted map[int64]func() error
+// scriptedProcessor is a Processor whose answer per update_id is set by the test.
+type scriptedProcessor map[int64]func() error
 
-func (s scripted) Process(_ context.Context, upd *models.Update) error {
+func (s scriptedProcessor) Process(_ context.Context, upd *models.Update) error {
 	if f := s[int64(upd.ID)]; f != nil {
 		return f()
 	}
@@ -31,7 +31,7 @@ func (s scripted) Process(_ context.Context, upd *models.Update) error {
 // sequencer, which recovers it.
 func TestMeasureProcessorCountsByKindAndOutcome(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	p := MeasureProcessor(scripted{
+	p := MeasureProcessor(scriptedProcessor{
 		2: func() error { time.Sleep(30 * time.Millisecond); return nil },
 		3: func() error { return errors.New("redis down") },
 		5: func() error { panic("boom") },
@@ -92,7 +92,7 @@ type fakeOutbox struct {
 	err     error
 }
 
-func (f *fakeOutbox) PendingChats(context.Context) ([]int64, error) { return f.pending, f.err }
+func (f *fakeOutbox) PendingCount(context.Context) (int64, error) { return int64(len(f.pending)), f.err }
 func (f *fakeOutbox) ParkedChats(_ context.Context, now time.Time) (int64, error) {
 	if now.IsZero() {
 		return 0, errors.New("no time given")

@@ -56,10 +56,10 @@ const (
 	opTransfer = "transfer"
 	// opReceipt hands a sent message's id to the feature that asked.
 	opReceipt = "receipt"
-	opCopy    = "copy"  // copyMessage: a message as it is, Text its caption
-	opTopic   = "topic" // createForumTopic named Text; the receipt gets its id
+	opCopy    = "copy"   // copyMessage: a message as it is, Text its caption
+	opTopic   = "topic"  // createForumTopic named Text; the receipt gets its id
 	opRename  = "rename" // editForumTopic: topic Thread gets the name Text
-	opReact   = "react" // setMessageReaction on MessageID
+	opReact   = "react"  // setMessageReaction on MessageID
 )
 
 // maxText is Telegram's limit for one message, in characters.

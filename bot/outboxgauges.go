@@ -12,7 +12,7 @@ import (
 
 // outboxStore is what the outbox gauges read; *state.Store has it.
 type outboxStore interface {
-	PendingChats(ctx context.Context) ([]int64, error)
+	PendingCount(ctx context.Context) (int64, error)
 	ParkedChats(ctx context.Context, now time.Time) (int64, error)
 }
 
@@ -20,7 +20,7 @@ var _ outboxStore = (*state.Store)(nil)
 
 var (
 	outboxPendingDesc = prometheus.NewDesc(prometheus.BuildFQName(metrics.Namespace, "", "outbox_pending_chats"),
-		"Chats with replies waiting in their outbox, due or parked, for the whole bot (every instance reads the same Redis).", nil, nil)
+		"Conversations (chats, forum topics) with replies waiting in their outbox, due or parked, for the whole bot (every instance reads the same Redis).", nil, nil)
 	outboxParkedDesc = prometheus.NewDesc(prometheus.BuildFQName(metrics.Namespace, "", "outbox_parked_chats"),
 		"Chats whose waiting replies are parked for a retry later (after a 429, a 5xx or no answer), for the whole bot.", nil, nil)
 )
@@ -49,10 +49,10 @@ func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), outboxGaugeTimeout)
 	defer cancel()
-	if chats, err := c.store.PendingChats(ctx); err != nil {
+	if n, err := c.store.PendingCount(ctx); err != nil {
 		ch <- prometheus.NewInvalidMetric(outboxPendingDesc, err)
 	} else {
-		ch <- prometheus.MustNewConstMetric(outboxPendingDesc, prometheus.GaugeValue, float64(len(chats)))
+		ch <- prometheus.MustNewConstMetric(outboxPendingDesc, prometheus.GaugeValue, float64(n))
 	}
 	if n, err := c.store.ParkedChats(ctx, time.Now()); err != nil {
 		ch <- prometheus.NewInvalidMetric(outboxParkedDesc, err)

@@ -321,3 +321,13 @@ func (s *Store) Transfer(ctx context.Context, to Conv, id string, item []byte) e
 	}
 	return nil
 }
+
+// PendingCount is how many conversations have replies waiting, due or
+// not: one ZCARD, for the metrics.
+func (s *Store) PendingCount(ctx context.Context) (int64, error) {
+	n, err := s.rdb.ZCard(ctx, s.pendingKey()).Result()
+	if err != nil {
+		return 0, fmt.Errorf("pending count: %w", err)
+	}
+	return n, nil
+}
