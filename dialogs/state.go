@@ -46,6 +46,11 @@ type State struct {
 	Category string `json:"category,omitempty"`
 	Messages []int  `json:"messages,omitempty"`
 	Media    int    `json:"media,omitempty"`
+	// Texts are those messages' texts or captions (each at most 500
+	// characters), for the operators' history; MediaAt marks which of
+	// them are media.
+	Texts   []string `json:"texts,omitempty"`
+	MediaAt []bool   `json:"media_at,omitempty"`
 	Summary  string `json:"summary,omitempty"`
 	Phone    string `json:"phone,omitempty"`
 	Request  int64  `json:"request,omitempty"`

@@ -65,6 +65,16 @@ type Support interface {
 	EndOutage(ctx context.Context, id int64, now time.Time) (Outage, bool, error)
 	// Outages lists the outages going on in a city ("": everywhere).
 	Outages(ctx context.Context, city string) ([]Outage, error)
+	// Assign gives a request to an operator; false if it was theirs already.
+	Assign(ctx context.Context, id, operator int64) (bool, error)
+	// Operators lists the operators who set a signature (/name).
+	Operators(ctx context.Context) ([]Operator, error)
+}
+
+// Operator is someone who answers requests, by the name they sign with.
+type Operator struct {
+	UserID int64
+	Name   string
 }
 
 // Outage is a known failure of the network in a city.
@@ -377,6 +387,8 @@ func (f *supportFeature) describeInput(e *Engine, t *turn) error {
 		return nil
 	}
 	t.st.Messages = append(t.st.Messages, t.ev.MessageID)
+	t.st.Texts = append(t.st.Texts, truncateRunes(t.ev.Text, 500))
+	t.st.MediaAt = append(t.st.MediaAt, t.ev.Media)
 	if t.ev.Media {
 		t.st.Media++
 	}
@@ -440,6 +452,9 @@ func (f *supportFeature) file(e *Engine, t *turn) error {
 	msgs := make([]RequestMessage, len(t.st.Messages))
 	for i, id := range t.st.Messages {
 		msgs[i] = RequestMessage{Side: SideSubscriber, SrcChat: t.ev.ChatID, SrcMsg: id}
+		if i < len(t.st.Texts) && i < len(t.st.MediaAt) {
+			msgs[i].Text, msgs[i].Media = t.st.Texts[i], t.st.MediaAt[i]
+		}
 	}
 	key := t.ev.Key
 	if key == "" {
@@ -582,6 +597,11 @@ func (f *supportFeature) afterSolved(e *Engine, t *turn, verb, rest string, edit
 		return err
 	}
 	topic := &Target{Chat: req.Group, Thread: req.Thread}
+	if (verb == "yes" || verb == "no") && req.Status != StatusSolved || verb == "rate" && (req.Status != StatusClosed || req.Rating != 0) {
+		// An answer from an old message: the request moved on since.
+		t.res.Toast = e.t(t, "button_outdated", nil)
+		return nil
+	}
 	switch verb {
 	case "yes":
 		changed, err := f.store.SetStatus(t.ctx, id, StatusClosed, 0, e.now())
@@ -726,7 +746,13 @@ func (f *supportFeature) relayAnswer(e *Engine, t *turn, req Request, text strin
 		return err
 	}
 	if req.Status == StatusNew || req.Status == StatusWork {
-		if _, err := f.store.SetStatus(t.ctx, req.ID, StatusWaiting, t.ev.UserID, e.now()); err != nil {
+		// The first to answer a request nobody took has it; answering one
+		// that is someone else's does not take it away.
+		owner := int64(0)
+		if req.Operator == 0 {
+			owner = t.ev.UserID
+		}
+		if _, err := f.store.SetStatus(t.ctx, req.ID, StatusWaiting, owner, e.now()); err != nil {
 			return err
 		}
 	}
@@ -776,6 +802,7 @@ func (f *supportFeature) operatorButton(e *Engine, t *turn, arg string, _ int) e
 		return nil // a card's button anywhere else does nothing
 	}
 	verb, idArg, _ := strings.Cut(arg, ":")
+	idArg, toArg, _ := strings.Cut(idArg, ":")
 	id, _ := strconv.ParseInt(idArg, 10, 64)
 	req, err := f.store.Request(t.ctx, id)
 	if errors.Is(err, ErrNoRequest) || err == nil && req.Group != t.ev.ChatID {
@@ -796,13 +823,60 @@ func (f *supportFeature) operatorButton(e *Engine, t *turn, arg string, _ int) e
 	subscriber := &Target{Chat: req.ChatID}
 	switch verb {
 	case "take":
-		changed, err := f.store.SetStatus(t.ctx, id, StatusWork, t.ev.UserID, e.now())
+		if req.Status == StatusClosed {
+			t.res.Toast = e.t(t, "button_outdated", nil)
+			return nil
+		}
+		changed, err := f.store.Assign(t.ctx, id, t.ev.UserID)
 		if err != nil {
 			return err
 		}
 		t.res.Toast = e.t(t, "op_taken_toast", nil)
 		if changed {
 			t.reply(Reply{Text: e.t(t, "op_taken", map[string]any{"Name": esc(name)}), To: topic}, f.renamed(e, req, StatusWork))
+		}
+	case "give": // to whom
+		ops, err := f.store.Operators(t.ctx)
+		if err != nil {
+			return err
+		}
+		var row []Button
+		var rows [][]Button
+		for _, o := range ops {
+			if o.UserID == t.ev.UserID {
+				continue
+			}
+			row = append(row, Button{Text: o.Name, Data: fmt.Sprintf("spo:to:%d:%d", id, o.UserID)})
+			if len(row) == 3 {
+				rows, row = append(rows, row), nil
+			}
+		}
+		if row != nil {
+			rows = append(rows, row)
+		}
+		if len(rows) == 0 {
+			t.res.Toast = e.t(t, "op_give_nobody", nil)
+			return nil
+		}
+		t.reply(Reply{Text: e.t(t, "op_give_whom", map[string]any{"ID": id}), Buttons: rows, To: topic})
+	case "to":
+		to, _ := strconv.ParseInt(toArg, 10, 64)
+		toName, err := f.store.OperatorName(t.ctx, to)
+		if err != nil {
+			return err
+		}
+		if toName == "" {
+			t.res.Toast = e.t(t, "button_outdated", nil)
+			return nil
+		}
+		changed, err := f.store.Assign(t.ctx, id, to)
+		if err != nil || !changed {
+			return err
+		}
+		t.res.Toast = e.t(t, "op_given_toast", nil)
+		t.reply(Reply{Text: e.t(t, "op_given", map[string]any{"From": esc(name), "To": esc(toName)}), To: topic, Edit: t.ev.MessageID})
+		if req.Status == StatusNew {
+			t.reply(f.renamed(e, req, StatusWork))
 		}
 	case "solve":
 		changed, err := f.store.SetStatus(t.ctx, id, StatusSolved, t.ev.UserID, e.now())
@@ -977,7 +1051,7 @@ func (f *supportFeature) card(e *Engine, t *turn, req Request) (Reply, error) {
 	}
 	line(e.t(t, "op_card_lang", map[string]any{"Lang": req.Lang}))
 	return Reply{Text: strings.TrimRight(b.String(), "\n"), To: &Target{Chat: req.Group, Thread: req.Thread}, Buttons: [][]Button{
-		{{Text: e.t(t, "btn_op_take", nil), Data: fmt.Sprintf("spo:take:%d", req.ID)}},
+		{{Text: e.t(t, "btn_op_take", nil), Data: fmt.Sprintf("spo:take:%d", req.ID)}, {Text: e.t(t, "btn_op_give", nil), Data: fmt.Sprintf("spo:give:%d", req.ID)}},
 		{{Text: e.t(t, "btn_op_solve", nil), Data: fmt.Sprintf("spo:solve:%d", req.ID)}, {Text: e.t(t, "btn_op_close", nil), Data: fmt.Sprintf("spo:close:%d", req.ID)}},
 	}}, nil
 }

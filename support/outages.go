@@ -88,3 +88,30 @@ func (s *Store) Details(ctx context.Context, id int64) (kind, details string, er
 	}
 	return kind, details, nil
 }
+
+// Assign gives a request to an operator; false if it was theirs already.
+func (s *Store) Assign(ctx context.Context, id, operator int64) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE support_requests SET operator_id = $2, updated_at = now(),
+			status = CASE WHEN status = 'new' THEN 'work' ELSE status END
+		WHERE id = $1 AND operator_id IS DISTINCT FROM $2 AND status <> 'closed'`, id, operator)
+	if err != nil {
+		return false, fmt.Errorf("support: assign: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// Operators lists the operators who set a signature, by name.
+func (s *Store) Operators(ctx context.Context) ([]dialogs.Operator, error) {
+	rows, err := s.pool.Query(ctx, `SELECT user_id, name FROM support_operators ORDER BY name LIMIT 20`)
+	if err != nil {
+		return nil, fmt.Errorf("support: operators: %w", err)
+	}
+	ops, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (dialogs.Operator, error) {
+		var o dialogs.Operator
+		return o, r.Scan(&o.UserID, &o.Name)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("support: operators: %w", err)
+	}
+	return ops, nil
+}

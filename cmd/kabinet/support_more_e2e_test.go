@@ -129,3 +129,55 @@ func TestCallbackAndNewConnectionRequests(t *testing.T) {
 	s.inTopic(connect, "Для бизнеса · Липецк, ул. Ленина, 5, офис 12 · Мария · +79205554433")
 	s.inTopic(connect, "тел. для связи +79205554433")
 }
+
+func TestARequestIsHandedOverAndOutsidersCannotAct(t *testing.T) {
+	s, anna := supportStack(t, polling)
+	oleg := emulator.User{ID: randomID(), FirstName: "Олег", LanguageCode: "ru"}
+	if err := s.emu.AddMember(supportGroup, oleg); err != nil {
+		t.Fatal(err)
+	}
+	u := newUser("ru")
+	s.emu.SendCommand(u, "/support")
+	s.next(u, "Что случилось?")
+	s.press(u, "Оборудование")
+	s.next(u, "Оставьте телефон")
+	s.emu.SendText(u, "+7 916 000-11-22")
+	s.next(u, "Опишите проблему")
+	s.emu.SendText(u, "Роутер не включается")
+	s.next(u, "1 сообщение")
+	s.press(u, "Отправить")
+	s.next(u, "принята")
+	thread := s.topicOf("№")
+	card := s.inTopic(thread, "Заявка №")
+	for _, op := range []struct {
+		u    emulator.User
+		name string
+	}{{anna, "Анна"}, {oleg, "Олег"}} {
+		if _, err := s.emu.PostText(supportGroup, thread, op.u, "/name "+op.name); err != nil {
+			t.Fatal(err)
+		}
+		s.inTopic(thread, "подписаны: "+op.name)
+	}
+
+	// A subscriber forging an operator's button in their own chat does nothing.
+	id := strings.TrimPrefix(strings.Fields(card.Text)[2], "№")
+	forged := s.emu.PressButton(u, s.lastOwn(u), "spo:close:"+id)
+	s.waitFor("the forged press handled", func() bool { q, ok := s.emu.CallbackQueryFor(forged); return ok && q.Answered })
+	if tp, _ := s.emu.Topic(supportGroup, thread); strings.HasPrefix(tp.Name, "🔒") {
+		t.Fatal("a button pressed outside the operators' group closed the request")
+	}
+
+	// Анна hands it over to Олег.
+	if _, err := s.emu.PressButtonIn(supportGroup, anna, card.ID, cardButton(t, card, "Передать")); err != nil {
+		t.Fatal(err)
+	}
+	whom := s.inTopic(thread, "Кому передать")
+	if _, err := s.emu.PressButtonIn(supportGroup, anna, whom.ID, cardButton(t, whom, "Олег")); err != nil {
+		t.Fatal(err)
+	}
+	s.inTopic(thread, "теперь её ведёт Олег")
+	s.waitFor("the topic to show it taken", func() bool {
+		tp, _ := s.emu.Topic(supportGroup, thread)
+		return strings.HasPrefix(tp.Name, "🛠 №")
+	})
+}
