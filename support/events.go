@@ -127,7 +127,11 @@ func (s *Store) write(ctx context.Context, fn func(q querier) error) error {
 }
 
 // event writes an event of request id, with q (the change's transaction),
-// when the Store writes events.
+// when the Store writes events. Every change that writes one holds the
+// request's row lock when it does (AddMessage's SELECT ... FOR UPDATE,
+// the UPDATE of SetStatus and Rate; Open makes the row), until it
+// commits: so the events of one request get their ids in the order they
+// commit, which is the order Webhook delivers them in.
 func (s *Store) event(ctx context.Context, q querier, request int64, kind string, data any) error {
 	if !s.events {
 		return nil

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -379,7 +380,7 @@ func (w *Webhook) sent(ctx context.Context, e event) error {
 func (w *Webhook) failed(ctx context.Context, e event, status int, cause error) (gaveUp bool, err error) {
 	why := cause.Error()
 	if len(why) > maxErrorText {
-		why = why[:maxErrorText]
+		why = strings.ToValidUTF8(why[:maxErrorText], "") // a cut rune would not be valid text for PostgreSQL
 	}
 	if status != 0 {
 		why = "HTTP " + strconv.Itoa(status)
