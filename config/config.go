@@ -105,6 +105,12 @@ type Config struct {
 	SupportHours     string
 	SupportAutoClose time.Duration
 	SupportLang      string
+	// SupportWebhookURL is where every support event (a request filed, a
+	// message, assigned, solved, closed, reopened, rated) is POSTed for an
+	// external helpdesk (SUPPORT_WEBHOOK_URL; "" sends none), signed with
+	// SupportWebhookSecret (SUPPORT_WEBHOOK_SECRET, required with it).
+	SupportWebhookURL    string
+	SupportWebhookSecret []byte
 
 	// Offices: what "nearest to me" looks for, the page size, and the URLs of
 	// the messengers-and-pages screen ("none" hides a button).
@@ -545,6 +551,25 @@ func (c *Config) loadSupport(get func(name, def string) string, ps *problems) {
 	case "ru", "en":
 	default:
 		ps.add("SUPPORT_LANG", "must be ru or en")
+	}
+	if c.SupportWebhookURL = get("SUPPORT_WEBHOOK_URL", ""); c.SupportWebhookURL == "" {
+		return
+	}
+	if !httpURL(c.SupportWebhookURL) {
+		ps.add("SUPPORT_WEBHOOK_URL", "must be the http(s) URL the helpdesk receives support events at, such as https://helpdesk.example.ru/kabinet")
+	}
+	// Any text will do as an HMAC key, but the helpdesk holds it: it must
+	// not be one of the bot's own secrets.
+	const hint = "at least 32 random characters (openssl rand -hex 32); the helpdesk checks each POST's X-Kabinet-Signature with the same secret"
+	switch v := get("SUPPORT_WEBHOOK_SECRET", ""); {
+	case v == "":
+		ps.add("SUPPORT_WEBHOOK_SECRET", "is required with SUPPORT_WEBHOOK_URL: %s", hint)
+	case len(v) < 32:
+		ps.add("SUPPORT_WEBHOOK_SECRET", "is too short: %s; it has only %d", hint, len(v))
+	case sameSecret([]byte(v), []byte(get("CODE_SECRET", ""))) || sameSecret([]byte(v), []byte(get("PAY_LINK_SECRET", ""))):
+		ps.add("SUPPORT_WEBHOOK_SECRET", "must differ from CODE_SECRET and PAY_LINK_SECRET: the helpdesk holds it")
+	default:
+		c.SupportWebhookSecret = []byte(v)
 	}
 }
 

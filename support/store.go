@@ -7,6 +7,12 @@
 //
 // Every transaction here is short and none is open across a call to
 // Telegram: the relays themselves go through the bot's outbox.
+//
+// With WithEvents (serve sets it when SUPPORT_WEBHOOK_URL is set), every
+// change is also written as a row of support_events in the transaction
+// that makes it, for Webhook to post to an external helpdesk (events.go).
+// Without it nothing is written there, so the table does not grow when
+// nobody reads it.
 package support
 
 import (
@@ -25,13 +31,29 @@ import (
 
 // Store is the PostgreSQL store of support requests.
 type Store struct {
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	events bool // write support_events (WithEvents)
 }
 
 var _ dialogs.Support = (*Store)(nil)
 
+// Option changes how a Store works.
+type Option func(*Store)
+
+// WithEvents makes the Store write an event row for every change it makes
+// (created, message, assigned, solved, closed, reopened, rated), in the
+// same transaction, for Webhook to deliver. Only for a Store whose events
+// somebody posts: the rows stay until they are sent.
+func WithEvents() Option { return func(s *Store) { s.events = true } }
+
 // New returns a Store on pool.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool, opts ...Option) *Store {
+	s := &Store{pool: pool}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 const requestColumns = `r.id, r.user_id, r.chat_id, coalesce(r.account_id, 0), r.phone, r.category, r.city, r.lang, r.status,
 	r.group_chat, r.thread, coalesce(r.operator_id, 0), coalesce(r.rating, 0), r.created_at, coalesce(r.solved_at, 'epoch'),
@@ -76,7 +98,7 @@ func (s *Store) Open(ctx context.Context, key string, nr dialogs.NewRequest, msg
 				return err
 			}
 		}
-		return nil
+		return s.event(ctx, tx, id, EventCreated, createdPayload(nr, msgs))
 	})
 	if err != nil {
 		return dialogs.Request{}, fmt.Errorf("support: open: %w", err)
@@ -166,8 +188,10 @@ func (s *Store) AddMessage(ctx context.Context, m dialogs.RequestMessage) (dialo
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE support_requests SET updated_at = now() WHERE id = $1`, m.RequestID)
-		return err
+		if _, err = tx.Exec(ctx, `UPDATE support_requests SET updated_at = now() WHERE id = $1`, m.RequestID); err != nil {
+			return err
+		}
+		return s.event(ctx, tx, m.RequestID, EventMessage, messagePayload(m))
 	})
 	if err != nil {
 		return m, false, fmt.Errorf("support: add message: %w", err)
@@ -263,19 +287,40 @@ func (s *Store) Delivered(ctx context.Context, id int64, dst int) error {
 }
 
 // SetStatus changes a request's status, reporting whether it changed.
+// The request's row is read with the values it had (locked by the UPDATE
+// itself), so that the event says what it changed from.
 func (s *Store) SetStatus(ctx context.Context, id int64, status dialogs.RequestStatus, operator int64, now time.Time) (bool, error) {
 	var op any
 	if operator != 0 {
 		op = operator
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE support_requests SET status = $2, operator_id = coalesce($3, operator_id), updated_at = $4,
-			solved_at = CASE WHEN $2 = 'solved' THEN date_trunc('second', $4::timestamptz) ELSE solved_at END,
-			closed_at = CASE WHEN $2 = 'closed' THEN $4 ELSE NULL END
-		WHERE id = $1 AND status <> $2 AND NOT (status = 'closed' AND $2 <> 'closed')`, id, string(status), op, now)
+	var changed bool
+	err := s.write(ctx, func(q querier) error {
+		var was string
+		var wasOp, nowOp *int64
+		err := q.QueryRow(ctx, `UPDATE support_requests r SET status = $2, operator_id = coalesce($3, r.operator_id), updated_at = $4,
+				solved_at = CASE WHEN $2 = 'solved' THEN date_trunc('second', $4::timestamptz) ELSE r.solved_at END,
+				closed_at = CASE WHEN $2 = 'closed' THEN $4 ELSE NULL END
+			FROM (SELECT id, status, operator_id FROM support_requests WHERE id = $1 FOR UPDATE) old
+			WHERE r.id = old.id AND r.status <> $2 AND NOT (r.status = 'closed' AND $2 <> 'closed')
+			RETURNING old.status, old.operator_id, r.operator_id`, id, string(status), op, now).Scan(&was, &wasOp, &nowOp)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		changed = true
+		kind, data := statusEvent(dialogs.RequestStatus(was), status, operator, deref(wasOp), deref(nowOp))
+		if kind == "" {
+			return nil
+		}
+		return s.event(ctx, q, id, kind, data)
+	})
 	if err != nil {
 		return false, fmt.Errorf("support: set status: %w", err)
 	}
-	return tag.RowsAffected() == 1, nil
+	return changed, nil
 }
 
 // Rate stores a rating (1-5; 0 keeps it) and a comment ("" keeps it).
@@ -284,8 +329,21 @@ func (s *Store) Rate(ctx context.Context, id int64, rating int, comment string) 
 	if rating > 0 {
 		r = rating
 	}
-	_, err := s.pool.Exec(ctx, `UPDATE support_requests SET rating = coalesce($2, rating),
-		comment = CASE WHEN $3 = '' THEN comment ELSE $3 END WHERE id = $1`, id, r, comment)
+	err := s.write(ctx, func(q querier) error {
+		var got *int
+		var text string
+		err := q.QueryRow(ctx, `UPDATE support_requests SET rating = coalesce($2, rating),
+				comment = CASE WHEN $3 = '' THEN comment ELSE $3 END
+			WHERE id = $1 AND (rating IS DISTINCT FROM coalesce($2, rating) OR $3 <> '' AND comment <> $3)
+			RETURNING rating, comment`, id, r, comment).Scan(&got, &text)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // no such request, or nothing new: the same press again
+		}
+		if err != nil {
+			return err
+		}
+		return s.event(ctx, q, id, EventRated, ratedData{Rating: deref(got), Comment: text})
+	})
 	if err != nil {
 		return fmt.Errorf("support: rate: %w", err)
 	}

@@ -140,7 +140,11 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	}
 	engine.WithPayments(payer, trust, dialogs.PayConfig{Limit: cfg.PayLimit, Trust: trustSettings(cfg)})
 	hours, _ := support.ParseHours(cfg.SupportHours) // checked by config.Load
-	engine.WithSupport(support.New(pool), dialogs.SupportConfig{Groups: cfg.SupportChats, CityGroups: cfg.SupportCities,
+	var supportOpts []support.Option
+	if cfg.SupportWebhookURL != "" {
+		supportOpts = append(supportOpts, support.WithEvents()) // written only when the webhook below reads them
+	}
+	engine.WithSupport(support.New(pool, supportOpts...), dialogs.SupportConfig{Groups: cfg.SupportChats, CityGroups: cfg.SupportCities,
 		OpenAt: support.OpenAt(hours), AutoClose: cfg.SupportAutoClose, Lang: cfg.SupportLang})
 	store := state.New(rdb, prefix)
 	// A restart under the same name takes over its predecessor's chats at
@@ -254,6 +258,16 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 		_ = scheduler.Run(schedulerCtx) // returns only when stopped; failures are logged and retried inside
 	}()
 
+	// The support events for an external helpdesk: rows in PostgreSQL
+	// like the scheduler's, so several instances share them.
+	hookDone := make(chan struct{})
+	if cfg.SupportWebhookURL != "" {
+		hook := support.NewWebhook(pool, support.WebhookConfig{URL: cfg.SupportWebhookURL, Secret: cfg.SupportWebhookSecret}, log)
+		go func() { defer close(hookDone); hook.Run(schedulerCtx) }()
+	} else {
+		close(hookDone)
+	}
+
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -274,6 +288,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	_ = srv.Shutdown(shutdownCtx)
 	stopScheduler()
 	<-schedulerDone
+	<-hookDone
 	if err := seq.Close(shutdownCtx); err != nil {
 		log.Warn("updates still in hand at shutdown", "err", err)
 	}
