@@ -92,7 +92,9 @@ type fakeOutbox struct {
 	err     error
 }
 
-func (f *fakeOutbox) PendingCount(context.Context) (int64, error) { return int64(len(f.pending)), f.err }
+func (f *fakeOutbox) PendingCount(context.Context) (int64, error) {
+	return int64(len(f.pending)), f.err
+}
 func (f *fakeOutbox) ParkedChats(_ context.Context, now time.Time) (int64, error) {
 	if now.IsZero() {
 		return 0, errors.New("no time given")

@@ -51,9 +51,9 @@ type State struct {
 	// them are media.
 	Texts   []string `json:"texts,omitempty"`
 	MediaAt []bool   `json:"media_at,omitempty"`
-	Summary  string `json:"summary,omitempty"`
-	Phone    string `json:"phone,omitempty"`
-	Request  int64  `json:"request,omitempty"`
+	Summary string   `json:"summary,omitempty"`
+	Phone   string   `json:"phone,omitempty"`
+	Request int64    `json:"request,omitempty"`
 	// Details are a new connection's answers so far (city, address, name).
 	Details []string `json:"details,omitempty"`
 }

@@ -89,15 +89,30 @@ func (s *Store) Details(ctx context.Context, id int64) (kind, details string, er
 	return kind, details, nil
 }
 
-// Assign gives a request to an operator; false if it was theirs already.
+// Assign gives a request to an operator; false if it was theirs already
+// (or it is closed). It is an "assigned" event for the webhook.
 func (s *Store) Assign(ctx context.Context, id, operator int64) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE support_requests SET operator_id = $2, updated_at = now(),
-			status = CASE WHEN status = 'new' THEN 'work' ELSE status END
-		WHERE id = $1 AND operator_id IS DISTINCT FROM $2 AND status <> 'closed'`, id, operator)
+	var changed bool
+	err := s.write(ctx, func(q querier) error {
+		var was, now string
+		err := q.QueryRow(ctx, `UPDATE support_requests r SET operator_id = $2, updated_at = now(),
+				status = CASE WHEN r.status = 'new' THEN 'work' ELSE r.status END
+			FROM (SELECT id, status FROM support_requests WHERE id = $1 FOR UPDATE) old
+			WHERE r.id = old.id AND r.operator_id IS DISTINCT FROM $2 AND r.status <> 'closed'
+			RETURNING old.status, r.status`, id, operator).Scan(&was, &now)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		changed = true
+		return s.event(ctx, q, id, EventAssigned, statusData{Status: now, From: was, Operator: operator})
+	})
 	if err != nil {
 		return false, fmt.Errorf("support: assign: %w", err)
 	}
-	return tag.RowsAffected() == 1, nil
+	return changed, nil
 }
 
 // Operators lists the operators who set a signature, by name.
