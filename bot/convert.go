@@ -48,7 +48,7 @@ func eventOf(upd *models.Update) (ev dialogs.Event, ok bool) {
 			ev.Kind, ev.Text = dialogs.KindText, m.Text
 		default:
 			ev.Kind = dialogs.KindOther
-			ev.Media, ev.Text = copyable(m), m.Caption
+			ev.Media, ev.Text, ev.Album = copyable(m), m.Caption, m.MediaGroupID
 		}
 		return ev, true
 	case upd.EditedMessage != nil:

@@ -30,6 +30,7 @@ type API interface {
 	SendVenue(ctx context.Context, params *tgbot.SendVenueParams) (*models.Message, error)
 	SetMyCommands(ctx context.Context, params *tgbot.SetMyCommandsParams) (bool, error)
 	CopyMessage(ctx context.Context, params *tgbot.CopyMessageParams) (*models.MessageID, error)
+	CopyMessages(ctx context.Context, params *tgbot.CopyMessagesParams) ([]models.MessageID, error)
 	CreateForumTopic(ctx context.Context, params *tgbot.CreateForumTopicParams) (*models.ForumTopic, error)
 	SetMessageReaction(ctx context.Context, params *tgbot.SetMessageReactionParams) (bool, error)
 }
@@ -571,6 +572,15 @@ func (p *UpdateProcessor) call(ctx context.Context, it outItem) (msgID, thread i
 	case opCopy:
 		if it.Copy == nil {
 			return 0, 0, nil
+		}
+		if len(it.Copy.More) > 0 { // an album: copied together, it stays one
+			var ids []models.MessageID
+			ids, err = p.api.CopyMessages(ctx, &tgbot.CopyMessagesParams{ChatID: it.ChatID, MessageThreadID: it.Thread, FromChatID: it.Copy.FromChat,
+				MessageIDs: append([]int{it.Copy.MessageID}, it.Copy.More...)})
+			if err == nil && len(ids) > 0 {
+				return ids[0].ID, 0, nil
+			}
+			break
 		}
 		params := &tgbot.CopyMessageParams{ChatID: it.ChatID, MessageThreadID: it.Thread, FromChatID: it.Copy.FromChat, MessageID: it.Copy.MessageID, ReplyMarkup: it.markup()}
 		if it.Text != "" {

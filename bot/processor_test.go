@@ -89,6 +89,13 @@ func (a *scriptedAPI) CopyMessage(_ context.Context, p *tgbot.CopyMessageParams)
 	}
 	return &models.MessageID{ID: m.ID}, nil
 }
+func (a *scriptedAPI) CopyMessages(_ context.Context, p *tgbot.CopyMessagesParams) ([]models.MessageID, error) {
+	m, err := a.do("copies", p.ChatID.(int64), fmt.Sprintf("%v/%v", p.FromChatID, p.MessageIDs))
+	if err != nil {
+		return nil, err
+	}
+	return []models.MessageID{{ID: m.ID}}, nil
+}
 func (a *scriptedAPI) CreateForumTopic(_ context.Context, p *tgbot.CreateForumTopicParams) (*models.ForumTopic, error) {
 	m, err := a.do("topic", p.ChatID.(int64), p.Name)
 	if err != nil {

@@ -62,6 +62,8 @@ type Event struct {
 	// FromName is the sender's first name, for a group event (an operator's
 	// default signature).
 	FromName string
+	// Album is Telegram's media_group_id: the messages of one album share it.
+	Album string
 }
 
 // Contact is a shared phone contact.
@@ -117,10 +119,12 @@ type Reply struct {
 	React string
 }
 
-// Copy names a message to copy.
+// Copy names a message to copy, or with More an album: the messages are
+// copied together (copyMessages) and stay one album.
 type Copy struct {
 	FromChat  int64
 	MessageID int
+	More      []int `json:",omitempty"`
 }
 
 // Target is a conversation other than the event's own: a chat, or a topic

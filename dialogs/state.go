@@ -51,6 +51,7 @@ type State struct {
 	// them are media.
 	Texts   []string `json:"texts,omitempty"`
 	MediaAt []bool   `json:"media_at,omitempty"`
+	AlbumAt []string `json:"album_at,omitempty"`
 	Summary string   `json:"summary,omitempty"`
 	Phone   string   `json:"phone,omitempty"`
 	Request int64    `json:"request,omitempty"`

@@ -38,6 +38,9 @@ type Support interface {
 	// TopicCreated records the request's topic and returns the subscriber's
 	// messages that waited for it, now to be relayed.
 	TopicCreated(ctx context.Context, requestID int64, thread int) ([]RequestMessage, error)
+	// AlbumWaiting hands over the messages of an album that wait to be
+	// relayed together (none while the topic is being made).
+	AlbumWaiting(ctx context.Context, requestID int64, album string) ([]RequestMessage, error)
 	// TopicLost forgets a topic that was deleted, so that the next message
 	// waits for a new one, and makes msg wait for it too.
 	TopicLost(ctx context.Context, requestID int64, msgID int64) error
@@ -146,7 +149,8 @@ type RequestMessage struct {
 	SrcMsg    int
 	Text      string // the text or caption, for the history
 	Media     bool
-	Operator  int64 // SideOperator: who wrote it
+	Album     string // media_group_id: relayed together with the rest of its album
+	Operator  int64  // SideOperator: who wrote it
 }
 
 // SupportConfig holds the support settings.
@@ -219,6 +223,7 @@ func (e *Engine) WithSupport(store Support, cfg SupportConfig) *Engine {
 	e.reg.help = append(e.reg.help, func(e *Engine, t *turn) string { return e.t(t, "help_support", nil) })
 	e.reg.receipt("sup", f.receipt)
 	e.reg.timer("supclose", f.autoClose)
+	e.reg.timer("supalbum", f.relayAlbum)
 	e.reg.group = f.groupEvent
 	f.registerRequests(e)
 	return e
@@ -389,6 +394,7 @@ func (f *supportFeature) describeInput(e *Engine, t *turn) error {
 	t.st.Messages = append(t.st.Messages, t.ev.MessageID)
 	t.st.Texts = append(t.st.Texts, truncateRunes(t.ev.Text, 500))
 	t.st.MediaAt = append(t.st.MediaAt, t.ev.Media)
+	t.st.AlbumAt = append(t.st.AlbumAt, t.ev.Album)
 	if t.ev.Media {
 		t.st.Media++
 	}
@@ -452,8 +458,8 @@ func (f *supportFeature) file(e *Engine, t *turn) error {
 	msgs := make([]RequestMessage, len(t.st.Messages))
 	for i, id := range t.st.Messages {
 		msgs[i] = RequestMessage{Side: SideSubscriber, SrcChat: t.ev.ChatID, SrcMsg: id}
-		if i < len(t.st.Texts) && i < len(t.st.MediaAt) {
-			msgs[i].Text, msgs[i].Media = t.st.Texts[i], t.st.MediaAt[i]
+		if i < len(t.st.Texts) && i < len(t.st.MediaAt) && i < len(t.st.AlbumAt) {
+			msgs[i].Text, msgs[i].Media, msgs[i].Album = t.st.Texts[i], t.st.MediaAt[i], t.st.AlbumAt[i]
 		}
 	}
 	key := t.ev.Key
@@ -536,7 +542,7 @@ func (f *supportFeature) relayFromSubscriber(e *Engine, t *turn) (bool, error) {
 		t.reply(Reply{Text: esc(t.ev.Text), Edit: dst, To: &Target{Chat: req.Group, Thread: req.Thread}})
 		return true, nil
 	}
-	row, relay, err := f.store.AddMessage(t.ctx, RequestMessage{RequestID: req.ID, Side: SideSubscriber, SrcChat: t.ev.ChatID, SrcMsg: t.ev.MessageID, Text: t.ev.Text, Media: t.ev.Media})
+	row, relay, err := f.store.AddMessage(t.ctx, RequestMessage{RequestID: req.ID, Side: SideSubscriber, SrcChat: t.ev.ChatID, SrcMsg: t.ev.MessageID, Text: t.ev.Text, Media: t.ev.Media, Album: t.ev.Album})
 	if err != nil {
 		return true, err
 	}
@@ -546,14 +552,57 @@ func (f *supportFeature) relayFromSubscriber(e *Engine, t *turn) (bool, error) {
 			return true, err
 		}
 	}
-	if relay {
-		t.reply(f.copyToTopic(req, row))
+	switch {
+	case t.ev.Album != "":
+		// Telegram sends an album as one message each, a moment apart: it
+		// goes to the operators whole, once the last part is surely in.
+		t.res.Timers = append(t.res.Timers, Timer{After: albumWait, Data: fmt.Sprintf("supalbum:%d:%s", req.ID, t.ev.Album), Lang: t.lang})
+	case relay:
+		t.reply(f.copies(req, []RequestMessage{row})...)
 	}
 	return true, nil
 }
 
-func (f *supportFeature) copyToTopic(req Request, m RequestMessage) Reply {
-	return Reply{Copy: &Copy{FromChat: m.SrcChat, MessageID: m.SrcMsg}, To: &Target{Chat: req.Group, Thread: req.Thread}, Receipt: fmt.Sprintf("sup:m:%d:%d", req.ID, m.ID)}
+// albumWait is how long after an album's message its relay waits for the rest.
+const albumWait = 2 * time.Second
+
+// relayAlbum is the timer that relays an album whole.
+func (f *supportFeature) relayAlbum(e *Engine, t *turn) error {
+	parts := strings.SplitN(t.ev.Data, ":", 3)
+	if len(parts) != 3 {
+		return nil
+	}
+	id, _ := strconv.ParseInt(parts[1], 10, 64)
+	req, err := f.store.Request(t.ctx, id)
+	if errors.Is(err, ErrNoRequest) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	msgs, err := f.store.AlbumWaiting(t.ctx, id, parts[2])
+	if err != nil {
+		return err
+	}
+	t.reply(f.copies(req, msgs)...)
+	return nil
+}
+
+// copies relays subscriber messages into the request's topic as they
+// are, an album's messages together as one album. The receipt records the
+// copy of an album's first message.
+func (f *supportFeature) copies(req Request, msgs []RequestMessage) []Reply {
+	var out []Reply
+	for i := 0; i < len(msgs); i++ {
+		m := msgs[i]
+		c := &Copy{FromChat: m.SrcChat, MessageID: m.SrcMsg}
+		for m.Album != "" && i+1 < len(msgs) && msgs[i+1].Album == m.Album && len(c.More) < 9 {
+			i++
+			c.More = append(c.More, msgs[i].SrcMsg)
+		}
+		out = append(out, Reply{Copy: c, To: &Target{Chat: req.Group, Thread: req.Thread}, Receipt: fmt.Sprintf("sup:m:%d:%d", req.ID, m.ID)})
+	}
+	return out
 }
 
 // mine lists the subscriber's requests.
@@ -967,9 +1016,7 @@ func (f *supportFeature) receipt(e *Engine, t *turn, s Sent) error {
 			return err
 		}
 		t.reply(card)
-		for _, m := range waiting {
-			t.reply(f.copyToTopic(req, m))
-		}
+		t.reply(f.copies(req, waiting)...)
 	case "m":
 		switch s.Failed {
 		case "":

@@ -1,9 +1,11 @@
 package support
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -129,4 +131,32 @@ func (s *Store) Operators(ctx context.Context) ([]dialogs.Operator, error) {
 		return nil, fmt.Errorf("support: operators: %w", err)
 	}
 	return ops, nil
+}
+
+// AlbumWaiting hands over the messages of one of the subscriber's albums
+// that wait to be relayed, marking them queued, once the request has its
+// topic (none before: TopicCreated relays them then).
+func (s *Store) AlbumWaiting(ctx context.Context, requestID int64, album string) ([]dialogs.RequestMessage, error) {
+	var out []dialogs.RequestMessage
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var thread int
+		if err := tx.QueryRow(ctx, `SELECT thread FROM support_requests WHERE id = $1 FOR UPDATE`, requestID).Scan(&thread); err != nil || thread == 0 {
+			return err
+		}
+		rows, err := tx.Query(ctx, `UPDATE support_messages SET queued = true
+			WHERE request_id = $1 AND side = 'sub' AND album = $2 AND NOT queued RETURNING id, src_chat, src_msg, text, media, album`, requestID, album)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (dialogs.RequestMessage, error) {
+			m := dialogs.RequestMessage{RequestID: requestID, Side: dialogs.SideSubscriber}
+			return m, r.Scan(&m.ID, &m.SrcChat, &m.SrcMsg, &m.Text, &m.Media, &m.Album)
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("support: album: %w", err)
+	}
+	slices.SortFunc(out, func(a, b dialogs.RequestMessage) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
 }

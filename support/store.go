@@ -93,8 +93,8 @@ func (s *Store) Open(ctx context.Context, key string, nr dialogs.NewRequest, msg
 		}
 		for _, m := range msgs {
 			// Not queued: they wait for the topic, which TopicCreated hands them to.
-			if _, err := tx.Exec(ctx, `INSERT INTO support_messages (request_id, side, src_chat, src_msg, text, media)
-				VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, id, m.Side, m.SrcChat, m.SrcMsg, m.Text, m.Media); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO support_messages (request_id, side, src_chat, src_msg, text, media, album)
+				VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`, id, m.Side, m.SrcChat, m.SrcMsg, m.Text, m.Media, m.Album); err != nil {
 				return err
 			}
 		}
@@ -169,7 +169,8 @@ func (s *Store) AddMessage(ctx context.Context, m dialogs.RequestMessage) (dialo
 		if err := tx.QueryRow(ctx, `SELECT thread FROM support_requests WHERE id = $1 FOR UPDATE`, m.RequestID).Scan(&thread); err != nil {
 			return err
 		}
-		queued := thread != 0 && m.Side != dialogs.SideNote
+		// A subscriber's album waits to be relayed whole (AlbumWaiting).
+		queued := thread != 0 && m.Side != dialogs.SideNote && m.Album == ""
 		if m.Side == dialogs.SideOperator {
 			queued = true // an answer goes to the subscriber's chat, which is always there
 		}
@@ -177,9 +178,9 @@ func (s *Store) AddMessage(ctx context.Context, m dialogs.RequestMessage) (dialo
 		if m.Operator != 0 {
 			op = m.Operator
 		}
-		err := tx.QueryRow(ctx, `INSERT INTO support_messages (request_id, side, src_chat, src_msg, text, media, operator_id, queued)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (request_id, side, src_msg) DO NOTHING RETURNING id, queued`,
-			m.RequestID, m.Side, m.SrcChat, m.SrcMsg, m.Text, m.Media, op, queued).Scan(&m.ID, &relay)
+		err := tx.QueryRow(ctx, `INSERT INTO support_messages (request_id, side, src_chat, src_msg, text, media, operator_id, queued, album)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (request_id, side, src_msg) DO NOTHING RETURNING id, queued`,
+			m.RequestID, m.Side, m.SrcChat, m.SrcMsg, m.Text, m.Media, op, queued, m.Album).Scan(&m.ID, &relay)
 		if errors.Is(err, pgx.ErrNoRows) {
 			// Recorded before (the same update again): relay as it was decided.
 			return tx.QueryRow(ctx, `SELECT id, queued FROM support_messages WHERE request_id = $1 AND side = $2 AND src_msg = $3`,
@@ -241,14 +242,14 @@ func (s *Store) TopicCreated(ctx context.Context, requestID int64, thread int) (
 			return err
 		}
 		rows, err := tx.Query(ctx, `UPDATE support_messages SET queued = true
-			WHERE request_id = $1 AND side = 'sub' AND NOT queued RETURNING id, src_chat, src_msg, text, media`, requestID)
+			WHERE request_id = $1 AND side = 'sub' AND NOT queued RETURNING id, src_chat, src_msg, text, media, album`, requestID)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
 			m := dialogs.RequestMessage{RequestID: requestID, Side: dialogs.SideSubscriber}
-			if err := rows.Scan(&m.ID, &m.SrcChat, &m.SrcMsg, &m.Text, &m.Media); err != nil {
+			if err := rows.Scan(&m.ID, &m.SrcChat, &m.SrcMsg, &m.Text, &m.Media, &m.Album); err != nil {
 				return err
 			}
 			out = append(out, m)

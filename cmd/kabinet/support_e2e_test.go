@@ -143,6 +143,20 @@ func TestSupportRequestAnsweredByAnOperator(t *testing.T) {
 	// The subscriber answers; an edit of a relayed message is relayed as an edit.
 	s.emu.SendText(u, "Не помогло")
 	s.inTopic(thread, "Не помогло")
+	// An album reaches the topic as one album.
+	if _, err := s.emu.SendAlbum(u, []emulator.AlbumItem{{Kind: "photo", Caption: "индикаторы спереди"}, {Kind: "photo"}}); err != nil {
+		t.Fatal(err)
+	}
+	first := s.inTopic(thread, "индикаторы спереди")
+	var album []emulator.ChatMessage
+	for _, m := range s.emu.TopicMessages(supportGroup, thread) {
+		if m.FromBot && first.Message.MediaGroupID != "" && m.Message.MediaGroupID == first.Message.MediaGroupID {
+			album = append(album, m)
+		}
+	}
+	if len(album) != 2 {
+		t.Errorf("the album arrived as %d messages of one media group, want 2", len(album))
+	}
 	if _, err := s.emu.EditText(u, text, "Пропал интернет с утра, роутер перезагружал"); err != nil {
 		t.Fatal(err)
 	}

@@ -19,3 +19,6 @@ ALTER TABLE support_requests
     -- For a callback: when to call; for a new connection: city, address,
     -- name, home or business. Shown to operators on the card.
     ADD COLUMN details text NOT NULL DEFAULT '';
+
+-- An album's messages (Telegram's media_group_id) are relayed together, as one album.
+ALTER TABLE support_messages ADD COLUMN album text NOT NULL DEFAULT '';
