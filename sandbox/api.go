@@ -302,6 +302,50 @@ type storedPhoto struct {
 	data        []byte
 }
 
+// upload is a file the person picked in the page, with what to send it as.
+type upload struct {
+	as      string // "photo" or "document"
+	name    string
+	data    []byte
+	caption string
+}
+
+// readUpload reads a multipart upload: "file", "as" ("photo" or "document")
+// and an optional "caption", answering 4xx itself when it cannot.
+func readUpload(w http.ResponseWriter, r *http.Request) (upload, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxUpload+64<<10)
+	f, hdr, err := r.FormFile("file")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "send the file as multipart form field \"file\", at most 10 MB")
+		return upload{}, false
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxUpload+1))
+	if err != nil || len(data) > maxUpload {
+		writeError(w, http.StatusRequestEntityTooLarge, "the sandbox takes files up to 10 MB")
+		return upload{}, false
+	}
+	if len(data) == 0 {
+		writeError(w, http.StatusBadRequest, "the file is empty")
+		return upload{}, false
+	}
+	caption := strings.TrimSpace(r.FormValue("caption"))
+	if len([]rune(caption)) > 1024 {
+		writeError(w, http.StatusBadRequest, "a caption is at most 1024 characters")
+		return upload{}, false
+	}
+	as := r.FormValue("as")
+	if as != "photo" && as != "document" {
+		writeError(w, http.StatusBadRequest, `"as" must be "photo" or "document"`)
+		return upload{}, false
+	}
+	name := hdr.Filename
+	if name == "" {
+		name = "file"
+	}
+	return upload{as: as, name: name, data: data, caption: caption}, true
+}
+
 // sendFile is the person sending a photo ("as" = "photo") or any file
 // ("as" = "document"), multipart with "file" and an optional "caption".
 func (s *Server) sendFile(w http.ResponseWriter, r *http.Request) {
@@ -309,45 +353,24 @@ func (s *Server) sendFile(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxUpload+64<<10)
-	f, hdr, err := r.FormFile("file")
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "send the file as multipart form field \"file\", at most 10 MB")
+	up, ok := readUpload(w, r)
+	if !ok {
 		return
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxUpload+1))
-	if err != nil || len(data) > maxUpload {
-		writeError(w, http.StatusRequestEntityTooLarge, "the sandbox takes files up to 10 MB")
-		return
-	}
-	if len(data) == 0 {
-		writeError(w, http.StatusBadRequest, "the file is empty")
-		return
-	}
-	caption := strings.TrimSpace(r.FormValue("caption"))
-	if len([]rune(caption)) > 1024 {
-		writeError(w, http.StatusBadRequest, "a caption is at most 1024 characters")
-		return
-	}
-
-	switch r.FormValue("as") {
+	switch up.as {
 	case "photo":
 		// Only pictures are kept and served back; anything else sent "as a
 		// photo" still reaches the bot, shown as a placeholder.
-		ctype := http.DetectContentType(data)
-		s.emu.SendPhoto(p.User, caption)
+		ctype := http.DetectContentType(up.data)
+		s.emu.SendPhoto(p.User, up.caption)
 		if isPicture(ctype) {
-			s.keepPhoto(p.User.ID, storedPhoto{contentType: ctype, data: data})
+			s.keepPhoto(p.User.ID, storedPhoto{contentType: ctype, data: up.data})
 		}
 	case "document":
-		if err := s.sendDocument(p.User, hdr.Filename, int64(len(data)), caption); err != nil {
+		if err := s.sendDocument(p.User, up.name, int64(len(up.data)), up.caption); err != nil {
 			writeError(w, http.StatusConflict, err.Error())
 			return
 		}
-	default:
-		writeError(w, http.StatusBadRequest, `"as" must be "photo" or "document"`)
-		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]bool{"ok": true})
 }
@@ -364,24 +387,29 @@ func isPicture(ctype string) bool {
 // has none yet. The emulator names a photo only by its file_id.
 func (s *Server) keepPhoto(chatID int64, ph storedPhoto) {
 	msgs := s.emu.Messages(chatID)
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for i := len(msgs) - 1; i >= 0; i-- {
 		m := msgs[i]
 		if m.FromBot || len(m.Message.Photo) == 0 {
 			continue
 		}
-		id := m.Message.Photo[len(m.Message.Photo)-1].FileID
-		if _, ok := s.photos[id]; ok {
-			return
-		}
-		s.photos[id] = ph
-		s.photoOrder = append(s.photoOrder, id)
-		if len(s.photoOrder) > maxKeptPhotos {
-			delete(s.photos, s.photoOrder[0])
-			s.photoOrder = s.photoOrder[1:]
-		}
+		s.keepPhotoAs(m.Message.Photo[len(m.Message.Photo)-1].FileID, ph)
 		return
+	}
+}
+
+// keepPhotoAs remembers the picture of a photo by its file_id, unless one is
+// kept already; only the newest maxKeptPhotos are kept.
+func (s *Server) keepPhotoAs(fileID string, ph storedPhoto) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.photos[fileID]; ok {
+		return
+	}
+	s.photos[fileID] = ph
+	s.photoOrder = append(s.photoOrder, fileID)
+	if len(s.photoOrder) > maxKeptPhotos {
+		delete(s.photos, s.photoOrder[0])
+		s.photoOrder = s.photoOrder[1:]
 	}
 }
 
@@ -416,9 +444,6 @@ func (s *Server) sendDocument(u emulator.User, name string, size int64, caption 
 	last, ok := s.emu.LastMessage(u.ID)
 	if !ok {
 		return errors.New("start the chat first: the bot has no chat with this persona yet")
-	}
-	if name == "" {
-		name = "file"
 	}
 	from := models.User{ID: u.ID, FirstName: u.FirstName, LastName: u.LastName, Username: u.Username, LanguageCode: u.LanguageCode}
 	n := time.Now().UnixNano()

@@ -26,8 +26,9 @@ type eventView struct {
 // heartbeat keeps proxies and browsers from closing a quiet stream.
 const heartbeat = 20 * time.Second
 
-// events streams what happens in one persona's chat (?chat=<id>), plus what
-// concerns every page: rejected requests, SMS, the commands menu.
+// events streams what happens in one chat (?chat=<id>): a persona's, or the
+// operators' group (its chat_id from /api/support), plus what concerns
+// every page: rejected requests, SMS, the commands menu.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	chatID, _ := strconv.ParseInt(r.URL.Query().Get("chat"), 10, 64)
 	flusher, ok := w.(http.Flusher)
@@ -89,7 +90,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 // page does not care (events of other chats, the bot's polling).
 func (s *Server) translate(ev emulator.Event, chatID int64) (eventView, bool) {
 	switch ev.Kind {
-	case emulator.EventMessage, emulator.EventEdit, emulator.EventDelete, emulator.EventBlock:
+	case emulator.EventMessage, emulator.EventEdit, emulator.EventDelete, emulator.EventBlock, emulator.EventReaction:
 		return eventView{Kind: "chat"}, ev.ChatID == chatID
 	case emulator.EventChatAction:
 		return eventView{Kind: "typing", Action: ev.Detail}, ev.ChatID == chatID

@@ -7,7 +7,9 @@
 // The page holds no logic of the bot. It only shows what the emulator holds
 // (messages, keyboards, the commands menu, rejected requests) and turns a
 // person's clicks into the emulator's user actions (SendText, PressButton,
-// SendContact ...). Texts reach the page as Telegram's parsed text plus
+// SendContact ...). With a support desk it also shows the operators' forum
+// group, where the person answers requests as an operator (PostText,
+// PressButtonIn ...). Texts reach the page as Telegram's parsed text plus
 // entities, never as HTML, so nothing the bot sends is injected as markup.
 package sandbox
 
@@ -18,6 +20,7 @@ import (
 	"io/fs"
 	"math/big"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -70,6 +73,9 @@ type Options struct {
 	// page writes the times of messages and SMS in it too. Default: the
 	// browser's own.
 	TimeZone *time.Location
+	// Support, when set, is the operators' forum group the page shows next
+	// to the subscriber's chat, where the person answers as an operator.
+	Support *SupportDesk
 }
 
 // Server is the page and its JSON + Server-Sent-Events API. It is an
@@ -93,6 +99,10 @@ type Server struct {
 	// date has whole seconds only, too coarse to place a rejected request
 	// between the messages around it.
 	arrived map[messageKey]time.Time
+
+	desk      *SupportDesk            // nil: no operators' view
+	operators map[int64]emulator.User // the desk's operators by user id
+	seen      map[int]int             // the operators' view: topic -> the newest message read
 }
 
 type messageKey struct {
@@ -112,6 +122,16 @@ func New(o Options) *Server {
 		freshPhones: o.FreshPhones,
 		photos:      map[string]storedPhoto{},
 		arrived:     map[messageKey]time.Time{},
+		operators:   map[int64]emulator.User{},
+		seen:        map[int]int{},
+	}
+	if o.Support != nil {
+		desk := *o.Support
+		desk.Operators = slices.Clone(desk.Operators)
+		s.desk = &desk
+		for _, op := range desk.Operators {
+			s.operators[op.ID] = op
+		}
 	}
 	if s.newUserID == nil {
 		s.newUserID = RandomUserID
@@ -140,6 +160,13 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET /api/phones", s.listPhones)
 	s.mux.HandleFunc("GET /api/files/{fileID}", s.file)
 	s.mux.HandleFunc("GET /api/events", s.events)
+	s.mux.HandleFunc("GET /api/support", s.supportGroup)
+	s.mux.HandleFunc("GET /api/support/topics/{thread}", s.supportTopic)
+	s.mux.HandleFunc("POST /api/support/topics/{thread}/read", s.markRead)
+	s.mux.HandleFunc("POST /api/support/topics/{thread}/text", s.postText)
+	s.mux.HandleFunc("POST /api/support/topics/{thread}/file", s.postFile)
+	s.mux.HandleFunc("POST /api/support/edit", s.editPost)
+	s.mux.HandleFunc("POST /api/support/button", s.pressCardButton)
 	return s
 }
 

@@ -97,8 +97,22 @@ type messageView struct {
 	Venue    *venueView     `json:"venue,omitempty"`
 	Contact  *contactView   `json:"contact,omitempty"`
 	Sticker  string         `json:"sticker,omitempty"` // its emoji
+	// Reactions are the bot's reactions on the message (emoji), as Telegram
+	// shows them under it.
+	Reactions []string `json:"reactions,omitempty"`
+	// From is who wrote a message of a group (the bot, or an operator with
+	// their user id); absent in a private chat, which has two sides only.
+	From *senderView `json:"from,omitempty"`
+	// Service is what a service message of a group says ("closed the
+	// topic"), after From's name; "" for any other message.
+	Service string `json:"service,omitempty"`
 
 	at int64 // when it appeared, Unix nanoseconds, to place system lines
+}
+
+type senderView struct {
+	ID   string `json:"id,omitempty"` // a person's user id; absent for the bot
+	Name string `json:"name"`
 }
 
 type entityView struct {
@@ -201,6 +215,9 @@ func (s *Server) viewMessage(m emulator.ChatMessage, personaID int64) *messageVi
 		Text:    m.Text,
 		at:      s.arrivedAt(personaID, m),
 	}
+	if len(m.Reactions) > 0 {
+		v.Reactions = m.Reactions
+	}
 	for _, e := range m.Entities {
 		ev := entityView{Type: string(e.Type), Offset: e.Offset, Length: e.Length, Language: e.Language}
 		if e.Type == models.MessageEntityTypeTextLink {
@@ -273,20 +290,25 @@ func (s *Server) systemLines(chatID int64) []systemView {
 		if id := callChat(c, pressChat); id != 0 && id != chatID {
 			continue
 		}
-		level := "error"
-		if strings.Contains(c.Description, notModified) {
-			level = "notice"
-		}
-		out = append(out, systemView{
-			Time:        c.Time.UnixMilli(),
-			Method:      c.Method,
-			Code:        c.ErrorCode,
-			Description: c.Description,
-			Level:       level,
-			at:          c.Time.UnixNano(),
-		})
+		out = append(out, viewCall(c))
 	}
 	return out
+}
+
+// viewCall is a rejected request as a system line.
+func viewCall(c emulator.Call) systemView {
+	level := "error"
+	if strings.Contains(c.Description, notModified) {
+		level = "notice"
+	}
+	return systemView{
+		Time:        c.Time.UnixMilli(),
+		Method:      c.Method,
+		Code:        c.ErrorCode,
+		Description: c.Description,
+		Level:       level,
+		at:          c.Time.UnixNano(),
+	}
 }
 
 // callChat is the chat a request was about, 0 when it named none. Params

@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -82,7 +83,11 @@ func runSandbox(ctx context.Context, getenv func(string) string, stdout, stderr 
 	// ("kabinet:<bot id>:"), so a restarted sandbox starts with clean chats.
 	emu := emulator.New(emulator.Options{BotUser: emulator.User{ID: randomBotID(), FirstName: "Kabinet", Username: "kabinet_sandbox_bot"}})
 	defer emu.Close()
-	env, err := sandboxEnv(getenv, emu)
+	desk, err := sandboxSupport(emu)
+	if err != nil {
+		return err
+	}
+	env, err := sandboxEnv(getenv, emu, desk.ChatID)
 	if err != nil {
 		return err
 	}
@@ -109,6 +114,7 @@ func runSandbox(ctx context.Context, getenv func(string) string, stdout, stderr 
 			return numbers, err
 		},
 		TimeZone: cfg.TimeZone,
+		Support:  desk,
 	})
 	pageSrv := &http.Server{Handler: page, ReadHeaderTimeout: 10 * time.Second}
 	pageErr := make(chan error, 1)
@@ -161,11 +167,39 @@ func runSandbox(ctx context.Context, getenv func(string) string, stdout, stderr 
 	return runErr
 }
 
+// sandboxOperators are the support desk's demo operators, in the order the
+// page offers them. Each has a surname and a username, as a real Telegram
+// account has, which the subscriber must never see: answers are signed with
+// the first name only ("Анна, поддержка").
+var sandboxOperators = []emulator.User{
+	{FirstName: "Анна", LastName: "Смирнова", Username: "anna_smirnova_support", LanguageCode: "ru"},
+	{FirstName: "Олег", LastName: "Кузнецов", Username: "oleg_kuznetsov_support", LanguageCode: "ru"},
+}
+
+// sandboxSupport makes the support desk's forum supergroup in the emulator,
+// with the bot an administrator that manages topics (AddGroup's default) and
+// the demo operators as members. Its id is new on each start, like the bot's:
+// the requests of an earlier run stay in the database, and their topics
+// must not be taken for this run's.
+func sandboxSupport(emu *emulator.Server) (*sandbox.SupportDesk, error) {
+	desk := &sandbox.SupportDesk{ChatID: randomGroupID(), Title: "Поддержка"}
+	emu.AddGroup(desk.ChatID, desk.Title, true)
+	for _, op := range sandboxOperators {
+		op.ID = sandbox.RandomUserID()
+		if err := emu.AddMember(desk.ChatID, op); err != nil {
+			return nil, fmt.Errorf("sandbox support group: %w", err)
+		}
+		desk.Operators = append(desk.Operators, op)
+	}
+	return desk, nil
+}
+
 // sandboxEnv is the environment serve gets: the caller's, with the Bot API
-// pointed at the emulator, long polling, SMS kept in memory and a fresh code
-// secret. Settings serve requires and the sandbox has no real value for get
-// development values here.
-func sandboxEnv(getenv func(string) string, emu *emulator.Server) (func(string) string, error) {
+// pointed at the emulator, long polling, SMS kept in memory, a fresh code
+// secret and support in the emulator's group supportChat. Settings serve
+// requires and the sandbox has no real value for get development values
+// here.
+func sandboxEnv(getenv func(string) string, emu *emulator.Server, supportChat int64) (func(string) string, error) {
 	var secret, paySecret [32]byte
 	if _, err := rand.Read(secret[:]); err != nil {
 		return nil, fmt.Errorf("make a code secret: %w", err)
@@ -180,6 +214,10 @@ func sandboxEnv(getenv func(string) string, emu *emulator.Server) (func(string) 
 		"WEBHOOK_SECRET":   "",
 		"SMS_PROVIDER":     sms.ProviderMemory,
 		"CODE_SECRET":      hex.EncodeToString(secret[:]),
+		// The emulator has this one group: groups named for real Telegram
+		// do not exist in it, so neither do their routes.
+		"SUPPORT_CHAT_IDS": strconv.FormatInt(supportChat, 10),
+		"SUPPORT_ROUTING":  "round-robin",
 	}
 	defaults := map[string]string{
 		// serve's /healthz on a free port, so a `serve` next to it keeps :8081.
@@ -294,6 +332,15 @@ func displayAddr(configured string, actual net.Addr) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// randomGroupID looks like a supergroup's id: -100 and ten digits.
+func randomGroupID() int64 {
+	n, err := rand.Int(rand.Reader, big.NewInt(9_000_000_000))
+	if err != nil {
+		panic("crypto/rand failed: " + err.Error()) // never happens on a working OS
+	}
+	return -(1_001_000_000_000 + n.Int64())
 }
 
 // randomBotID looks like a real bot's id (they start at 7 000 000 000 today).

@@ -374,6 +374,26 @@ func xpathString(s string) string {
 	return `'` + s + `'`
 }
 
+// openPhone opens the phone panel where it is a drawer (a phone; a desktop
+// with the operators' group beside the chat), as a person would to read a
+// code; where it is a column beside the chat it is open already.
+func (b *browser) openPhone() {
+	b.t.Helper()
+	if b.visible("#open-phone") {
+		b.press("#open-phone")
+		b.do(chromedp.Sleep(400 * time.Millisecond)) // the drawer slides in
+	}
+}
+
+// closePhone closes the phone drawer that openPhone opened.
+func (b *browser) closePhone() {
+	b.t.Helper()
+	if open, _ := eval[bool](b, `document.body.classList.contains("show-phone")`); open {
+		b.press("#phone .close-panel")
+		b.do(chromedp.Sleep(400 * time.Millisecond))
+	}
+}
+
 // readCode reads the code the phone panel highlights in the newest SMS to
 // phone.
 func (b *browser) readCode(phone string) string {
@@ -418,16 +438,10 @@ func TestSandboxInBrowser(t *testing.T) {
 			// Link by account number, with the code from the phone panel.
 			b.send("1000000004")
 			b.waitText("#messages", "+7 *** ***-**-04")
-			if tc.mobile {
-				b.click("#open-phone")
-				b.do(chromedp.Sleep(300 * time.Millisecond)) // the drawer slides in
-			}
+			b.openPhone()
 			code := b.readCode("+79000000004")
-			if tc.mobile {
-				b.screenshot("1-phone-panel.png")
-				b.click("#phone .close-panel")
-				b.do(chromedp.Sleep(300 * time.Millisecond))
-			}
+			b.screenshot("1-phone-panel.png")
+			b.closePhone()
 			b.send(code)
 			b.waitText("#messages", "Лицевой счёт 1000000004 привязан")
 			bal := b.waitText("#messages", "Последние платежи")
@@ -681,10 +695,7 @@ func TestSandboxPhoneNewestFirst(t *testing.T) {
 				time.Sleep(50 * time.Millisecond)
 				newest, ok = sb.phones.Last(phone)
 			}
-			if tc.mobile {
-				b.press("#open-phone")
-				b.do(chromedp.Sleep(400 * time.Millisecond)) // the drawer slides in
-			}
+			b.openPhone()
 			card := fmt.Sprintf(".sms-phone[data-phone=%q]", phone)
 			b.waitCount(card+" .sms", 10)
 
@@ -703,7 +714,8 @@ func TestSandboxPhoneNewestFirst(t *testing.T) {
 					const e = document.querySelector(%s), list = document.querySelector("#phone-list");
 					if (!e) return false;
 					const r = e.getBoundingClientRect(), l = list.getBoundingClientRect();
-					return r.height > 0 && r.top >= Math.max(0, l.top) - 1 && r.bottom <= Math.min(innerHeight, l.bottom) + 1;
+					return r.height > 0 && r.top >= Math.max(0, l.top) - 1 && r.bottom <= Math.min(innerHeight, l.bottom) + 1 &&
+						r.left >= -1 && r.right <= innerWidth + 1;
 				})()`, jsString(sel)))
 				if err != nil {
 					t.Fatalf("in view %s: %v", sel, err)
@@ -730,10 +742,7 @@ func TestSandboxPhoneNewestFirst(t *testing.T) {
 
 			// The highlighted code links the account.
 			code := b.readCode(phone)
-			if tc.mobile {
-				b.press("#phone .close-panel")
-				b.do(chromedp.Sleep(400 * time.Millisecond))
-			}
+			b.closePhone()
 			b.send(code)
 			b.waitText("#messages", "Лицевой счёт 1000000004 привязан")
 		})
@@ -876,20 +885,14 @@ func TestSandboxProviderTimeAndLinkedPersona(t *testing.T) {
 			b.waitText("#messages", "привяжите лицевой счёт") // the menu; a bare number starts linking
 			b.send("1000000004")
 			b.waitText("#messages", "+7 *** ***-**-04")
-			if tc.mobile {
-				b.press("#open-phone")
-				b.do(chromedp.Sleep(400 * time.Millisecond))
-			}
+			b.openPhone()
 			code := b.readCode("+79000000004")
 			sms, _ := sb.phones.Last("+79000000004")
 			smsTime := hhmm.FindString(b.text(`.sms-phone[data-phone="+79000000004"] .sms.latest .sms-time`))
 			if !sameMinute(smsTime, msk, sms.At) {
 				t.Errorf("the SMS sent at %s Moscow time shows %q", sms.At.In(msk).Format("15:04"), smsTime)
 			}
-			if tc.mobile {
-				b.press("#phone .close-panel")
-				b.do(chromedp.Sleep(400 * time.Millisecond))
-			}
+			b.closePhone()
 			before := time.Now()
 			b.send(code)
 			text := b.waitText("#messages", "Обновлено в")

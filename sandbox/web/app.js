@@ -21,7 +21,6 @@ const state = {
   keyboardHidden: false,
   stick: true,        // the chat follows its newest message (the person has not scrolled up)
   typingTimer: null,
-  toastTimer: null,
   timeZone: undefined, // the provider's (TIME_ZONE), as the bot writes times; undefined: the browser's
 };
 
@@ -38,8 +37,9 @@ const PLACES = [
 // ---- API ----
 
 // api calls the sandbox and returns the answer, or null after telling the
-// person what went wrong, so that no click ends in an uncaught error.
-async function api(method, path, body) {
+// person what went wrong (in the toast of the pane where, the chat's by
+// default), so that no click ends in an uncaught error.
+async function api(method, path, body, where = "toast") {
   const opts = { method, headers: {} };
   if (body instanceof FormData) {
     opts.body = body;
@@ -51,12 +51,12 @@ async function api(method, path, body) {
   try {
     res = await fetch(path, opts);
   } catch (e) {
-    toast("The sandbox is not reachable: is `kabinet sandbox` still running?");
+    toast("The sandbox is not reachable: is `kabinet sandbox` still running?", where);
     return null;
   }
   const data = await res.json().catch(() => ({}));
   if (!res.ok) {
-    toast(data.error || ("HTTP " + res.status));
+    toast(data.error || ("HTTP " + res.status), where);
     return null;
   }
   return data;
@@ -225,44 +225,10 @@ function renderChat(chat) {
   me.replaceChildren(document.createTextNode("you are "), el("b", "", chat.persona.name));
   if (chat.persona.phone) me.append(el("span", "me-phone", " · " + formatPhone(chat.persona.phone)));
 
-  // Draw only what changed: an item keeps its element while its JSON is the same.
-  const wanted = [];
-  const keys = new Set();
-  let sysN = 0;
-  for (const item of chat.items) {
-    const key = item.message ? "m" + item.message.id : "s" + (sysN++) + ":" + item.system.time;
-    keys.add(key);
-    const sig = JSON.stringify(item);
-    let node = state.nodes.get(key);
-    if (!node || node.sig !== sig) {
-      const fresh = item.message ? renderMessage(item.message) : renderSystem(item.system);
-      if (node) { resizes.unobserve(node.el); node.el.replaceWith(fresh); }
-      resizes.observe(fresh);
-      node = { sig, el: fresh };
-      state.nodes.set(key, node);
-    }
-    wanted.push(node.el);
-  }
-  for (const [key, node] of state.nodes) {
-    if (!keys.has(key)) { resizes.unobserve(node.el); node.el.remove(); state.nodes.delete(key); }
-  }
-  let ref = box.firstChild;
-  for (const e of wanted) {
-    if (e === ref) { ref = ref.nextSibling; continue; }
-    box.insertBefore(e, ref);
-  }
-  while (ref) { const next = ref.nextSibling; ref.remove(); ref = next; }
+  drawItems(box, state.nodes, chat.items, chatSide, resizes);
   if (chat.items.length === 0) {
     box.append(el("div", "empty-note", "This is the start of your chat with " + chat.bot.name + ". Press START."));
   }
-  // Group consecutive messages of one side: only the last has a tail.
-  const msgs = [...box.children];
-  msgs.forEach((m, i) => {
-    if (!m.classList.contains("msg")) return;
-    const next = msgs[i + 1];
-    const sameSide = next && next.classList.contains("msg") && next.classList.contains("out") === m.classList.contains("out");
-    m.classList.toggle("tail", !sameSide);
-  });
   renderKeyboard(chat.keyboard);
   renderCommands(chat.commands);
   const started = chat.items.some((it) => it.message);
@@ -274,6 +240,48 @@ function renderChat(chat) {
   // of a person who scrolled up. Done last, once the keyboard above the
   // input has its new height.
   if (firstDraw || state.stick || chat.items.length > prevCount) scrollToNewest();
+}
+
+// drawItems draws a list of messages and system lines into box, changing
+// only what changed: an item keeps its element while its JSON is the same.
+// side says how the chat's messages look and act (chatSide, groupSide);
+// observer watches each element's size.
+function drawItems(box, nodes, items, side, observer) {
+  const wanted = [];
+  const keys = new Set();
+  let sysN = 0;
+  for (const item of items) {
+    const key = item.message ? "m" + item.message.id : "s" + (sysN++) + ":" + item.system.time;
+    keys.add(key);
+    const sig = JSON.stringify(item);
+    let node = nodes.get(key);
+    if (!node || node.sig !== sig) {
+      const fresh = item.message ? renderMessage(item.message, side) : renderSystem(item.system);
+      if (node) { observer.unobserve(node.el); node.el.replaceWith(fresh); }
+      observer.observe(fresh);
+      node = { sig, el: fresh };
+      nodes.set(key, node);
+    }
+    wanted.push(node.el);
+  }
+  for (const [key, node] of nodes) {
+    if (!keys.has(key)) { observer.unobserve(node.el); node.el.remove(); nodes.delete(key); }
+  }
+  let ref = box.firstChild;
+  for (const e of wanted) {
+    if (e === ref) { ref = ref.nextSibling; continue; }
+    box.insertBefore(e, ref);
+  }
+  while (ref) { const next = ref.nextSibling; ref.remove(); ref = next; }
+  // Group consecutive messages of one sender: only the last has a tail,
+  // only the first the sender's name.
+  const msgs = [...box.children];
+  msgs.forEach((m, i) => {
+    if (!m.classList.contains("msg")) return;
+    const same = (o) => o && o.classList.contains("msg") && o.dataset.who === m.dataset.who;
+    m.classList.toggle("tail", !same(msgs[i + 1]));
+    m.classList.toggle("first", !same(msgs[i - 1]));
+  });
 }
 
 // nearBottom: the newest message is (about) in view.
@@ -293,11 +301,40 @@ function scrollToNewest() {
 // newest message keeps showing it.
 const resizes = new ResizeObserver(() => { if (state.stick) scrollToNewest(); });
 
-function renderMessage(m) {
-  const row = el("div", "msg " + (m.from_bot ? "in" : "out"));
+// How the messages of a chat look and act. In the subscriber's chat the
+// person's own are on the right and the bot's on the left; in the
+// operators' group the chosen operator's are on the right, everyone else's
+// on the left under their name, and the buttons are pressed as that operator.
+const chatSide = {
+  out: (m) => !m.from_bot,
+  press: (m, b) => api("POST", chatPath("/button"), { message_id: m.id, data: b.data }),
+  edit: (m) => editOwn(m),
+  names: false,
+};
+
+const groupSide = {
+  out: (m) => !!(m.from && m.from.id && m.from.id === state.desk.operator),
+  press: (m, b) => pressCard(m, b),
+  edit: (m) => editPost(m),
+  names: true,
+};
+
+function renderMessage(m, side = chatSide) {
+  if (m.service) {
+    // "Kabinet created the topic «…»", as a line of its own.
+    const line = el("div", "service", ((m.from && m.from.name) || "") + " " + m.service);
+    line.title = formatTime(m.date);
+    return line;
+  }
+  const out = side.out(m);
+  const row = el("div", "msg " + (out ? "out" : "in"));
   row.dataset.id = m.id;
+  row.dataset.who = out ? "me" : (m.from ? (m.from.id || "bot") : "bot");
   const wrap = el("div", "wrap");
   const bubble = el("div", "bubble");
+  if (side.names && !out && m.from) {
+    bubble.append(el("div", "sender " + nameColor(m.from.id || "bot"), m.from.name));
+  }
 
   if (m.photo) {
     if (m.photo.url) {
@@ -346,25 +383,35 @@ function renderMessage(m) {
     bubble.append(text);
   }
 
+  // The time goes at the end of the text, or beside the reactions: the
+  // bot's, as Telegram shows them under the text.
+  let metaHost = m.text ? bubble.lastChild : bubble;
+  if (m.reactions && m.reactions.length) {
+    const rs = el("div", "reactions");
+    for (const r of m.reactions) rs.append(el("span", "reaction", r));
+    bubble.append(rs);
+    metaHost = rs;
+  }
+
   const meta = el("span", "meta");
   if (m.edited) meta.append(el("span", "edited", "edited"));
   meta.append(document.createTextNode(formatTime(m.date)));
-  if (!m.from_bot) meta.append(el("span", "ticks", "✓✓"));
-  if (!m.from_bot && m.text && !m.photo && !m.document) {
+  if (out) meta.append(el("span", "ticks", "✓✓"));
+  if (out && m.text && !m.photo && !m.document) {
     const edit = el("button", "edit-own", "✎");
     edit.type = "button";
     edit.title = "Edit";
-    edit.addEventListener("click", () => editOwn(m));
+    edit.addEventListener("click", () => side.edit(m));
     meta.append(edit);
   }
-  if (m.text) bubble.lastChild.append(meta); else bubble.append(meta);
+  metaHost.append(meta);
   wrap.append(bubble);
 
   if (m.buttons && m.buttons.length) {
     const kb = el("div", "inline-kb");
     for (const r of m.buttons) {
       const rowEl = el("div", "kb-row");
-      for (const b of r) rowEl.append(inlineButton(m, b));
+      for (const b of r) rowEl.append(inlineButton(m, b, side));
       kb.append(rowEl);
     }
     wrap.append(kb);
@@ -373,7 +420,7 @@ function renderMessage(m) {
   return row;
 }
 
-function inlineButton(m, b) {
+function inlineButton(m, b, side) {
   if (b.url) {
     const a = el("a", "kb-btn", b.text);
     a.href = b.url;
@@ -388,7 +435,7 @@ function inlineButton(m, b) {
   btn.addEventListener("click", async () => {
     btn.classList.add("pending");
     try {
-      await api("POST", chatPath("/button"), { message_id: m.id, data: b.data });
+      await side.press(m, b);
     } finally {
       setTimeout(() => btn.classList.remove("pending"), 600);
     }
@@ -658,15 +705,351 @@ function updateBadge() {
   b.textContent = unseen;
 }
 
+// ---- The operators' group ----
+
+// state.desk is the operators' view: the support group, its topics, the
+// topic open and the operator the person answers as.
+state.desk = {
+  enabled: false,
+  chatId: null,       // the group's chat id (string), for its event stream
+  view: null,         // the last GET /api/support
+  topic: null,        // the thread open, or null
+  topicView: null,    // the last GET /api/support/topics/{thread}
+  operator: null,     // the operator's user id (string)
+  nodes: new Map(),
+  events: null,
+  loading: false,
+  again: false,
+  stick: true,
+};
+
+const topicPath = (suffix) => "/api/support/topics/" + encodeURIComponent(state.desk.topic) + suffix;
+
+// loadSupport reads the group's topics again, and the open topic; calls
+// while one is under way are merged into one more read after it.
+async function loadSupport() {
+  const d = state.desk;
+  if (d.loading) { d.again = true; return; }
+  d.loading = true;
+  try {
+    const v = await api("GET", "/api/support", undefined, "support-toast");
+    if (v) renderSupport(v);
+    if (d.enabled && d.topic !== null) await loadTopic();
+  } finally {
+    d.loading = false;
+    if (d.again) { d.again = false; loadSupport(); }
+  }
+}
+
+function renderSupport(v) {
+  const d = state.desk;
+  d.enabled = v.enabled;
+  document.body.classList.toggle("has-support", v.enabled);
+  $("support").hidden = !v.enabled;
+  $("open-support").hidden = !v.enabled;
+  if (!v.enabled) return;
+  if (v.chat_id !== d.chatId) {
+    // A new sandbox (a restart): a new group, with topics of its own.
+    d.chatId = v.chat_id;
+    closeTopic();
+    connectSupportEvents();
+  }
+  d.view = v;
+  $("support-title").textContent = v.title;
+  $("support-avatar").textContent = initial(v.title);
+  $("support-status").textContent = plural(v.topics.length, "topic") + " · operators' group";
+  if (!v.operators.some((o) => o.id === d.operator)) d.operator = v.operators.length ? v.operators[0].id : null;
+  renderOperators();
+  renderTopics();
+  const errors = $("support-errors");
+  errors.replaceChildren(...v.errors.map(renderSystem));
+  if (d.topic !== null && !v.topics.some((t) => t.thread === d.topic)) closeTopic(); // deleted
+}
+
+function renderOperators() {
+  const d = state.desk;
+  const box = $("op-picker");
+  box.replaceChildren();
+  for (const o of d.view.operators) {
+    const b = el("button", "op-pick" + (o.id === d.operator ? " active" : ""));
+    b.type = "button";
+    b.dataset.id = o.id;
+    b.setAttribute("aria-pressed", o.id === d.operator ? "true" : "false");
+    b.title = o.name + (o.username ? " (@" + o.username + ")" : "");
+    const a = avatar(o.name, o.id);
+    a.classList.add("small");
+    b.append(a, el("span", "", o.name.split(" ")[0]));
+    b.addEventListener("click", () => pickOperator(o.id));
+    box.append(b);
+  }
+  const me = d.view.operators.find((o) => o.id === d.operator);
+  $("op-input").placeholder = me ? "Message as " + me.name.split(" ")[0] : "Message";
+}
+
+function pickOperator(id) {
+  const d = state.desk;
+  if (id === d.operator) return;
+  d.operator = id;
+  renderOperators();
+  // Whose messages are "mine" changed: draw the topic again.
+  d.nodes.clear();
+  $("topic-messages").replaceChildren();
+  if (d.topicView) renderTopic(d.topicView, true);
+}
+
+function renderTopics() {
+  const d = state.desk;
+  const list = $("topic-list");
+  list.replaceChildren();
+  let unread = 0;
+  for (const t of d.view.topics) {
+    const li = el("li", "topic-item" + (t.thread === d.topic ? " active" : "") + (t.unread ? " unread" : "") + (t.closed ? " closed" : ""));
+    li.dataset.thread = t.thread;
+    li.append(topicIcon(t));
+    const main = el("div", "topic-main");
+    const top = el("div", "topic-row");
+    top.append(el("span", "topic-name", (t.closed ? "🔒 " : "") + t.name));
+    if (t.last_date) top.append(el("span", "topic-time", formatTime(t.last_date)));
+    const bottom = el("div", "topic-row");
+    const last = el("span", "topic-last");
+    if (t.last_from) last.append(el("span", "topic-from", t.last_from + ": "));
+    last.append(document.createTextNode(t.last || ""));
+    bottom.append(last);
+    if (t.unread) {
+      const badge = el("span", "unread-badge", String(t.unread));
+      badge.title = plural(t.unread, "unread message");
+      bottom.append(badge);
+    }
+    main.append(top, bottom);
+    li.append(main);
+    li.addEventListener("click", () => openTopic(t.thread));
+    list.append(li);
+    unread += t.unread;
+  }
+  $("topics-empty").hidden = d.view.topics.length > 0;
+  for (const id of ["support-badge", "topics-badge"]) {
+    // The back button counts the other topics' unread messages.
+    const n = id === "topics-badge" ? unread - ((d.view.topics.find((t) => t.thread === d.topic) || {}).unread || 0) : unread;
+    $(id).hidden = n <= 0;
+    $(id).textContent = n;
+  }
+}
+
+// Telegram's six topic colours, by the icon_color the bot chose.
+const topicColors = [7322096, 16766590, 13338331, 9367192, 16749490, 16478047];
+
+function topicIcon(t) {
+  const i = Math.max(0, topicColors.indexOf(t.color));
+  return el("div", "topic-icon tc" + i, t.thread === 0 ? "#" : initial(t.name));
+}
+
+function openTopic(thread) {
+  const d = state.desk;
+  if (d.topic !== thread) {
+    d.topic = thread;
+    d.topicView = null;
+    d.nodes.clear();
+    d.stick = true;
+    $("topic-messages").replaceChildren();
+  }
+  $("support-body").classList.add("topic-open");
+  renderTopics();
+  loadTopic();
+  if (!matchMedia("(pointer: coarse)").matches) $("op-input").focus({ preventScroll: true });
+}
+
+function closeTopic() {
+  const d = state.desk;
+  d.topic = null;
+  d.topicView = null;
+  d.nodes.clear();
+  $("support-body").classList.remove("topic-open");
+  $("topic-messages").replaceChildren(el("div", "empty-note", "Pick a topic to read the request and answer it as an operator."));
+  $("op-composer").hidden = true;
+  $("topic-head").hidden = true;
+  $("topic-name").textContent = "";
+  $("topic-status").textContent = "";
+  if (d.view) renderTopics();
+}
+
+async function loadTopic() {
+  const d = state.desk;
+  const asked = d.topic;
+  if (asked === null) return;
+  let res;
+  try {
+    res = await fetch(topicPath(""));
+  } catch (e) {
+    return; // the group's stream says when the sandbox is back
+  }
+  if (asked !== d.topic) return;
+  if (res.status === 404) { closeTopic(); return; } // deleted by hand
+  if (!res.ok) return;
+  renderTopic(await res.json());
+}
+
+function renderTopic(tv, redraw) {
+  const d = state.desk;
+  const firstDraw = d.topicView === null || redraw;
+  const prevCount = d.topicView ? d.topicView.items.length : 0;
+  d.topicView = tv;
+  $("topic-name").textContent = tv.name;
+  $("topic-icon").replaceWith(Object.assign(topicIcon(tv), { id: "topic-icon" }));
+  const msgs = tv.items.filter((it) => it.message && !it.message.service).length;
+  $("topic-status").textContent = (tv.closed ? "🔒 closed · " : "") + plural(msgs, "message");
+  $("op-composer").hidden = false;
+  $("topic-head").hidden = false;
+  drawItems($("topic-messages"), d.nodes, tv.items, groupSide, topicResizes);
+  if (firstDraw || d.stick || tv.items.length > prevCount) topicToNewest();
+  markTopicRead();
+}
+
+// markTopicRead tells the sandbox the open topic has been read, when the
+// person can see it: its unread marker goes.
+function markTopicRead() {
+  const d = state.desk;
+  const tv = d.topicView;
+  if (!tv || !tv.unread || !supportVisible()) return;
+  const thread = tv.thread;
+  tv.unread = 0;
+  const t = d.view && d.view.topics.find((x) => x.thread === thread);
+  if (t) { t.unread = 0; renderTopics(); }
+  api("POST", "/api/support/topics/" + encodeURIComponent(thread) + "/read", { message_id: tv.last_id }, "support-toast");
+}
+
+function supportVisible() {
+  return state.desk.enabled && (getComputedStyle($("open-support")).display === "none" || document.body.classList.contains("show-support"));
+}
+
+function connectSupportEvents() {
+  const d = state.desk;
+  if (d.events) d.events.close();
+  const es = new EventSource("/api/events?chat=" + encodeURIComponent(d.chatId));
+  es.onmessage = (e) => {
+    const ev = JSON.parse(e.data);
+    switch (ev.kind) {
+      case "chat":
+      case "error":
+      case "reload":
+        loadSupport();
+        break;
+      case "toast":
+        if (ev.alert) showModal(ev.text); else toast(ev.text, "support-toast");
+        break;
+    }
+  };
+  es.onopen = () => loadSupport(); // something may have been missed
+  d.events = es;
+}
+
+function topicToNewest() {
+  const box = $("topic-messages");
+  box.scrollTop = box.scrollHeight;
+  state.desk.stick = true;
+}
+
+const topicResizes = new ResizeObserver(() => { if (state.desk.stick) topicToNewest(); });
+
+// ---- Answering as an operator ----
+
+function operatorBody(extra) {
+  return Object.assign({ operator: state.desk.operator }, extra);
+}
+
+async function postText(text) {
+  text = text.trim();
+  if (!text || state.desk.topic === null) return false;
+  const res = await api("POST", topicPath("/text"), operatorBody({ text }), "support-toast");
+  if (res !== null) topicToNewest();
+  return res !== null;
+}
+
+async function postFile(file, as) {
+  if (!file || state.desk.topic === null) return;
+  const form = new FormData();
+  form.append("operator", state.desk.operator);
+  form.append("file", file);
+  form.append("as", as);
+  const caption = $("op-input").value.trim();
+  if (caption) form.append("caption", caption);
+  if (await api("POST", topicPath("/file"), form, "support-toast")) {
+    $("op-input").value = "";
+    autosize($("op-input"));
+    topicToNewest();
+  }
+}
+
+function pressCard(m, b) {
+  return api("POST", "/api/support/button", operatorBody({ message_id: m.id, data: b.data }), "support-toast");
+}
+
+async function editPost(m) {
+  const text = await askText("Edit your message", m.text);
+  if (text && text.trim() !== m.text) await api("POST", "/api/support/edit", operatorBody({ message_id: m.id, text }), "support-toast");
+}
+
+function plural(n, word) {
+  return n + " " + word + (n === 1 ? "" : "s");
+}
+
+// nameColor is the colour class of a sender's name in a group, by their id.
+function nameColor(seed) {
+  let h = 0;
+  for (const ch of String(seed)) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return "n" + (h % 7);
+}
+
+function wireSupport() {
+  $("op-input-bar").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const input = $("op-input");
+    const text = input.value;
+    if (!text.trim()) return;
+    input.value = "";
+    autosize(input);
+    closePopups();
+    if (!(await postText(text))) input.value = text; // give the text back when it did not go
+  });
+  $("op-input").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      $("op-input-bar").requestSubmit();
+    }
+    if (e.key === "Escape") closePopups();
+  });
+  $("op-input").addEventListener("input", () => {
+    if (!$("op-input").value.trim()) $("op-input").value = "";
+    autosize($("op-input"));
+  });
+  let lastTop = 0;
+  $("topic-messages").addEventListener("scroll", () => {
+    const box = $("topic-messages");
+    if (box.scrollHeight - box.scrollTop - box.clientHeight < 80) state.desk.stick = true;
+    else if (box.scrollTop < lastTop) state.desk.stick = false;
+    lastTop = box.scrollTop;
+  });
+  topicResizes.observe($("topic-messages"));
+  $("op-attach-btn").addEventListener("click", () => { if ($("op-attach").hidden) openPopup("op-attach"); else closePopups(); });
+  $("op-attach-photo").addEventListener("click", () => { closePopups(); $("op-photo-input").click(); });
+  $("op-attach-file").addEventListener("click", () => { closePopups(); $("op-file-input").click(); });
+  $("op-photo-input").addEventListener("change", (e) => { postFile(e.target.files[0], "photo"); e.target.value = ""; });
+  $("op-file-input").addEventListener("change", (e) => { postFile(e.target.files[0], "document"); e.target.value = ""; });
+  $("topic-back").addEventListener("click", closeTopic);
+  $("open-support").addEventListener("click", () => showSupport(true));
+  $("close-support").addEventListener("click", () => showSupport(false));
+}
+
 // ---- Popups, drawers, toasts, modal ----
 
+const popups = ["commands", "attach", "places", "op-attach"];
+
 function openPopup(id, keepInput) {
-  for (const p of ["commands", "attach", "places"]) $(p).hidden = p !== id;
+  for (const p of popups) $(p).hidden = p !== id;
   if (!keepInput) $("input").blur();
 }
 
 function closePopups() {
-  for (const p of ["commands", "attach", "places"]) $(p).hidden = true;
+  for (const p of popups) $(p).hidden = true;
 }
 
 function togglePopup(id) {
@@ -685,12 +1068,24 @@ function closeDrawers() {
   $("scrim").hidden = true;
 }
 
-function toast(text) {
-  const t = $("toast");
+// On a phone the operators' group takes the whole screen in place of the
+// subscriber's chat; elsewhere it is beside it and these do nothing.
+function showSupport(on) {
+  document.body.classList.toggle("show-support", on);
+  closePopups();
+  if (on) markTopicRead();
+}
+
+// toast shows a short note over a pane: the chat's ("toast") or the
+// operators' topic ("support-toast").
+const toastTimers = {};
+
+function toast(text, where = "toast") {
+  const t = $(where);
   t.textContent = text;
   t.hidden = false;
-  clearTimeout(state.toastTimer);
-  state.toastTimer = setTimeout(() => { t.hidden = true; }, 3000);
+  clearTimeout(toastTimers[where]);
+  toastTimers[where] = setTimeout(() => { t.hidden = true; }, 3000);
 }
 
 let modalDone = null;
@@ -781,8 +1176,7 @@ function formatSize(n) {
   return (n / 1024 / 1024).toFixed(1) + " MB";
 }
 
-function autosize() {
-  const t = $("input");
+function autosize(t = $("input")) {
   t.style.height = "auto";
   t.style.height = Math.min(t.scrollHeight, 140) + "px";
 }
@@ -870,12 +1264,14 @@ function wire() {
   $("modal-cancel").addEventListener("click", () => closeModal(null));
 
   document.addEventListener("click", (e) => {
-    if (!e.target.closest(".popup, #menu-btn, #attach-btn, .key")) closePopups();
+    if (!e.target.closest(".popup, #menu-btn, #attach-btn, #op-attach-btn, .key")) closePopups();
   });
 }
 
 async function main() {
   wire();
+  wireSupport();
+  loadSupport();
   await loadPersonas();
   const wanted = location.hash.slice(1);
   if (wanted && state.personas.some((p) => p.id === wanted)) selectPersona(wanted);
