@@ -466,7 +466,7 @@ func (f *supportFeature) file(e *Engine, t *turn) error {
 	if key == "" {
 		key = "n" + strconv.FormatInt(newNonce(), 10) // an event that names no update: its own request
 	}
-	req, err := f.store.Open(t.ctx, "open:"+key, nr, msgs)
+	req, err := f.store.Open(t.ctx, requestKey(t, key), nr, msgs)
 	if err != nil {
 		return err
 	}
@@ -477,6 +477,13 @@ func (f *supportFeature) file(e *Engine, t *turn) error {
 		t.reply(Reply{Topic: f.topicName(e, req), To: &Target{Chat: req.Group}, Receipt: fmt.Sprintf("sup:t:%d", req.ID)})
 	}
 	return nil
+}
+
+// requestKey names what filed a request: update ids repeat (across bots
+// sharing a database, and Telegram restarts them after a quiet week), so
+// the key holds the person and the chat too.
+func requestKey(t *turn, key string) string {
+	return fmt.Sprintf("open:%d:%d:%s", t.ev.UserID, t.ev.ChatID, key)
 }
 
 // route picks the operators' group of a request: the city's, else by turns
@@ -881,6 +888,9 @@ func (f *supportFeature) operatorButton(e *Engine, t *turn, arg string, _ int) e
 			return err
 		}
 		t.res.Toast = e.t(t, "op_taken_toast", nil)
+		if !changed {
+			t.res.Toast = e.t(t, "op_already_yours", nil)
+		}
 		if changed {
 			t.reply(Reply{Text: e.t(t, "op_taken", map[string]any{"Name": esc(name)}), To: topic}, f.renamed(e, req, StatusWork))
 		}
@@ -930,6 +940,7 @@ func (f *supportFeature) operatorButton(e *Engine, t *turn, arg string, _ int) e
 	case "solve":
 		changed, err := f.store.SetStatus(t.ctx, id, StatusSolved, t.ev.UserID, e.now())
 		if err != nil || !changed {
+			t.res.Toast = e.t(t, "op_status_already", nil)
 			return err
 		}
 		t.res.Toast = e.t(t, "op_solved_toast", nil)
@@ -942,6 +953,7 @@ func (f *supportFeature) operatorButton(e *Engine, t *turn, arg string, _ int) e
 	case "close":
 		changed, err := f.store.SetStatus(t.ctx, id, StatusClosed, t.ev.UserID, e.now())
 		if err != nil || !changed {
+			t.res.Toast = e.t(t, "op_status_already", nil)
 			return err
 		}
 		t.res.Toast = e.t(t, "op_closed_toast", nil)

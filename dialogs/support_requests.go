@@ -213,7 +213,7 @@ func (f *supportFeature) fileOther(e *Engine, t *turn, kind, details string) err
 	if key == "" {
 		key = "n" + strconv.FormatInt(newNonce(), 10)
 	}
-	req, err := f.store.Open(t.ctx, "open:"+key, nr, nil)
+	req, err := f.store.Open(t.ctx, requestKey(t, key), nr, nil)
 	if err != nil {
 		return err
 	}
@@ -289,7 +289,7 @@ func (f *supportFeature) groupCommand(e *Engine, t *turn) (bool, error) {
 			return true, nil
 		}
 		o.By = t.ev.UserID
-		o, err := f.store.AnnounceOutage(t.ctx, "outage:"+t.ev.Key, o)
+		o, err := f.store.AnnounceOutage(t.ctx, fmt.Sprintf("outage:%d:%d:%s", t.ev.ChatID, t.ev.UserID, t.ev.Key), o)
 		if err != nil {
 			return true, err
 		}

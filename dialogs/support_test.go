@@ -1,6 +1,7 @@
 package dialogs_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -77,4 +78,22 @@ func TestAVerbRegisteredTwiceIsRefusedAtStart(t *testing.T) {
 		}
 	}()
 	h.eng.WithSupport(nil, dialogs.SupportConfig{})
+}
+
+// Update ids repeat (Telegram starts them anew after a quiet week, and bots
+// may share a database): the same id from two people files two requests.
+func TestTheSameUpdateIDFromTwoPeopleFilesTwoRequests(t *testing.T) {
+	h := newSupportHarness(t, "ru")
+	st := dialogs.State{LangLoaded: true, Step: dialogs.StepSupportDescribe, Category: "other", Phone: "+79161234567", Messages: []int{5}, Texts: []string{"x"}, MediaAt: []bool{false}, AlbumAt: []string{""}}
+	var replies []string
+	for _, who := range []int64{1001, 1002} {
+		res, err := h.eng.Handle(context.Background(), st, dialogs.Event{Key: "u100", UserID: who, ChatID: who, Kind: dialogs.KindCallback, Data: "sup:send"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		replies = append(replies, res.Replies[0].Text)
+	}
+	if replies[0] == replies[1] {
+		t.Fatalf("two people were told the same request: %q", replies[0])
+	}
 }
