@@ -10,6 +10,8 @@ import (
 	"time"
 
 	tgbot "github.com/go-telegram/bot"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kabinet-bot/kabinet/dialogs"
@@ -297,6 +299,38 @@ func TestTheReplyLanePacesOneChatAndNotOthers(t *testing.T) {
 		other.drainUntil(t, "the third message", func() bool { return len(e.api.texts(1)) == 3 })
 		if took := time.Since(start); took < 1800*time.Millisecond {
 			t.Fatalf("the third message went %v after the first, want the lane's 2 s", took)
+		}
+	})
+}
+
+func TestTheProcessorCountsDuplicatesParksAndEffects(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+		d := &scripted{
+			reply: func(ev dialogs.Event) []dialogs.Reply {
+				return []dialogs.Reply{{Effect: &dialogs.Effect{Verb: "code"}}, {Text: "a"}}
+			},
+			effect: func(dialogs.Effect) ([]dialogs.Reply, error) { return nil, nil },
+		}
+		e := newProcEnv(t, rdb, prefix, d)
+		reg := prometheus.NewRegistry()
+		e.proc.SetMetrics(reg)
+		var once sync.Once
+		e.api.setAnswer(func(op string, chat int64, text string) error {
+			var err error
+			once.Do(func() { err = &tgbot.TooManyRequestsError{Message: "Too Many Requests: retry after 1", RetryAfter: 1} })
+			return err
+		})
+		upd := e.text(1, "x")
+		e.process(t, upd)
+		e.process(t, upd) // delivered again
+		if n := testutil.ToFloat64(e.proc.metrics.duplicates); n != 1 {
+			t.Errorf("%v duplicates counted, want 1", n)
+		}
+		if n := testutil.ToFloat64(e.proc.metrics.parks.WithLabelValues(parkRetryAfter)); n != 1 {
+			t.Errorf("%v parks for a 429 counted, want 1", n)
+		}
+		if n := testutil.ToFloat64(e.proc.metrics.effects.WithLabelValues("code", "ok")); n != 1 {
+			t.Errorf("%v effects counted, want 1", n)
 		}
 	})
 }

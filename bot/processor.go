@@ -73,7 +73,8 @@ type UpdateProcessor struct {
 	// not answer parks the chat instead of holding its send lock.
 	callTimeout time.Duration
 	// groups is the budget of messages to groups (nil: none is kept).
-	groups Lane
+	groups  Lane
+	metrics pipelineMetrics
 }
 
 // GroupLimit is the budget that keeps a group at perMinute messages a
@@ -125,10 +126,12 @@ func (p *UpdateProcessor) Process(ctx context.Context, upd *models.Update) (err 
 
 // runTurn handles the update under the conversation's turn lock and saves it.
 func (p *UpdateProcessor) runTurn(ctx context.Context, conv state.Conv, upd *models.Update) error {
+	start := time.Now()
 	lease, err := p.store.Lock(ctx, conv)
 	if err != nil {
 		return err
 	}
+	p.metrics.waited(time.Since(start))
 	defer lease.Release()
 	user := userID(upd)
 	snap, err := p.store.Begin(ctx, conv, user, int64(upd.ID))
@@ -137,6 +140,7 @@ func (p *UpdateProcessor) runTurn(ctx context.Context, conv state.Conv, upd *mod
 	}
 	if snap.Seen {
 		p.log.Debug("duplicate update", "update_id", upd.ID)
+		p.metrics.duplicate()
 		return nil // its replies, if a crash left them, go out in send
 	}
 	turn := state.Turn{Conv: conv, User: user, UpdateID: int64(upd.ID)}
@@ -289,6 +293,7 @@ func (p *UpdateProcessor) deliverAll(ctx context.Context, lease *state.Lease, co
 		case "unreadable":
 		case opEffect:
 			replies, err := p.dlg.RunEffect(ctx, *it.Effect)
+			p.metrics.effect(it.Effect.Verb, err)
 			if err != nil {
 				p.log.Warn("effect failed, retrying later", "chat_id", conv.Chat, "err", err)
 				return true, moved, p.park(ctx, lease, conv, 0, true)
@@ -432,6 +437,14 @@ func (p *UpdateProcessor) park(ctx context.Context, lease *state.Lease, conv sta
 	}
 	if failed {
 		attempts++
+	}
+	switch {
+	case !failed:
+		p.metrics.parked(parkLane)
+	case wait > 0:
+		p.metrics.parked(parkRetryAfter)
+	default:
+		p.metrics.parked(parkFailure)
 	}
 	if wait <= 0 {
 		wait = backoff.Delay(max(attempts, 1), parkBase, parkMax)

@@ -144,7 +144,9 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	if cfg.SupportWebhookURL != "" {
 		supportOpts = append(supportOpts, support.WithEvents()) // written only when the webhook below reads them
 	}
-	engine.WithSupport(support.New(pool, supportOpts...), dialogs.SupportConfig{Groups: cfg.SupportChats, CityGroups: cfg.SupportCities,
+	supportStore := support.New(pool, supportOpts...)
+	supportStore.RegisterMetrics(reg)
+	engine.WithSupport(supportStore, dialogs.SupportConfig{Groups: cfg.SupportChats, CityGroups: cfg.SupportCities,
 		OpenAt: support.OpenAt(hours), AutoClose: cfg.SupportAutoClose, Lang: cfg.SupportLang})
 	store := state.New(rdb, prefix)
 	// A restart under the same name takes over its predecessor's chats at
@@ -169,6 +171,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 		log.Warn("could not set the bot's description", "err", redact(err, cfg.TelegramToken))
 	}
 	bot.RegisterOutboxGauges(reg, store)
+	processor.SetMetrics(reg)
 	seq := bot.NewSequencer(bot.MeasureProcessor(processor, reg), cfg.Workers, log)
 	// Dialog timers, and the replies that wait: those a crash left unsent
 	// (all of them at once at start) and those of chats parked after a
