@@ -263,6 +263,19 @@ func (f *supportFeature) callback(e *Engine, t *turn, arg string, edit int) erro
 		return f.file(e, t)
 	case "mine":
 		return f.mine(e, t, edit)
+	case "w": // write into this request
+		id, _ := strconv.ParseInt(rest, 10, 64)
+		req, err := f.store.Request(t.ctx, id)
+		if err != nil && !errors.Is(err, ErrNoRequest) {
+			return err
+		}
+		if err != nil || req.UserID != t.ev.UserID || req.Status == StatusClosed {
+			t.res.Toast = e.t(t, "button_outdated", nil)
+			return e.prompt(t)
+		}
+		t.st = State{Lang: t.st.Lang, LangLoaded: true, Request: id}
+		t.reply(Reply{Text: e.t(t, "sup_write_prompt", map[string]any{"ID": id})})
+		return nil
 	case "yes", "no", "rate":
 		return f.afterSolved(e, t, verb, rest, edit)
 	case "cb", "slot", "cbok", "conn", "ckind":
@@ -309,7 +322,9 @@ func (f *supportFeature) category(e *Engine, t *turn, cat string, edit int, chec
 			return nil
 		}
 	}
-	t.st = State{Lang: t.st.Lang, LangLoaded: true, Step: StepSupportDescribe, Category: cat}
+	carried := t.st // a message that started the request is its first description
+	t.st = State{Lang: t.st.Lang, LangLoaded: true, Step: StepSupportDescribe, Category: cat,
+		Messages: carried.Messages, Texts: carried.Texts, MediaAt: carried.MediaAt, AlbumAt: carried.AlbumAt, Media: carried.Media, Summary: carried.Summary}
 	if !linked {
 		t.st.Step = StepSupportPhone
 		t.reply(Reply{Text: e.t(t, "sup_ask_phone", nil), Edit: edit, Keyboard: &Keyboard{Rows: [][]KeyButton{
@@ -344,6 +359,11 @@ func (f *supportFeature) known(e *Engine, t *turn, acc billing.Account, cat stri
 }
 
 func (f *supportFeature) describePrompt(e *Engine, t *turn, edit int) Reply {
+	if len(t.st.Messages) > 0 {
+		r := f.confirm(e, t)
+		r.Edit = edit
+		return r
+	}
 	return Reply{Text: e.t(t, "sup_describe", map[string]any{"Category": e.t(t, "sup_cat_"+t.st.Category, nil)}), Edit: edit,
 		Keyboard: &Keyboard{Rows: [][]KeyButton{{{Text: e.t(t, "btn_cancel_key", nil)}}}}}
 }
@@ -534,9 +554,12 @@ func (f *supportFeature) relayFromSubscriber(e *Engine, t *turn) (bool, error) {
 	if t.ev.Kind == KindOther && !t.ev.Media || t.ev.MessageID == 0 {
 		return false, nil
 	}
-	req, err := f.store.Active(t.ctx, t.ev.UserID)
+	req, err := f.target(t)
 	if errors.Is(err, ErrNoRequest) {
-		return false, nil
+		if t.ev.Kind == KindEdited {
+			return false, nil
+		}
+		return f.afterClosed(e, t)
 	}
 	if err != nil {
 		return true, err
@@ -567,6 +590,50 @@ func (f *supportFeature) relayFromSubscriber(e *Engine, t *turn) (bool, error) {
 	case relay:
 		t.reply(f.copies(req, []RequestMessage{row})...)
 	}
+	return true, nil
+}
+
+// target is the request a subscriber's message goes to: the one they
+// chose to write into ("My requests"), while it is open, else their newest
+// open one.
+func (f *supportFeature) target(t *turn) (Request, error) {
+	if t.st.Request != 0 {
+		req, err := f.store.Request(t.ctx, t.st.Request)
+		if err == nil && req.UserID == t.ev.UserID && req.Status != StatusClosed {
+			return req, nil
+		}
+		if err != nil && !errors.Is(err, ErrNoRequest) {
+			return req, err
+		}
+	}
+	return f.store.Active(t.ctx, t.ev.UserID)
+}
+
+// reopenWindow is how long after a request was filed a message to the bot
+// is taken as a follow-up of it.
+const reopenWindow = 30 * 24 * time.Hour
+
+// afterClosed: a message after the subscriber's last request was closed
+// opens a new request, never the closed one. The message is kept as the new
+// request's first description; the person picks a topic.
+func (f *supportFeature) afterClosed(e *Engine, t *turn) (bool, error) {
+	last, err := f.store.List(t.ctx, t.ev.UserID, 1)
+	if err != nil || len(last) == 0 || last[0].Status != StatusClosed || e.now().Sub(last[0].CreatedAt) > reopenWindow {
+		return false, err
+	}
+	if t.ev.Kind == KindText && !looksLikeProblem(t.ev.Text) && len([]rune(t.ev.Text)) < 15 {
+		return false, nil // "спасибо", "ок": not a new problem
+	}
+	carried := State{Lang: t.st.Lang, LangLoaded: true, Messages: []int{t.ev.MessageID},
+		Texts: []string{truncateRunes(t.ev.Text, 500)}, MediaAt: []bool{t.ev.Media}, AlbumAt: []string{t.ev.Album}, Summary: truncateRunes(strings.TrimSpace(t.ev.Text), 300)}
+	if t.ev.Media {
+		carried.Media = 1
+	}
+	if err := f.start(e, t, 0); err != nil {
+		return true, err
+	}
+	t.st = carried
+	t.res.Replies[len(t.res.Replies)-1].Text = e.t(t, "sup_reopen", map[string]any{"ID": last[0].ID}) + "\n\n" + t.res.Replies[len(t.res.Replies)-1].Text
 	return true, nil
 }
 
@@ -633,10 +700,14 @@ func (f *supportFeature) mine(e *Engine, t *turn, edit int) error {
 			b.WriteString("\n<i>" + esc(truncateRunes(r.LastText, 120)) + "</i>")
 		}
 	}
-	if reqs[0].Status != StatusClosed {
-		b.WriteString("\n\n" + e.t(t, "sup_mine_write", map[string]any{"ID": reqs[0].ID}))
+	rows := [][]Button{}
+	for _, r := range reqs {
+		if r.Status != StatusClosed {
+			rows = append(rows, []Button{{Text: e.t(t, "btn_sup_write", map[string]any{"ID": r.ID}), Data: fmt.Sprintf("sup:w:%d", r.ID)}})
+		}
 	}
-	t.reply(Reply{Text: b.String(), Edit: edit, Buttons: [][]Button{{{Text: e.t(t, "btn_support", nil), Data: "sup"}}, {e.menuButton(t)}}})
+	rows = append(rows, []Button{{Text: e.t(t, "btn_support", nil), Data: "sup"}}, []Button{e.menuButton(t)})
+	t.reply(Reply{Text: b.String(), Edit: edit, Buttons: rows})
 	return nil
 }
 
@@ -802,13 +873,9 @@ func (f *supportFeature) relayAnswer(e *Engine, t *turn, req Request, text strin
 		return err
 	}
 	if req.Status == StatusNew || req.Status == StatusWork {
-		// The first to answer a request nobody took has it; answering one
-		// that is someone else's does not take it away.
-		owner := int64(0)
-		if req.Operator == 0 {
-			owner = t.ev.UserID
-		}
-		if _, err := f.store.SetStatus(t.ctx, req.ID, StatusWaiting, owner, e.now()); err != nil {
+		// Answering does not take the request: who has it is said by Взять
+		// and Передать only, so nobody loses one without being told.
+		if _, err := f.store.SetStatus(t.ctx, req.ID, StatusWaiting, 0, e.now()); err != nil {
 			return err
 		}
 	}

@@ -201,6 +201,21 @@ func TestSupportRequestAnsweredByAnOperator(t *testing.T) {
 	if n := len(s.emu.TopicMessages(supportGroup, thread)); n != before {
 		t.Errorf("a message after closing reached the closed request's topic")
 	}
+	// A new problem after closing opens a new request, with that message in it.
+	s.emu.SendText(u, "Снова пропал интернет вечером")
+	s.next(u, "закрыта, поэтому откроем новую")
+	s.press(u, "Нет связи")
+	s.next(u, "1 сообщение")
+	s.press(u, "Отправить")
+	again := s.next(u, "принята")
+	if strings.Contains(again.Text, fmt.Sprintf("№ %d ", id)) {
+		t.Fatalf("the closed request was opened again: %q", again.Text)
+	}
+	second := s.topicOf(fmt.Sprintf("№%d · ", id+1))
+	s.inTopic(second, "Снова пропал интернет вечером")
+	if n := len(s.emu.TopicMessages(supportGroup, thread)); n != before {
+		t.Errorf("the new request's message reached the closed request's topic")
+	}
 }
 
 func TestSupportTellsOperatorsTheSubscriberBlockedTheBot(t *testing.T) {
