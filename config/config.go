@@ -159,7 +159,7 @@ const (
 
 // DatabaseConnsBeyondWorkers is what DefaultDatabaseMaxConns adds to
 // WORKERS: one connection each for the payments scheduler's claims and
-// reports, the dialog timers and /healthz, and two for YooKassa's
+// reports, the dialog timers and /readyz, and two for YooKassa's
 // notifications (more of those at once wait a moment for a connection).
 const DatabaseConnsBeyondWorkers = 5
 

@@ -54,16 +54,7 @@ func TestSupportSurvivesAKillMidConversation(t *testing.T) {
 	for i := range users {
 		u := newUser("ru")
 		users[i] = u
-		s.emu.SendCommand(u, "/support")
-		s.next(u, "Что случилось?")
-		s.press(u, "Другое")
-		s.next(u, "Оставьте телефон")
-		s.emu.SendText(u, fmt.Sprintf("+7 916 %07d", 2000000+i))
-		s.next(u, "Опишите проблему")
-		s.emu.SendText(u, fmt.Sprintf("request-%d", i))
-		s.next(u, "1 сообщение")
-		s.press(u, "Отправить")
-		s.next(u, "принята")
+		s.fileRequest(u, "Другое", fmt.Sprintf("+7 916 %07d", 2000000+i), fmt.Sprintf("request-%d", i))
 	}
 	for i := range users {
 		s.waitFor("the topic of request "+strconv.Itoa(i), func() bool {

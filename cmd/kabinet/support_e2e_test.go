@@ -11,10 +11,15 @@ import (
 
 const supportGroup = int64(-1001500000001)
 
-// supportStack is a stack with an operators' forum group and one operator.
-func supportStack(t *testing.T, m mode) (*stack, emulator.User) {
+// supportStack is a stack with an operators' forum group and one operator;
+// extra settings are added to SUPPORT_CHAT_IDS.
+func supportStack(t *testing.T, m mode, extra ...string) (*stack, emulator.User) {
 	t.Helper()
-	s := prepareStack(t, m, map[string]string{"SUPPORT_CHAT_IDS": fmt.Sprint(supportGroup)})
+	env := map[string]string{"SUPPORT_CHAT_IDS": fmt.Sprint(supportGroup)}
+	for i := 0; i+1 < len(extra); i += 2 {
+		env[extra[i]] = extra[i+1]
+	}
+	s := prepareStack(t, m, env)
 	s.emu.AddGroup(supportGroup, "Поддержка", true)
 	op := emulator.User{ID: randomID(), FirstName: "Анна", LanguageCode: "ru"}
 	if err := s.emu.AddMember(supportGroup, op); err != nil {
@@ -22,6 +27,25 @@ func supportStack(t *testing.T, m mode) (*stack, emulator.User) {
 	}
 	s.start()
 	return s, op
+}
+
+// fileRequest files a request the way a person does: /support, the
+// category, a phone when no account is linked ("" when one is), one
+// message of text, Send. It returns the bot's "filed" message.
+func (s *stack) fileRequest(u emulator.User, category, phone, text string) emulator.ChatMessage {
+	s.t.Helper()
+	s.emu.SendCommand(u, "/support")
+	s.next(u, "Что случилось?")
+	s.press(u, category)
+	if phone != "" {
+		s.next(u, "Оставьте телефон")
+		s.emu.SendText(u, phone)
+	}
+	s.next(u, "Опишите проблему")
+	s.emu.SendText(u, text)
+	s.next(u, "1 сообщение")
+	s.press(u, "Отправить")
+	return s.next(u, "принята")
 }
 
 // topicOf waits for the request's topic and returns its id.
@@ -224,14 +248,7 @@ func TestSupportTellsOperatorsTheSubscriberBlockedTheBot(t *testing.T) {
 	s.emu.SendCommand(u, "/start")
 	s.next(u, "привяжите лицевой счёт")
 	s.linkAccount(u, "1000000004", "+79000000004")
-	s.emu.SendCommand(u, "/support")
-	s.next(u, "Что случилось?")
-	s.press(u, "Телевидение")
-	s.next(u, "Опишите проблему")
-	s.emu.SendText(u, "Не показывает первый канал")
-	s.next(u, "1 сообщение")
-	s.press(u, "Отправить")
-	s.next(u, "принята")
+	s.fileRequest(u, "Телевидение", "", "Не показывает первый канал")
 	thread := s.topicOf("№")
 	s.inTopic(thread, "Не показывает первый канал")
 

@@ -39,16 +39,7 @@ func TestFortyRequestsFitTheGroupsBudgets(t *testing.T) {
 		u, text := users[i], fmt.Sprintf("Заявка номер %d: не работает интернет", i)
 		time.Sleep(700 * time.Millisecond) // 40 people within half a minute
 		wg.Go(func() {
-			s.emu.SendCommand(u, "/support")
-			s.next(u, "Что случилось?")
-			s.press(u, "Другое")
-			s.next(u, "Оставьте телефон")
-			s.emu.SendText(u, fmt.Sprintf("+7 916 %07d", 1000000+i))
-			s.next(u, "Опишите проблему")
-			s.emu.SendText(u, text)
-			s.next(u, "1 сообщение")
-			s.press(u, "Отправить")
-			s.next(u, "принята")
+			s.fileRequest(u, "Другое", fmt.Sprintf("+7 916 %07d", 1000000+i), text)
 		})
 	}
 	wg.Wait()

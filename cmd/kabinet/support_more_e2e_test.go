@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -16,13 +15,7 @@ func (s *stack) inGeneral(want string) {
 }
 
 func TestOutageFirstResponseCannedAnswerAndAutoClose(t *testing.T) {
-	s := prepareStack(t, polling, map[string]string{"SUPPORT_CHAT_IDS": fmt.Sprint(supportGroup), "SUPPORT_HOURS": "mon-sun 24h"})
-	s.emu.AddGroup(supportGroup, "Поддержка", true)
-	op := emulator.User{ID: randomID(), FirstName: "Олег", LanguageCode: "ru"}
-	if err := s.emu.AddMember(supportGroup, op); err != nil {
-		t.Fatal(err)
-	}
-	s.start()
+	s, op := supportStack(t, polling, "SUPPORT_HOURS", "mon-sun 24h")
 	u := newUser("ru")
 	s.emu.SendCommand(u, "/start")
 	s.next(u, "привяжите лицевой счёт")
@@ -60,7 +53,7 @@ func TestOutageFirstResponseCannedAnswerAndAutoClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := s.next(u, "выключите роутер из розетки")
-	if !strings.HasPrefix(got.Text, "Олег, поддержка") {
+	if !strings.HasPrefix(got.Text, "Анна, поддержка") {
 		t.Errorf("the saved answer reads %q", got.Text)
 	}
 
@@ -137,16 +130,7 @@ func TestARequestIsHandedOverAndOutsidersCannotAct(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := newUser("ru")
-	s.emu.SendCommand(u, "/support")
-	s.next(u, "Что случилось?")
-	s.press(u, "Оборудование")
-	s.next(u, "Оставьте телефон")
-	s.emu.SendText(u, "+7 916 000-11-22")
-	s.next(u, "Опишите проблему")
-	s.emu.SendText(u, "Роутер не включается")
-	s.next(u, "1 сообщение")
-	s.press(u, "Отправить")
-	s.next(u, "принята")
+	s.fileRequest(u, "Оборудование", "+7 916 000-11-22", "Роутер не включается")
 	thread := s.topicOf("№")
 	card := s.inTopic(thread, "Заявка №")
 	for _, op := range []struct {

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/kabinet-bot/kabinet/emulator"
 	"github.com/kabinet-bot/kabinet/support"
 )
 
@@ -84,28 +83,13 @@ func kindsInOrder(got, want []string) bool {
 func TestSupportWebhookTellsTheHelpdesk(t *testing.T) {
 	secret := randomHex(32)
 	desk, url := newHelpdesk(t, secret)
-	s := prepareStack(t, polling, map[string]string{
-		"SUPPORT_CHAT_IDS": fmt.Sprint(supportGroup), "SUPPORT_WEBHOOK_URL": url, "SUPPORT_WEBHOOK_SECRET": secret,
-	})
-	s.emu.AddGroup(supportGroup, "Поддержка", true)
-	op := emulator.User{ID: randomID(), FirstName: "Анна", LanguageCode: "ru"}
-	if err := s.emu.AddMember(supportGroup, op); err != nil {
-		t.Fatal(err)
-	}
-	s.start()
+	s, op := supportStack(t, polling, "SUPPORT_WEBHOOK_URL", url, "SUPPORT_WEBHOOK_SECRET", secret)
 
 	u := newUser("ru")
 	s.emu.SendCommand(u, "/start")
 	s.next(u, "привяжите лицевой счёт")
 	s.linkAccount(u, "1000000001", "+79000000001")
-	s.emu.SendCommand(u, "/support")
-	s.next(u, "Что случилось?")
-	s.press(u, "Нет связи")
-	s.next(u, "Опишите проблему")
-	s.emu.SendText(u, "Пропал интернет с утра")
-	s.next(u, "1 сообщение")
-	s.press(u, "Отправить")
-	filed := s.next(u, "принята")
+	filed := s.fileRequest(u, "Нет связи", "", "Пропал интернет с утра")
 	var id int64
 	if _, err := fmt.Sscanf(filed.Text[strings.Index(filed.Text, "№"):], "№ %d", &id); err != nil || id == 0 {
 		t.Fatalf("no request number in %q", filed.Text)
