@@ -132,6 +132,11 @@ func TestARequestIsHandedOverAndOutsidersCannotAct(t *testing.T) {
 	u := newUser("ru")
 	s.fileRequest(u, "Оборудование", "+7 916 000-11-22", "Роутер не включается")
 	thread := s.topicOf("№")
+	// Asking for support again with a request open offers that request first.
+	s.emu.SendCommand(u, "/support")
+	s.next(u, "У вас открыта заявка")
+	s.press(u, "Новая заявка")
+	s.next(u, "Что случилось?")
 	card := s.inTopic(thread, "Заявка №")
 	for _, op := range []struct {
 		u    emulator.User
