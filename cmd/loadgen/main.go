@@ -80,6 +80,7 @@ type options struct {
 	profiles   string            // where Kabinet's CPU profiles go
 	logs       string            // where the bots' logs go
 	verbose    bool
+	notes      []string // printed under the table
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {

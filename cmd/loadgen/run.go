@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,6 +80,22 @@ func runAll(ctx context.Context, o options, stdout, stderr io.Writer) ([]result,
 		}
 	}()
 
+	// Kabinet's pool opens WORKERS + 5 connections at most; on a server
+	// shared with other work there may be fewer left, and an update that
+	// finds none fails.
+	if _, set := o.env["DATABASE_MAX_CONNS"]; !set {
+		workers := 64
+		if w, err := strconv.Atoi(o.env["WORKERS"]); err == nil {
+			workers = w
+		}
+		if spare := db.free - 10; spare < workers+5 {
+			o.env = maps.Clone(o.env)
+			o.env["DATABASE_MAX_CONNS"] = strconv.Itoa(max(spare, 8))
+			o.notes = append(o.notes, fmt.Sprintf("Kabinet ran with DATABASE_MAX_CONNS=%s instead of WORKERS + 5: PostgreSQL had only %d connections left.", o.env["DATABASE_MAX_CONNS"], db.free))
+		}
+	}
+	loadBefore := loadAverage()
+
 	logs, keepLogs := o.logs, o.logs != ""
 	if logs == "" {
 		if logs, err = os.MkdirTemp("", "loadgen-"); err != nil {
@@ -112,6 +129,9 @@ func runAll(ctx context.Context, o options, stdout, stderr io.Writer) ([]result,
 				results = append(results, r)
 			}
 		}
+	}
+	if l := loadAverage(); l != "" {
+		o.notes = append(o.notes, fmt.Sprintf("Load average (1 min) %s before the runs, %s after.", loadBefore, l))
 	}
 	printTable(stdout, o, results, db.version, redisVersion(ctx, rdb))
 	if keepLogs {
@@ -439,7 +459,10 @@ func printTable(w io.Writer, o options, results []result, pgVersion, redisVer st
 	for _, r := range results {
 		harness = append(harness, ms(r.HarnessCPUPerUpdate))
 	}
-	fmt.Fprintf(w, "\nBeside each bot, the emulator and this tool (one process) used %s of CPU per update, in the order of the rows.\n", strings.Join(harness, ", "))
+	for _, n := range o.notes {
+		fmt.Fprintln(w, n)
+	}
+	fmt.Fprintf(w, "Beside each bot, the emulator and this tool (one process) used %s of CPU per update, in the order of the rows.\n", strings.Join(harness, ", "))
 	for _, r := range results {
 		if r.Answered < r.Updates {
 			fmt.Fprintf(w, "%s over %s at %s: %d of %d updates got no reply in time\n", targetNames[r.Target], r.Transport, rtt(r.Latency), r.Updates-r.Answered, r.Updates)

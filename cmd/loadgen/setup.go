@@ -30,6 +30,8 @@ type database struct {
 	admin   string // the server's maintenance database, to drop it
 	name    string
 	version string
+	// free is how many more connections the server took at the start.
+	free int
 }
 
 // newDatabase creates the database on the server of serverURL (a URL whose
@@ -61,6 +63,11 @@ func newDatabase(ctx context.Context, serverURL string, users []emulator.User) (
 		return nil, err
 	}
 	if err := pool.QueryRow(ctx, "SHOW server_version").Scan(&db.version); err != nil {
+		return nil, err
+	}
+	if err := pool.QueryRow(ctx, `
+SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
+       - (SELECT count(*) FROM pg_stat_activity)`).Scan(&db.free); err != nil {
 		return nil, err
 	}
 	store := postgres.New(pool)
@@ -133,6 +140,19 @@ func redisVersion(ctx context.Context, rdb *redis.Client) string {
 		}
 	}
 	return "?"
+}
+
+// loadAverage is the system's load over the last minute, "" where unknown.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
 }
 
 // machine names the CPU this runs on.
