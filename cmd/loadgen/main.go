@@ -105,7 +105,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		o.env[k] = v
 		return nil
 	})
-	fs.StringVar(&o.profiles, "cpuprofile", "", "a directory for Kabinet's CPU profiles of each measurement (go tool pprof -top DIR/kabinet-polling-0ms.pprof)")
+	fs.StringVar(&o.profiles, "cpuprofile", "", "a directory for the CPU profiles of each measurement: Kabinet's (go tool pprof -top DIR/kabinet-polling-0ms.pprof) and the emulator's with this tool's (DIR/loadgen-kabinet-polling-0ms.pprof)")
 	fs.StringVar(&o.logs, "logs", "", "a directory to keep the bots' logs in (default: a temporary one, kept only when a run had errors)")
 	fs.BoolVar(&o.verbose, "v", false, "say what is being done")
 	if err := fs.Parse(args); err != nil {

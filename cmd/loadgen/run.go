@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -203,6 +204,18 @@ func runOne(ctx context.Context, o options, exe string, db *database, rdb *redis
 	if err != nil {
 		return res, err
 	}
+	stopProfile := func() {}
+	if o.profiles != "" {
+		// The emulator's and this tool's share, to tell it from the bot's.
+		if f, err := os.Create(filepath.Join(o.profiles, "loadgen-"+name+".pprof")); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				stopProfile = sync.OnceFunc(func() { pprof.StopCPUProfile(); _ = f.Close() })
+			} else {
+				_ = f.Close()
+			}
+		}
+	}
+	defer stopProfile()
 	harnessBefore, _ := selfUsage()
 	done := rec.startMeasuring(len(steps))
 	play(ctx, emu, rec, steps, o.spread)
@@ -217,6 +230,7 @@ func runOne(ctx context.Context, o options, exe string, db *database, rdb *redis
 		return res, err
 	}
 	harnessAfter, _ := selfUsage()
+	stopProfile()
 
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
