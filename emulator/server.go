@@ -51,6 +51,18 @@ type Options struct {
 	// RateLimits, when set, enforces Telegram's flood limits from the start
 	// (see EnableRateLimits). Nil: no limits, the default.
 	RateLimits *RateLimits
+
+	// Latency is the network round trip of every Bot API request
+	// (latency.go): half of it before the emulator sees the request, half
+	// before the bot gets the answer. Zero, the default, answers at once.
+	// Webhook deliveries are not delayed.
+	Latency time.Duration
+	// OnCall, when set, hears of every request as it is answered, in the
+	// order Calls lists them, so that a load test can time the replies
+	// without reading the whole call log again and again. It is called
+	// with the Server's lock held: it must be quick and must not call the
+	// Server.
+	OnCall func(Call)
 }
 
 const (
@@ -232,6 +244,7 @@ func (s *Server) Close() {
 
 // ServeHTTP answers one Bot API request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w = s.travel(w, r)
 	started := s.now()
 	token, methodName, ok := splitAPIPath(r.URL.Path)
 	if !ok {
@@ -398,6 +411,9 @@ func (s *Server) finish(w http.ResponseWriter, call Call, res result, apiErr *ap
 
 	s.mu.Lock()
 	s.calls = append(s.calls, call)
+	if s.opts.OnCall != nil {
+		s.opts.OnCall(call)
+	}
 	ev := Event{Kind: EventCall, Method: call.Method}
 	if !call.OK {
 		ev = Event{Kind: EventError, Method: call.Method, Detail: call.Description}

@@ -23,6 +23,7 @@ import (
 	"github.com/kabinet-bot/kabinet/billing/postgres"
 	"github.com/kabinet-bot/kabinet/billing/postgres/pgtest"
 	"github.com/kabinet-bot/kabinet/emulator"
+	"github.com/kabinet-bot/kabinet/internal/app"
 	"github.com/kabinet-bot/kabinet/internal/redistest"
 	"github.com/kabinet-bot/kabinet/sms"
 )
@@ -210,7 +211,7 @@ func (s *stack) launch(env map[string]string) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	ready := make(chan struct{})
-	hooks := &serveHooks{sms: s.sms, now: s.clock.Now, listening: func(string) { close(ready) }}
+	hooks := &app.Hooks{SMS: s.sms, Now: s.clock.Now, Listening: func(string) { close(ready) }}
 	// Instances in one test process share a host name, the default
 	// INSTANCE_ID; each needs its own, as two pods would have.
 	instance := env["INSTANCE_ID"]
@@ -218,7 +219,7 @@ func (s *stack) launch(env map[string]string) (stop func()) {
 		instance = "test-" + randomHex(4)
 	}
 	go func() {
-		done <- serve(ctx, func(k string) string {
+		done <- app.Run(ctx, func(k string) string {
 			if k == "INSTANCE_ID" {
 				return instance
 			}

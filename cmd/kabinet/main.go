@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/kabinet-bot/kabinet/internal/app"
 )
 
 const usage = `usage: kabinet <command>
@@ -45,7 +47,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "sandbox":
 		return runSandbox(ctx, getenv, stdout, stderr, nil)
 	case "serve":
-		return serve(ctx, getenv, stderr, nil)
+		return app.Run(ctx, getenv, stderr, nil)
 	case "migrate":
 		return migrate(ctx, getenv, stdout)
 	case "demo-data":

@@ -30,7 +30,7 @@ import (
 // them must be linked or granted exactly once, and told so. A random SIGKILL
 // lands between a side effect and the commit of its turn only by luck, so
 // the test also uses a build of kabinet (-tags kabinet_crashtest, see
-// crash_on.go) that kills itself at a chosen point: right after the n-th
+// internal/app/crash_on.go) that kills itself at a chosen point: right after the n-th
 // right code was checked, the n-th "account linked" SMS sent or the n-th
 // trust payment granted, before that turn is committed. Those kills are
 // certain to hit the window, and the test checks that they did.

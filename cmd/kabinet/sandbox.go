@@ -21,6 +21,7 @@ import (
 	"github.com/kabinet-bot/kabinet/billing/postgres"
 	"github.com/kabinet-bot/kabinet/config"
 	"github.com/kabinet-bot/kabinet/emulator"
+	"github.com/kabinet-bot/kabinet/internal/app"
 	"github.com/kabinet-bot/kabinet/sandbox"
 	"github.com/kabinet-bot/kabinet/sms"
 )
@@ -66,12 +67,12 @@ func runSandbox(ctx context.Context, getenv func(string) string, stdout, stderr 
 	if err := reachable(ctx, cfg.DatabaseURL, cfg.RedisURL); err != nil {
 		return err
 	}
-	pool, err := openDB(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns, nil)
+	pool, err := app.OpenDB(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if err := loadDemo(ctx, pool); err != nil {
+	if err := app.LoadDemo(ctx, pool); err != nil {
 		return err
 	}
 	personas, err := sandboxPersonas(ctx, pool, cfg.MaxAccounts)
@@ -125,9 +126,9 @@ func runSandbox(ctx context.Context, getenv func(string) string, stdout, stderr 
 	botDone := make(chan error, 1)
 	ready := make(chan struct{})
 	go func() {
-		botDone <- serve(botCtx, env, stderr, &serveHooks{
-			sms:       phones,
-			listening: func(string) { close(ready) },
+		botDone <- app.Run(botCtx, env, stderr, &app.Hooks{
+			SMS:       phones,
+			Listening: func(string) { close(ready) },
 		})
 	}()
 
@@ -275,14 +276,14 @@ func sandboxPersonas(ctx context.Context, pool *pgxpool.Pool, maxAccounts int) (
 
 // reachable checks that PostgreSQL and Redis listen at all, so that a
 // missing one is reported in one line that says what to do. Anything else
-// (a wrong password) is left to openDB and serve, whose errors say more.
+// (a wrong password) is left to app.OpenDB and serve, whose errors say more.
 func reachable(ctx context.Context, databaseURL, redisURL string) error {
 	const advice = "start PostgreSQL and Redis (e.g. `docker compose up -d postgres redis`) or set DATABASE_URL / REDIS_URL"
 	pgCfg, err := pgx.ParseConfig(databaseURL)
 	if err != nil {
 		return fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	if !strings.HasPrefix(pgCfg.Host, "/") { // a Unix socket is left to openDB
+	if !strings.HasPrefix(pgCfg.Host, "/") { // a Unix socket is left to app.OpenDB
 		pgAddr := net.JoinHostPort(pgCfg.Host, fmt.Sprint(pgCfg.Port))
 		if err := dial(ctx, pgAddr); err != nil {
 			return fmt.Errorf("PostgreSQL at %s is not reachable (%v): %s", pgAddr, err, advice)

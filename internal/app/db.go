@@ -1,10 +1,9 @@
-package main
+package app
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"runtime"
 	"strings"
@@ -16,16 +15,20 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kabinet-bot/kabinet/billing/postgres"
-	"github.com/kabinet-bot/kabinet/config"
 	"github.com/kabinet-bot/kabinet/offices"
 )
+
+// OpenDB connects to PostgreSQL as serve does, for the commands that are
+// not serve (migrate, demo-data, the sandbox) and the load tool.
+func OpenDB(ctx context.Context, dbURL string, maxConns int) (*pgxpool.Pool, error) {
+	return openDB(ctx, dbURL, maxConns, nil)
+}
 
 // openDB connects to PostgreSQL, creating the database first if it does not
 // exist yet, so that a fresh machine needs no manual `createdb`. The pool
 // holds at most maxConns connections (DATABASE_MAX_CONNS, which follows
 // WORKERS: pgx's default of 4 would make the chats handled in parallel
-// queue for a connection). tracer, when not nil, sees every query (serve's
-// metrics).
+// queue for a connection).
 func openDB(ctx context.Context, dbURL string, maxConns int, tracer pgx.QueryTracer) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {
@@ -166,44 +169,9 @@ func openRedis(ctx context.Context, redisURL string, cluster []string, workers i
 	return rdb, nil
 }
 
-// withMigratedDB runs fn with a pool on DATABASE_URL, the database created
-// if missing and migrated: the common start of the commands that are not serve.
-func withMigratedDB(ctx context.Context, getenv func(string) string, fn func(*pgxpool.Pool) error) error {
-	cfg, err := config.Load(getenv, false)
-	if err != nil {
-		return err
-	}
-	pool, err := openDB(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns, nil)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if err := postgres.Migrate(ctx, pool); err != nil {
-		return err
-	}
-	return fn(pool)
-}
-
-func migrate(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
-	return withMigratedDB(ctx, getenv, func(*pgxpool.Pool) error {
-		fmt.Fprintln(stdout, "migrations applied")
-		return nil
-	})
-}
-
-func demoData(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
-	return withMigratedDB(ctx, getenv, func(pool *pgxpool.Pool) error {
-		if err := loadDemo(ctx, pool); err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, "demo data loaded")
-		return nil
-	})
-}
-
-// loadDemo migrates and loads every demo dataset: subscribers, offices and
+// LoadDemo migrates and loads every demo dataset: subscribers, offices and
 // payment points. Safe to run again.
-func loadDemo(ctx context.Context, pool *pgxpool.Pool) error {
+func LoadDemo(ctx context.Context, pool *pgxpool.Pool) error {
 	if err := postgres.Migrate(ctx, pool); err != nil {
 		return err
 	}

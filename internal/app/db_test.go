@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -20,7 +20,7 @@ func TestOpenDBSizesThePoolFromWorkers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pool, err := openDB(context.Background(), cfg.DatabaseURL, cfg.DatabaseMaxConns, nil)
+		pool, err := OpenDB(context.Background(), cfg.DatabaseURL, cfg.DatabaseMaxConns)
 		if err != nil {
 			t.Fatal(err)
 		}

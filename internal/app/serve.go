@@ -1,4 +1,9 @@
-package main
+// Package app is Kabinet's `serve`: the whole bot wired from the
+// environment. cmd/kabinet runs it for `serve` and `sandbox`, the
+// end-to-end tests run it in their own process, and cmd/loadgen runs it as
+// one of the bots it measures, so that every one of them runs exactly what
+// production runs.
+package app
 
 import (
 	"context"
@@ -16,6 +21,8 @@ import (
 
 	tgbot "github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/kabinet-bot/kabinet/billing/postgres"
 	"github.com/kabinet-bot/kabinet/bot"
@@ -35,18 +42,25 @@ import (
 // allowedUpdates are the update types the bot handles; Telegram sends no others.
 var allowedUpdates = []string{"message", "edited_message", "callback_query", "my_chat_member"}
 
-// serveHooks lets the sandbox and the tests reach into a running server: the
-// SMS sender to use instead of the configured one, and a callback with the
-// HTTP address once it listens. nil in production.
-type serveHooks struct {
-	sms       sms.Sender
-	listening func(addr string)
-	now       func() time.Time
+// Hooks let the sandbox, the tests and the load tool reach into a running
+// server: the SMS sender to use instead of the configured one, a callback
+// with the HTTP address once it listens, the clock, and what watches the
+// Redis and PostgreSQL calls. nil in production.
+type Hooks struct {
+	SMS       sms.Sender
+	Listening func(addr string)
+	Now       func() time.Time
+	// Redis is added to the Redis client (redis.Hook), DB is the
+	// PostgreSQL pool's query tracer: the load tool counts round trips
+	// with them.
+	Redis redis.Hook
+	DB    pgx.QueryTracer
 }
 
-// serve runs the bot until ctx is cancelled, then finishes the updates in
-// hand and returns.
-func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, hooks *serveHooks) error {
+// Run is `kabinet serve`: it runs the bot until ctx is cancelled, then
+// finishes the updates in hand and returns. Settings come from getenv,
+// the log goes to stderr.
+func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hooks *Hooks) error {
 	cfg, err := config.Load(getenv, true)
 	if err != nil {
 		return err
@@ -57,7 +71,11 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	// /metrics serves it (README, Metrics).
 	reg := metrics.NewRegistry()
 
-	pool, err := openDB(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns, metrics.NewPostgresTracer(reg))
+	var tracer pgx.QueryTracer = metrics.NewPostgresTracer(reg)
+	if hooks != nil && hooks.DB != nil {
+		tracer = bothTracers{tracer, hooks.DB}
+	}
+	pool, err := openDB(ctx, cfg.DatabaseURL, cfg.DatabaseMaxConns, tracer)
 	if err != nil {
 		return err
 	}
@@ -73,6 +91,9 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	defer rdb.Close()
 	rdb.AddHook(metrics.NewRedisHook(reg))
 	metrics.RegisterRedisPool(reg, rdb)
+	if hooks != nil && hooks.Redis != nil {
+		rdb.AddHook(hooks.Redis)
+	}
 
 	text, err := locales.Load()
 	if err != nil {
@@ -96,12 +117,12 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 	}
 
 	now := time.Now
-	if hooks != nil && hooks.now != nil {
-		now = hooks.now
+	if hooks != nil && hooks.Now != nil {
+		now = hooks.Now
 	}
 	var sender sms.Sender
-	if hooks != nil && hooks.sms != nil {
-		sender = hooks.sms
+	if hooks != nil && hooks.SMS != nil {
+		sender = hooks.SMS
 	} else {
 		s, closer, err := sms.New(cfg.SMS, log)
 		if err != nil {
@@ -238,8 +259,8 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer, ho
 		log.Info("serving", "mode", "polling", "http_addr", ln.Addr().String(), "bot_id", me.ID)
 	}
 
-	if hooks != nil && hooks.listening != nil {
-		hooks.listening(ln.Addr().String())
+	if hooks != nil && hooks.Listening != nil {
+		hooks.Listening(ln.Addr().String())
 	}
 
 	// Pushes, trust reminders and expiries; the work is rows in PostgreSQL,
@@ -425,4 +446,17 @@ func cityGroups(m map[string]int64) []int64 {
 		}
 	}
 	return out
+}
+
+// bothTracers hands every query to two tracers (the metrics', and a load
+// tool's counter).
+type bothTracers [2]pgx.QueryTracer
+
+func (b bothTracers) TraceQueryStart(ctx context.Context, c *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	return b[1].TraceQueryStart(b[0].TraceQueryStart(ctx, c, d), c, d)
+}
+
+func (b bothTracers) TraceQueryEnd(ctx context.Context, c *pgx.Conn, d pgx.TraceQueryEndData) {
+	b[0].TraceQueryEnd(ctx, c, d)
+	b[1].TraceQueryEnd(ctx, c, d)
 }

@@ -1,6 +1,6 @@
 //go:build kabinet_crashtest
 
-package main
+package app
 
 import (
 	"context"

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"runtime"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/kabinet-bot/kabinet/billing"
+	"github.com/kabinet-bot/kabinet/billing/postgres"
+	"github.com/kabinet-bot/kabinet/emulator"
+	"github.com/kabinet-bot/kabinet/internal/app"
+)
+
+// database is the run's own PostgreSQL database: migrated, with the demo
+// data of `kabinet demo-data`, and the subscribers linked, as if each had
+// linked an account earlier. Drop removes it.
+type database struct {
+	url     string // the database's URL, for Kabinet
+	admin   string // the server's maintenance database, to drop it
+	name    string
+	version string
+	// free is how many more connections the server took at the start.
+	free int
+}
+
+// newDatabase creates the database on the server of serverURL (a URL whose
+// database name is replaced) and links users to the demo accounts that are
+// not closed, in turn.
+func newDatabase(ctx context.Context, serverURL string, users []emulator.User) (_ *database, err error) {
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return nil, fmt.Errorf("-db: %w", err)
+	}
+	db := &database{name: "loadgen_" + randomHex(6)}
+	u.Path = "/postgres"
+	db.admin = u.String()
+	u.Path = "/" + db.name
+	db.url = u.String()
+
+	pool, err := app.OpenDB(ctx, db.url, 8) // creates the database
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	defer func() {
+		if err != nil {
+			pool.Close()
+			_ = db.drop(context.WithoutCancel(ctx))
+		}
+	}()
+	if err := app.LoadDemo(ctx, pool); err != nil {
+		return nil, err
+	}
+	if err := pool.QueryRow(ctx, "SHOW server_version").Scan(&db.version); err != nil {
+		return nil, err
+	}
+	if err := pool.QueryRow(ctx, `
+SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
+       - (SELECT count(*) FROM pg_stat_activity)`).Scan(&db.free); err != nil {
+		return nil, err
+	}
+	store := postgres.New(pool)
+	var accounts []int64
+	for n := 1000000001; n <= 1000000099; n++ {
+		acc, err := store.AccountByNumber(ctx, fmt.Sprint(n))
+		if errors.Is(err, billing.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if acc.Status != billing.StatusClosed {
+			accounts = append(accounts, acc.ID)
+		}
+	}
+	if len(accounts) == 0 {
+		return nil, errors.New("the demo data has no open accounts")
+	}
+	for i, user := range users {
+		if err := store.Link(ctx, user.ID, accounts[i%len(accounts)], 5); err != nil {
+			return nil, fmt.Errorf("link a subscriber: %w", err)
+		}
+	}
+	return db, nil
+}
+
+// drop removes the database, even with a connection still open to it.
+func (db *database) drop(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, db.admin)
+	if err != nil {
+		return fmt.Errorf("drop %s: %w", db.name, err)
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{db.name}.Sanitize()+" WITH (FORCE)")
+	return err
+}
+
+// deleteKeys removes every key under prefix: a Kabinet run's Redis state.
+func deleteKeys(ctx context.Context, rdb *redis.Client, prefix string) error {
+	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+		if len(keys) == 500 {
+			if err := rdb.Unlink(ctx, keys...).Err(); err != nil {
+				return err
+			}
+			keys = keys[:0]
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return err
+	}
+	if len(keys) > 0 {
+		return rdb.Unlink(ctx, keys...).Err()
+	}
+	return nil
+}
+
+// redisVersion is the server's redis_version.
+func redisVersion(ctx context.Context, rdb *redis.Client) string {
+	info, err := rdb.Info(ctx, "server").Result()
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {
+			return v
+		}
+	}
+	return "?"
+}
+
+// loadAverage is the system's load over the last minute, "" where unknown.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
+}
+
+// machine names the CPU this runs on.
+func machine() string {
+	model := runtime.GOARCH
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		defer f.Close()
+		s := bufio.NewScanner(f)
+		for s.Scan() {
+			if v, ok := strings.CutPrefix(s.Text(), "model name"); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%d × %s, %s %s/%s", runtime.NumCPU(), model, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// randomID is a random positive id below 2^40, plus offset.
+func randomID(offset int64) int64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return int64(binary.BigEndian.Uint64(b[:])>>24) + offset
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
