@@ -52,12 +52,11 @@ type chatState struct {
 	sigs [kinds]string
 	// balanceMsg is the bot's balance message, whose buttons are pressed;
 	// refreshData and payData are those buttons' data.
-	balanceMsg            int
-	refreshData, payData  string
-	pending               []*update // sent, not answered yet, in the order sent
-	learned               []emulator.Call
-	learning              bool
-	reorderings, answered int
+	balanceMsg           int
+	refreshData, payData string
+	pending              []*update // sent, not answered yet, in the order sent
+	learned              []emulator.Call
+	learning             bool // before the measurement: learn files its sendMessage calls
 }
 
 // recorder watches every Bot API call (emulator.Options.OnCall) and pairs
@@ -148,11 +147,9 @@ func (r *recorder) answerLocked(u *update, t time.Time) {
 		return // answered already
 	}
 	if i > 0 {
-		ch.reorderings++
 		r.reorders++
 	}
 	ch.pending = slices.Delete(ch.pending, i, i+1)
-	ch.answered++
 	if u.cbID != "" {
 		delete(r.byCallback, u.cbID)
 	}
