@@ -1,44 +1,16 @@
 package main
 
 import (
-	"encoding/json"
 	"net"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/kabinet-bot/kabinet/internal/logtest"
 	"github.com/kabinet-bot/kabinet/internal/redistest"
 )
-
-// jsonLines parses a log as JSON lines; a line that is not one JSON object
-// fails the test.
-func jsonLines(t *testing.T, logs string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for i, line := range strings.Split(strings.TrimRight(logs, "\n"), "\n") {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Errorf("log line %d is not JSON: %q", i+1, line)
-			continue
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-// dialLines are the log's records of go-redis's failed dials to addr.
-func dialLines(lines []map[string]any, addr string) []map[string]any {
-	var out []map[string]any
-	for _, m := range lines {
-		if d, _ := m["detail"].(string); strings.Contains(d, "failed to dial") && strings.Contains(d, addr) {
-			out = append(out, m)
-		}
-	}
-	return out
-}
 
 // switchableRedis forwards to the test Redis while up; down closes the
 // listener and every connection (Redis stopped), up listens again on the
@@ -135,7 +107,7 @@ func TestRedisOutageLogIsJSON(t *testing.T) {
 	redisSrv.down()
 	s.emu.SendCommand(u, "/start")
 	deadline := time.Now().Add(20 * time.Second)
-	for len(dialLines(jsonLines(t, s.logs.String()), redisSrv.addr)) == 0 {
+	for len(logtest.DialLines(logtest.JSONLines(t, s.logs.String()), redisSrv.addr)) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("no failed dial to %s in serve's log:\n%s", redisSrv.addr, s.logs.String())
 		}
@@ -144,8 +116,8 @@ func TestRedisOutageLogIsJSON(t *testing.T) {
 	redisSrv.up()
 	s.next(u, "Здравствуйте")
 
-	lines := jsonLines(t, s.logs.String())
-	for _, m := range dialLines(lines, redisSrv.addr) {
+	lines := logtest.JSONLines(t, s.logs.String())
+	for _, m := range logtest.DialLines(lines, redisSrv.addr) {
 		if m["msg"] != "redis client" || m["level"] != "WARN" {
 			t.Errorf("failed dial logged as %v; want msg \"redis client\" at WARN", m)
 		}

@@ -3,7 +3,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"strings"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kabinet-bot/kabinet/config"
+	"github.com/kabinet-bot/kabinet/internal/logtest"
 )
 
 // syncBuffer collects a log written from several goroutines.
@@ -30,33 +30,6 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-// jsonLines parses a log as JSON lines; a line that is not one JSON object
-// fails the test.
-func jsonLines(t *testing.T, logs string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for i, line := range strings.Split(strings.TrimRight(logs, "\n"), "\n") {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Errorf("log line %d is not JSON: %q", i+1, line)
-			continue
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-// dialLines are the log's records of go-redis's failed dials to addr.
-func dialLines(lines []map[string]any, addr string) []map[string]any {
-	var out []map[string]any
-	for _, m := range lines {
-		if d, _ := m["detail"].(string); strings.Contains(d, "failed to dial") && strings.Contains(d, addr) {
-			out = append(out, m)
-		}
-	}
-	return out
 }
 
 // TestRedisLogIsJSON: with serve's logger routed, a dial that fails
@@ -79,8 +52,8 @@ func TestRedisLogIsJSON(t *testing.T) {
 	}
 	redisLog.Printf(context.Background(), "redis: AUTH %s refused", "pa55word-x")
 
-	lines := jsonLines(t, logs.String())
-	dials := dialLines(lines, addr)
+	lines := logtest.JSONLines(t, logs.String())
+	dials := logtest.DialLines(lines, addr)
 	if len(dials) == 0 {
 		t.Fatalf("no failed dial to %s in the log:\n%s", addr, logs.String())
 	}
