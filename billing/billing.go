@@ -56,6 +56,12 @@ type Account struct {
 	// Trust is the trust payment running on the account, nil if none. Its
 	// sum is part of Balance until it ends and is taken back.
 	Trust *ActiveTrust
+	// PaidUntil is the instant the service stops without a payment, as the
+	// billing computes it (billing/postgres: PaidUntil below, at the moment
+	// the account was read); zero when nothing is charged. The balance
+	// screen and the low-balance notices both read it, so they never
+	// disagree.
+	PaidUntil time.Time
 }
 
 // ActiveTrust is a trust payment that has been granted and not yet ended.
@@ -109,10 +115,11 @@ func (a Account) OwnBalance() money.Amount {
 type Forecast struct {
 	// Unlimited: nothing is charged, the money lasts indefinitely.
 	Unlimited bool
-	// DaysLeft is how many whole days the service stays on without a payment.
+	// DaysLeft is how many days after today the service stays on without a
+	// payment: 0 when today is its last day.
 	DaysLeft int
-	// BlockOn is the day the service stops without a payment, in the zone
-	// passed to Forecast.
+	// BlockOn is the last day the service is on without a payment (its
+	// midnight, in the zone passed to Forecast): "хватит до 4 декабря".
 	BlockOn time.Time
 	// TrustEnds tells that BlockOn is the end of a running trust payment:
 	// its sum is taken back that day and what stays does not pay on.
@@ -123,30 +130,89 @@ type Forecast struct {
 	Need money.Amount
 }
 
-// Forecast estimates, at now, how long the service stays on. Only the money
-// that stays counts: a trust payment's sum is taken back when it ends, so
-// while one runs the service lasts until its end at the earliest and past
-// it only as far as the account's own money pays. The monthly charge is
-// spread over 30 days.
+// Forecast is, at now, how long the service stays on: from PaidUntil when
+// the adapter filled it, else computed here with the same rule (PaidUntil).
+// Only the money that stays counts: a trust payment's sum is taken back when
+// it ends, so while one runs the service lasts until its end at the earliest
+// and past it only as far as the account's own money pays.
 func (a Account) Forecast(now time.Time, loc *time.Location) Forecast {
 	charge := a.MonthlyCharge()
 	if charge <= 0 {
 		return Forecast{Unlimited: true}
 	}
-	own := a.OwnBalance()
-	days := 0
-	if own > 0 {
-		days = int(int64(own) * 30 / int64(charge))
+	until := a.PaidUntil
+	if until.IsZero() {
+		until = a.StopsAt(now, loc)
 	}
-	f := Forecast{DaysLeft: days, BlockOn: now.In(loc).AddDate(0, 0, days)}
-	if a.Trust != nil && a.Trust.ExpiresAt.After(f.BlockOn) {
-		f.BlockOn, f.TrustEnds = a.Trust.ExpiresAt.In(loc), true
-		f.DaysLeft = CalendarDays(now.In(loc), f.BlockOn)
+	f := Forecast{BlockOn: LastDay(until, now, loc)}
+	f.DaysLeft = CalendarDays(now.In(loc), f.BlockOn)
+	if a.Trust != nil && !a.Trust.ExpiresAt.Before(until) {
+		f.TrustEnds = true
 	}
-	if own < charge {
+	if own := a.OwnBalance(); own < charge {
 		f.Need = charge - own
 	}
 	return f
+}
+
+// StopsAt is PaidUntil for this account at now: the later of the running
+// trust payment's end and the day its own money stops paying.
+func (a Account) StopsAt(now time.Time, loc *time.Location) time.Time {
+	charge := a.MonthlyCharge()
+	if charge <= 0 {
+		return time.Time{}
+	}
+	until := PaidUntil(a.OwnBalance(), charge, now, loc)
+	if a.Trust != nil && a.Trust.ExpiresAt.After(until) {
+		until = a.Trust.ExpiresAt
+	}
+	return until
+}
+
+// LastDay is the last calendar day (in loc) on which the service is still
+// on when it stops at until: the day before a stop at midnight, the day
+// itself for a stop during it (a trust payment's end). Never before now's
+// day.
+func LastDay(until, now time.Time, loc *time.Location) time.Time {
+	d := until.Add(-time.Nanosecond).In(loc)
+	d = time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, loc)
+	n := now.In(loc)
+	if today := time.Date(n.Year(), n.Month(), n.Day(), 0, 0, 0, 0, loc); d.Before(today) {
+		return today
+	}
+	return d
+}
+
+// PaidUntil is the billing's rule for when money runs out: the monthly
+// charge is written off day by day, each local day costing the charge
+// divided by the days of its month (rounded up to a kopeck, as billings
+// round), at the day's start. own is the money after today's write-off; the
+// answer is the start (00:00 in loc) of the first day own cannot pay, now's
+// next midnight when it pays none. A Russian ISP's "посуточное списание"
+// works so; it is why a 500 ₽ tariff lasts 31 days of December and 28 of
+// February, not a flat 30.
+func PaidUntil(own, charge money.Amount, now time.Time, loc *time.Location) time.Time {
+	n := now.In(loc)
+	day := time.Date(n.Year(), n.Month(), n.Day()+1, 0, 0, 0, 0, loc)
+	if charge <= 0 {
+		return time.Time{}
+	}
+	// Ten years of months at most: beyond that the date means nothing.
+	for range 120 {
+		days := time.Date(day.Year(), day.Month()+1, 0, 0, 0, 0, 0, loc).Day()
+		daily := (charge + money.Amount(days) - 1) / money.Amount(days)
+		left := days - day.Day() + 1
+		if own < daily*money.Amount(left) {
+			k := 0
+			if own > 0 {
+				k = int(own / daily)
+			}
+			return day.AddDate(0, 0, k)
+		}
+		own -= daily * money.Amount(left)
+		day = time.Date(day.Year(), day.Month()+1, 1, 0, 0, 0, 0, loc)
+	}
+	return day
 }
 
 // CalendarDays counts the midnights between two instants of one zone: the

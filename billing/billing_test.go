@@ -15,6 +15,7 @@ func TestForecastCountsOnlyTheMoneyThatStays(t *testing.T) {
 	}
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, msk)
 	day := func(d int) time.Time { return time.Date(2026, 12, d, 12, 0, 0, 0, msk) }
+	date := func(m time.Month, d int) time.Time { return time.Date(2026, m, d, 0, 0, 0, 0, msk) }
 	tariff := billing.Tariff{Name: "Домашний 100", MonthlyFee: money.Rub(500)}
 	trust := func(sum int64, ends time.Time) *billing.ActiveTrust {
 		return &billing.ActiveTrust{Amount: money.Rub(sum), ExpiresAt: ends}
@@ -30,15 +31,18 @@ func TestForecastCountsOnlyTheMoneyThatStays(t *testing.T) {
 		need      money.Amount
 		unlimited bool
 	}{
-		{name: "no trust, 27 days", balance: money.Rub(465), fee: tariff.MonthlyFee, days: 27, blockOn: day(28), need: money.Rub(35)},
-		{name: "no trust, a month paid", balance: money.Rub(1000), fee: tariff.MonthlyFee, days: 60, blockOn: time.Date(2027, 1, 30, 12, 0, 0, 0, msk)},
-		{name: "no money", balance: 0, fee: tariff.MonthlyFee, days: 0, blockOn: now, need: money.Rub(500)},
+		// December's days cost 500/31 = 16,13 ₽: 465 ₽ pay 28 of them.
+		{name: "no trust, 28 days", balance: money.Rub(465), fee: tariff.MonthlyFee, days: 28, blockOn: date(12, 29), need: money.Rub(35)},
+		// The rest of December and all of January (31 days each), and
+		// not one day of February, whose days cost more (500/28).
+		{name: "no trust, a month paid", balance: money.Rub(1000), fee: tariff.MonthlyFee, days: 61, blockOn: time.Date(2027, 1, 31, 0, 0, 0, 0, msk)},
+		{name: "no money", balance: 0, fee: tariff.MonthlyFee, days: 0, blockOn: date(12, 1), need: money.Rub(500)},
 		// 1000000020: -35 ₽, a 500 ₽ trust payment until 4 December. The
 		// 465 ₽ on the account last until the trust payment ends, not 27 days.
-		{name: "trust over a debt", balance: money.Rub(465), trust: trust(500, day(4)), fee: tariff.MonthlyFee, days: 3, blockOn: day(4), trustEnds: true, need: money.Rub(535)},
+		{name: "trust over a debt", balance: money.Rub(465), trust: trust(500, day(4)), fee: tariff.MonthlyFee, days: 3, blockOn: date(12, 4), trustEnds: true, need: money.Rub(535)},
 		// 120 ₽ of one's own last 7 days, past the trust payment's end.
-		{name: "own money outlasts the trust", balance: money.Rub(620), trust: trust(500, day(4)), fee: tariff.MonthlyFee, days: 7, blockOn: day(8), need: money.Rub(380)},
-		{name: "paid after the trust", balance: money.Rub(1500), trust: trust(500, day(4)), fee: tariff.MonthlyFee, days: 60, blockOn: time.Date(2027, 1, 30, 12, 0, 0, 0, msk)},
+		{name: "own money outlasts the trust", balance: money.Rub(620), trust: trust(500, day(4)), fee: tariff.MonthlyFee, days: 7, blockOn: date(12, 8), need: money.Rub(380)},
+		{name: "paid after the trust", balance: money.Rub(1500), trust: trust(500, day(4)), fee: tariff.MonthlyFee, days: 61, blockOn: time.Date(2027, 1, 31, 0, 0, 0, 0, msk)},
 		{name: "nothing charged", balance: money.Rub(10), unlimited: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {

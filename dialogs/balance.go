@@ -33,8 +33,18 @@ func (e *Engine) showBalance(t *turn, id int64, edit int) error {
 	if err != nil {
 		return err
 	}
+	text := e.balanceText(t, acc, payments)
+	for _, f := range e.reg.balanceTop {
+		top, err := f(e, t, acc)
+		if err != nil {
+			return err
+		}
+		if top != "" {
+			text = top + "\n\n" + text
+		}
+	}
 	t.reply(Reply{
-		Text: e.balanceText(t, acc, payments),
+		Text: text,
 		Edit: edit,
 		Buttons: append(append([][]Button{
 			{{Text: e.t(t, "btn_refresh", nil), Data: fmt.Sprintf("balr:%d", acc.ID)}},

@@ -43,6 +43,7 @@ func newPayHarness(t *testing.T, provider payments.Provider) *payHarness {
 	t.Helper()
 	pool, _ := pgtest.New(t)
 	store := postgres.New(pool)
+	store.SetClock(func() time.Time { return payNow })
 	h := &payHarness{harness: &harness{t: t, lang: "ru"}, pool: pool, store: store}
 	if _, err := pool.Exec(context.Background(), `INSERT INTO tariffs (name, monthly_fee) VALUES ('Тест', 50000)`); err != nil {
 		t.Fatal(err)

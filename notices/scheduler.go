@@ -1,4 +1,4 @@
-package payments
+package notices
 
 import (
 	"context"
@@ -24,26 +24,6 @@ import (
 // survives restarts because it is the data itself), sends with no
 // transaction open, records each outcome in a second short statement, and
 // LISTEN/NOTIFY wakes it the moment a payment arrives.
-
-// Button is an inline button on a message the scheduler sends: a callback
-// (Data) or a link (URL).
-type Button struct {
-	Text string
-	Data string
-	URL  string
-}
-
-// Messenger sends a Telegram message to a private chat (whose id is the
-// user's id). The bot package implements it with its sender; an error means
-// the message did not go out and the notice is tried again later.
-type Messenger interface {
-	Send(ctx context.Context, chatID int64, text string, buttons [][]Button) error
-}
-
-// Texts renders a message of the locales catalog; *locales.Catalog implements it.
-type Texts interface {
-	T(lang, id string, data map[string]any) string
-}
 
 // ScheduleStore is the scheduler's view of billing; billing/postgres
 // implements it. Every method is one short transaction that never waits
@@ -81,6 +61,10 @@ type Scheduler struct {
 	// a claim keeps other instances off a row (see defaultLease).
 	owner string
 	lease time.Duration
+
+	// notices is the notices table's part (WithNotices); nil: only the
+	// payment and trust pushes.
+	notices *lowNotices
 }
 
 // defaultLease is how long a claimed row is kept from other instances. A
@@ -138,6 +122,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			}
 		}
 	}()
+	if s.notices != nil {
+		go s.runScans(ctx)
+		go s.runProgress(ctx, progressEvery)
+	}
 	tick := time.NewTicker(s.poll)
 	defer tick.Stop()
 	for {
@@ -180,10 +168,20 @@ func (s *Scheduler) RunOnce(ctx context.Context) error {
 	}
 	for {
 		n, err := s.remindTrust(ctx, now)
-		if err != nil || n < batch {
+		if err != nil {
+			return err
+		}
+		if n < batch {
+			break
+		}
+	}
+	for s.notices != nil {
+		n, err := s.sendDue(ctx)
+		if err != nil || n < batch || ctx.Err() != nil {
 			return err
 		}
 	}
+	return nil
 }
 
 // pushNotices claims a batch of due notices, sends them and records each
@@ -266,13 +264,11 @@ func runClaimed[T any](ctx context.Context, s *Scheduler, deadline time.Time, cl
 }
 
 func (s *Scheduler) sendNotice(ctx context.Context, n billing.PaymentNotice) error {
-	lang := langOr(n.Language)
-	text := s.text.T(lang, "payment_received", map[string]any{
-		"Amount":  n.Amount.Format(lang),
-		"Balance": n.Balance.Format(lang),
-		"Number":  n.AccountNumber,
-	})
-	if err := s.msg.Send(ctx, n.TelegramUserID, text, nil); err != nil {
+	if ok, err := s.wanted(ctx, n.TelegramUserID, n.AccountID, TopicPayment); err != nil || !ok {
+		return err // nil: turned off, which counts as done
+	}
+	m := PaymentMessage(s.text, n)
+	if err := s.msg.Send(ctx, n.TelegramUserID, m.Text, m.Buttons); err != nil && !errors.Is(err, ErrUnreachable) {
 		s.log.Warn("payment notice not sent", "event", "notice_failed", "payment", n.PaymentID, "attempts", n.Attempts+1, "err", err)
 		return err
 	}
@@ -280,30 +276,26 @@ func (s *Scheduler) sendNotice(ctx context.Context, n billing.PaymentNotice) err
 }
 
 func (s *Scheduler) sendReminder(ctx context.Context, r billing.TrustReminder) error {
+	if ok, err := s.wanted(ctx, r.Recipient.UserID, r.AccountID, TopicTrust); err != nil || !ok {
+		return err
+	}
 	loc := s.loc
 	if l, err := time.LoadLocation(r.TimeZone); err == nil && r.TimeZone != "" {
 		loc = l
 	}
-	end := r.ExpiresAt.In(loc)
-	lang := langOr(r.Recipient.Language)
-	date := s.text.T(lang, "date_day_month", map[string]any{"Day": end.Day(), "Month": s.text.T(lang, fmt.Sprintf("month_%d", int(end.Month())), nil)})
-	text := s.text.T(lang, "trust_reminder", map[string]any{
-		"Amount": r.Amount.Format(lang),
-		"Number": r.AccountNumber,
-		"Date":   date,
-		"Time":   end.Format("15:04"),
-	})
-	buttons := [][]Button{{{Text: s.text.T(lang, "btn_pay", nil), Data: fmt.Sprintf("payn:%d", r.AccountID)}}}
-	if err := s.msg.Send(ctx, r.Recipient.UserID, text, buttons); err != nil {
+	m := ReminderMessage(s.text, r, loc)
+	if err := s.msg.Send(ctx, r.Recipient.UserID, m.Text, m.Buttons); err != nil && !errors.Is(err, ErrUnreachable) {
 		s.log.Warn("trust reminder not sent", "event", "reminder_failed", "trust", r.ID, "attempts", r.Attempts+1, "err", err)
 		return err
 	}
 	return nil
 }
 
-func langOr(lang string) string {
-	if lang == "" {
-		return "ru"
+// wanted asks the notices' settings whether the person wants this topic of
+// the account (yes when the scheduler runs without them).
+func (s *Scheduler) wanted(ctx context.Context, userID, accountID int64, topic Topic) (bool, error) {
+	if s.notices == nil {
+		return true, nil
 	}
-	return lang
+	return s.notices.store.wants(ctx, userID, accountID, topic)
 }
