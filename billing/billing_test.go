@@ -60,3 +60,38 @@ func TestForecastCountsOnlyTheMoneyThatStays(t *testing.T) {
 		})
 	}
 }
+
+// The daily write-off: a day costs the monthly charge over that month's
+// days, so the same money lasts longer in December than in February, and
+// the service stops at the local midnight of the first day not paid.
+func TestPaidUntilWritesOffByTheMonthsDays(t *testing.T) {
+	msk, err := time.LoadLocation("Europe/Moscow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vvo, err := time.LoadLocation("Asia/Vladivostok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fee := money.Rub(500)
+	ten := 10 * ((fee + 27) / 28) // ten of February's dearest days
+	for _, c := range []struct {
+		name string
+		now  time.Time
+		loc  *time.Location
+		own  money.Amount
+		want time.Time
+	}{
+		{"february", time.Date(2027, 2, 1, 12, 0, 0, 0, msk), msk, ten, time.Date(2027, 2, 12, 0, 0, 0, 0, msk)},
+		// The same money in December pays 11 of its cheaper days.
+		{"december", time.Date(2026, 12, 1, 12, 0, 0, 0, msk), msk, ten, time.Date(2026, 12, 13, 0, 0, 0, 0, msk)},
+		{"nothing", time.Date(2026, 12, 1, 12, 0, 0, 0, msk), msk, 0, time.Date(2026, 12, 2, 0, 0, 0, 0, msk)},
+		{"a debt", time.Date(2026, 12, 1, 12, 0, 0, 0, msk), msk, -money.Rub(100), time.Date(2026, 12, 2, 0, 0, 0, 0, msk)},
+		// 23:00 in Moscow is already tomorrow in Владивосток.
+		{"another zone's midnight", time.Date(2026, 12, 1, 23, 0, 0, 0, msk), vvo, 0, time.Date(2026, 12, 3, 0, 0, 0, 0, vvo)},
+	} {
+		if got := billing.PaidUntil(c.own, fee, c.now, c.loc); !got.Equal(c.want) {
+			t.Errorf("%s: paid until %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -99,7 +100,7 @@ func TestLowBalanceNoticeOncePerPeriodAndAPaymentCancelsIt(t *testing.T) {
 	s := prepareStack(t, polling, noticeEnv)
 	s.clock.Set(atMoscow(t, 12, 0))
 	pool := s.db()
-	const number = "1000000004" // Москва, Домашний 100
+	const number = "1000000004"                  // Москва, Домашний 100
 	setBalance(t, pool, number, money.Rub(5000)) // months of money: nothing owed while linking
 	s.start()
 	u := newUser("ru")
@@ -369,3 +370,82 @@ func TestTrustedPersonGetsTheNoticeUntilEitherEndsIt(t *testing.T) {
 	s.emu.SendText(stranger, "/start "+param)
 	s.next(stranger, "ссылка уже не действует")
 }
+
+// runCLI runs a kabinet command against the stack's database and returns
+// what it printed.
+func (s *stack) runCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	var out, errOut strings.Builder
+	if err := run(context.Background(), args, func(k string) string { return s.env[k] }, &out, &errOut); err != nil {
+		t.Fatalf("kabinet %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
+	}
+	return out.String()
+}
+
+// TestOutageBroadcastAndItsEnd: `kabinet notify outage` for Москва reaches
+// the subscribers there who want outage notices (not one who turned them
+// off, nor one in Белгород), the balance screen shows the outage first
+// while it lasts, --dry-run only counts, `notify status` counts what went,
+// and --end brings "Связь восстановлена" to those who were told.
+func TestOutageBroadcastAndItsEnd(t *testing.T) {
+	s := prepareStack(t, polling, noticeEnv)
+	s.clock.Set(atMoscow(t, 12, 0))
+	pool := s.db()
+	for _, n := range []string{"1000000004", "1000000001", "1000000005"} {
+		setBalance(t, pool, n, money.Rub(5000))
+	}
+	s.start()
+	told, quiet, elsewhere := newUser("ru"), newUser("ru"), newUser("ru")
+	s.linkAccount(told, "1000000004", "+79000000004")
+	s.linkAccount(quiet, "1000000001", "+79000000001")
+	s.linkAccount(elsewhere, "1000000005", "+79000000005")
+	s.emu.SendCommand(quiet, "notifications")
+	scr := s.next(quiet, "Уведомления по счёту")
+	s.emu.PressButton(quiet, scr.ID, callbackOf(t, scr, "Аварии"))
+	eventually(t, "outages turned off", func() bool {
+		var off bool
+		_ = pool.QueryRow(context.Background(), `SELECT NOT outage FROM notice_settings WHERE telegram_user_id = $1`, quiet.ID).Scan(&off)
+		return off
+	})
+
+	file := t.TempDir() + "/outage.txt"
+	if err := writeFile(file, "Повреждён кабель на ул. Ленина, нет интернета и ТВ."); err != nil {
+		t.Fatal(err)
+	}
+	if out := s.runCLI(t, "notify", "outage", "--city", "Москва", "--until", "18:00", "--text-file", file, "--dry-run"); !strings.Contains(out, "would reach 1 subscribers") {
+		t.Errorf("dry run printed %q", out)
+	}
+	out := s.runCLI(t, "notify", "outage", "--city", "москва", "--until", "18:00", "--text-file", file)
+	var id int64
+	if _, err := fmt.Sscanf(out, "outage %d announced", &id); err != nil {
+		t.Fatalf("announce printed %q", out)
+	}
+	m := s.next(told, "Авария в городе Москва")
+	if !strings.Contains(m.Text, "Повреждён кабель") || !strings.Contains(m.Text, "к 18:00") {
+		t.Errorf("the outage notice reads %q", m.Text)
+	}
+	s.emu.SendCommand(told, "balance")
+	if b := s.next(told, "Баланс:"); !strings.HasPrefix(b.Text, "⚠") {
+		t.Errorf("the balance screen during an outage starts %q", b.Text[:min(len(b.Text), 60)])
+	}
+	s.afterScans(t, 2)
+	if n := s.sent(quiet, "Авария") + s.sent(elsewhere, "Авария"); n != 0 {
+		t.Errorf("%d outage notices to people who should not get them", n)
+	}
+	status := s.runCLI(t, "notify", "status")
+	if !strings.Contains(status, "outage") || !strings.Contains(status, "send rate:") {
+		t.Errorf("notify status printed:\n%s", status)
+	}
+
+	s.runCLI(t, "notify", "outage", "--end", fmt.Sprint(id))
+	s.next(told, "Связь восстановлена")
+	s.afterScans(t, 2)
+	if n := s.sent(quiet, "Связь восстановлена") + s.sent(elsewhere, "Связь восстановлена"); n != 0 {
+		t.Errorf("%d ends told to people never told of the outage", n)
+	}
+	if n := s.sent(told, "Связь восстановлена"); n != 1 {
+		t.Errorf("the end told %d times", n)
+	}
+}
+
+func writeFile(path, text string) error { return os.WriteFile(path, []byte(text), 0o600) }
