@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/kabinet-bot/kabinet/billing"
@@ -61,6 +62,7 @@ type Scheduler struct {
 	// a claim keeps other instances off a row (see defaultLease).
 	owner string
 	lease time.Duration
+	slot  string // INSTANCE_ID, when set (SetInstance)
 
 	// notices is the notices table's part (WithNotices); nil: only the
 	// payment and trust pushes.
@@ -107,9 +109,28 @@ func instanceName() string {
 	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b))
 }
 
+// SetInstance names the deployment slot this scheduler runs in
+// (INSTANCE_ID): its claims are named after it, and at start it takes over
+// at once what an earlier process of the same slot claimed and did not
+// finish (it was killed), instead of waiting for those leases to run out.
+func (s *Scheduler) SetInstance(id string) {
+	if id == "" || strings.Contains(id, "/") {
+		return
+	}
+	s.slot = id
+	s.owner = id + "/" + s.owner
+}
+
 // Run works until ctx ends. Failures are logged and retried at the next
 // round: the state is in the database, so nothing is lost.
 func (s *Scheduler) Run(ctx context.Context) error {
+	if s.slot != "" && s.notices != nil {
+		if n, err := s.notices.store.takeOver(ctx, s.slot, s.owner); err != nil {
+			s.log.Warn("notices: a predecessor's claims not taken over; their leases run out instead", "event", "takeover_failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("notices: took over a predecessor's claims", "event", "takeover", "rows", n)
+		}
+	}
 	wake := make(chan struct{}, 1)
 	go func() {
 		for ctx.Err() == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -423,4 +424,25 @@ func (s *Store) wants(ctx context.Context, userID, accountID int64, topic Topic)
 		return p.Outage, nil
 	}
 	return p.Low, nil
+}
+
+// takeOver gives back, due at once, what an earlier process of the same
+// deployment slot claimed (owners "<slot>/..." other than owner): that
+// process is dead, since a slot runs one process at a time.
+func (s *Store) takeOver(ctx context.Context, slot, owner string) (n int64, err error) {
+	defer wrap(&err, "take over claims")
+	prefix := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(slot) + "/%"
+	for _, table := range []string{"notices", "payment_notices", "trust_reminders"} {
+		done := "status = 'queued'"
+		if table != "notices" {
+			done = "sent_at IS NULL"
+		}
+		tag, err := s.pool.Exec(ctx, `UPDATE `+table+` SET claimed_by = NULL, claimed_until = NULL
+WHERE claimed_by LIKE $1 AND claimed_by <> $2 AND `+done, prefix, owner)
+		if err != nil {
+			return n, err
+		}
+		n += tag.RowsAffected()
+	}
+	return n, nil
 }

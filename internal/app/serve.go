@@ -288,6 +288,7 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 			DaysBefore: cfg.NotifyDaysBefore, Quiet: cfg.NotifyQuiet, ScanInterval: cfg.NotifyScanInterval,
 			Rate: float64(cfg.NotifyRate), Senders: noticeSenders,
 		})
+	scheduler.SetInstance(cfg.InstanceID)
 	if hooks != nil && hooks.Scheduler != nil {
 		hooks.Scheduler(scheduler)
 	}
