@@ -93,8 +93,9 @@ func (f *noticesFeature) holderAccount(e *Engine, t *turn, arg string) (billing.
 }
 
 // settings is the screen "🔔 Уведомления" of an account, and its switches:
-// ns:<account>:<op>, op one of t<topic> (toggle), d (days before: 1..7
-// round), q (quiet hours).
+// ns:<account>:<op>, op one of t<topic>=<0|1>, d=<1..7> (days before), q=<0|1>
+// (quiet hours). A button names the value it sets, never "toggle": the
+// press run again after a crash (its update delivered again) sets the same.
 func (f *noticesFeature) settings(e *Engine, t *turn, arg string, edit int) error {
 	accArg, op, _ := strings.Cut(arg, ":")
 	acc, ok, err := f.holderAccount(e, t, accArg)
@@ -106,13 +107,17 @@ func (f *noticesFeature) settings(e *Engine, t *turn, arg string, edit int) erro
 		return err
 	}
 	if op != "" {
+		what, value, _ := strings.Cut(op, "=")
+		on := value == "1"
 		switch {
-		case op == "d":
-			p.DaysBefore = p.DaysBefore%7 + 1
-		case op == "q":
-			p.Quiet = !p.Quiet
-		case strings.HasPrefix(op, "t"):
-			setTopic(&p, op[1:], !topicOn(p, op[1:]))
+		case what == "d":
+			if n, err := strconv.Atoi(value); err == nil && n >= 1 && n <= 7 {
+				p.DaysBefore = n
+			}
+		case what == "q":
+			p.Quiet = on
+		case strings.HasPrefix(what, "t"):
+			setTopic(&p, what[1:], on)
 		}
 		if err := f.store.SetNoticePrefs(t.ctx, t.ev.UserID, acc.ID, p); err != nil {
 			return err
@@ -125,13 +130,20 @@ func (f *noticesFeature) settings(e *Engine, t *turn, arg string, edit int) erro
 		}
 		return "▫️ "
 	}
+	flip := func(on bool) int {
+		if on {
+			return 0
+		}
+		return 1
+	}
 	var rows [][]Button
 	for _, topic := range noticeTopics {
-		rows = append(rows, []Button{{Text: mark(topicOn(p, topic)) + e.t(t, "notices_topic_"+topic, nil), Data: fmt.Sprintf("ns:%d:t%s", acc.ID, topic)}})
+		on := topicOn(p, topic)
+		rows = append(rows, []Button{{Text: mark(on) + e.t(t, "notices_topic_"+topic, nil), Data: fmt.Sprintf("ns:%d:t%s=%d", acc.ID, topic, flip(on))}})
 	}
 	rows = append(rows,
-		[]Button{{Text: e.n(t, "btn_notices_days", p.DaysBefore, nil), Data: fmt.Sprintf("ns:%d:d", acc.ID)}},
-		[]Button{{Text: mark(p.Quiet) + e.t(t, "btn_notices_quiet", nil), Data: fmt.Sprintf("ns:%d:q", acc.ID)}},
+		[]Button{{Text: e.n(t, "btn_notices_days", p.DaysBefore, nil), Data: fmt.Sprintf("ns:%d:d=%d", acc.ID, p.DaysBefore%7+1)}},
+		[]Button{{Text: mark(p.Quiet) + e.t(t, "btn_notices_quiet", nil), Data: fmt.Sprintf("ns:%d:q=%d", acc.ID, flip(p.Quiet))}},
 		[]Button{{Text: e.t(t, "btn_notices_trusted", nil), Data: fmt.Sprintf("ntp:%d", acc.ID)}},
 		[]Button{e.menuButton(t)},
 	)
@@ -238,7 +250,7 @@ func (f *noticesFeature) turnOff(e *Engine, t *turn, arg string, _ int) error {
 	t.reply(Reply{
 		Text: e.t(t, "notices_turned_off", map[string]any{"Topic": e.t(t, "notices_topic_"+topic, nil), "Number": esc(acc.Number)}),
 		Buttons: [][]Button{
-			{{Text: e.t(t, "btn_notices_back_on", nil), Data: fmt.Sprintf("ns:%d:t%s", acc.ID, topic)}},
+			{{Text: e.t(t, "btn_notices_back_on", nil), Data: fmt.Sprintf("ns:%d:t%s=1", acc.ID, topic)}},
 			{{Text: e.t(t, "btn_notices", nil), Data: fmt.Sprintf("ns:%d", acc.ID)}, e.newMenuButton(t)},
 		},
 	})
