@@ -179,6 +179,7 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 	// books from one budget per group.
 	groupRate, groupBurst := bot.GroupLimit(cfg.GroupRate)
 	processor.SetGroupLane(ratelimit.New(rdb, prefix, ratelimit.Limit{Rate: groupRate, Burst: groupBurst}))
+	processor.SetMembers(bot.NewMembers(api, append(cfg.SupportChats, cityGroups(cfg.SupportCities)...)))
 
 	if err := setCommands(ctx, api, engine); err != nil {
 		return redact(err, cfg.TelegramToken)
