@@ -42,9 +42,6 @@ type lowNotices struct {
 	accounts Accounts
 	cfg      Config
 	zones    *zoneCache
-	// scans counts the scans done, for tests that wait for one.
-	mu    sync.Mutex
-	scans int
 }
 
 // WithNotices makes the scheduler also run the low-balance scan, turn
@@ -166,7 +163,6 @@ func (ln *lowNotices) owe(ctx context.Context, cands []candidate, now time.Time)
 
 // runScans runs the scan at start and every ScanInterval.
 func (s *Scheduler) runScans(ctx context.Context) {
-	ln := s.notices
 	for {
 		st, err := s.Scan(ctx)
 		switch {
@@ -176,25 +172,12 @@ func (s *Scheduler) runScans(ctx context.Context) {
 			s.log.Info("notices scan", "event", "scan_done", "accounts", st.Scanned, "candidates", st.Candidates,
 				"created", st.Created, "took_ms", st.Took.Milliseconds())
 		}
-		ln.mu.Lock()
-		ln.scans++
-		ln.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(ln.cfg.ScanInterval):
+		case <-time.After(s.notices.cfg.ScanInterval):
 		}
 	}
-}
-
-// Scans is how many scans this scheduler finished (a test waits for one).
-func (s *Scheduler) Scans() int {
-	if s.notices == nil {
-		return 0
-	}
-	s.notices.mu.Lock()
-	defer s.notices.mu.Unlock()
-	return s.notices.scans
 }
 
 // sendDue claims the notices due now in batches and sends them, Senders at

@@ -56,9 +56,11 @@ type Hooks struct {
 	// with them.
 	Redis redis.Hook
 	DB    pgx.QueryTracer
-	// Scheduler is told the notices' scheduler once it is made (a test
-	// waits for its scans).
-	Scheduler func(*notices.Scheduler)
+	// Listener, when set, is where the HTTP server listens instead of
+	// HTTP_ADDR (which must name its address, for the webhook): a test
+	// opens it before serve starts, so no other test takes the port in
+	// between. serve closes it when it stops.
+	Listener net.Listener
 }
 
 // noticeSenders is how many notices one instance has in flight at once:
@@ -191,6 +193,7 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 	// books from one budget per group.
 	groupRate, groupBurst := bot.GroupLimit(cfg.GroupRate)
 	processor.SetGroupLane(ratelimit.New(rdb, prefix, ratelimit.Limit{Rate: groupRate, Burst: groupBurst}))
+	processor.SetMembers(bot.NewMembers(api, append(cfg.SupportChats, cityGroups(cfg.SupportCities)...)))
 
 	if err := setCommands(ctx, api, engine); err != nil {
 		return redact(err, cfg.TelegramToken)
@@ -231,8 +234,10 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 		}
 		mux.Handle(path, bot.WebhookHandler(seq, cfg.WebhookSecret, log))
 	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
+	var ln net.Listener
+	if hooks != nil && hooks.Listener != nil {
+		ln = hooks.Listener
+	} else if ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -289,9 +294,6 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 			Rate: float64(cfg.NotifyRate), Senders: noticeSenders,
 		})
 	scheduler.SetInstance(cfg.InstanceID)
-	if hooks != nil && hooks.Scheduler != nil {
-		hooks.Scheduler(scheduler)
-	}
 	schedulerCtx, stopScheduler := context.WithCancel(ctx)
 	defer stopScheduler()
 	schedulerDone := make(chan struct{})
