@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kabinet-bot/kabinet/billing"
 )
 
@@ -67,6 +69,8 @@ type Scheduler struct {
 	// notices is the notices table's part (WithNotices); nil: only the
 	// payment and trust pushes.
 	notices *lowNotices
+	// outcomes counts notices by kind and result (RegisterMetrics).
+	outcomes *prometheus.CounterVec
 }
 
 // defaultLease is how long a claimed row is kept from other instances. A
@@ -289,9 +293,16 @@ func (s *Scheduler) sendNotice(ctx context.Context, n billing.PaymentNotice) err
 		return err // nil: turned off, which counts as done
 	}
 	m := PaymentMessage(s.text, n)
-	if err := s.msg.Send(ctx, n.TelegramUserID, m.Text, m.Buttons); err != nil && !errors.Is(err, ErrUnreachable) {
+	err := s.msg.Send(ctx, n.TelegramUserID, m.Text, m.Buttons)
+	switch {
+	case errors.Is(err, ErrUnreachable):
+		s.count("payment", "blocked")
+	case err != nil:
+		s.count("payment", "retry")
 		s.log.Warn("payment notice not sent", "event", "notice_failed", "payment", n.PaymentID, "attempts", n.Attempts+1, "err", err)
 		return err
+	default:
+		s.count("payment", "sent")
 	}
 	return nil
 }
@@ -305,9 +316,16 @@ func (s *Scheduler) sendReminder(ctx context.Context, r billing.TrustReminder) e
 		loc = l
 	}
 	m := ReminderMessage(s.text, r, loc)
-	if err := s.msg.Send(ctx, r.Recipient.UserID, m.Text, m.Buttons); err != nil && !errors.Is(err, ErrUnreachable) {
+	err := s.msg.Send(ctx, r.Recipient.UserID, m.Text, m.Buttons)
+	switch {
+	case errors.Is(err, ErrUnreachable):
+		s.count("trust", "blocked")
+	case err != nil:
+		s.count("trust", "retry")
 		s.log.Warn("trust reminder not sent", "event", "reminder_failed", "trust", r.ID, "attempts", r.Attempts+1, "err", err)
 		return err
+	default:
+		s.count("trust", "sent")
 	}
 	return nil
 }

@@ -262,11 +262,15 @@ func (s *Scheduler) deliver(ctx, parent context.Context, c claimed) error {
 	record := func(status string) error {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(parent), reportTimeout)
 		defer cancel()
+		s.count(string(c.kind), status)
 		return ln.store.finish(rctx, s.owner, c.id, status)
 	}
 	later := func(due time.Time, attempt bool) error {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(parent), reportTimeout)
 		defer cancel()
+		if attempt {
+			s.count(string(c.kind), "retry")
+		}
 		return ln.store.later(rctx, s.owner, c.id, due, attempt)
 	}
 

@@ -282,6 +282,9 @@ func crashWhileCodesAndTrust(t *testing.T, m mode) {
 		if err := store.Link(ctx, tr.u.ID, tr.account, 5); err != nil {
 			t.Fatal(err)
 		}
+		// Linked earlier, so they have talked to the bot: the notices
+		// about their accounts may reach them.
+		s.emu.OpenChat(tr.u)
 	}
 	byUpdate := map[int64]*subscriber{}
 

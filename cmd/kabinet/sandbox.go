@@ -84,6 +84,14 @@ func runSandbox(ctx context.Context, getenv func(string) string, stdout, stderr 
 	// ("kabinet:<bot id>:"), so a restarted sandbox starts with clean chats.
 	emu := emulator.New(emulator.Options{BotUser: emulator.User{ID: randomBotID(), FirstName: "Kabinet", Username: "kabinet_sandbox_bot"}})
 	defer emu.Close()
+	// A persona with linked accounts has talked to the bot before: its chat
+	// exists, so the notices about those accounts (the money running out)
+	// reach it as they would in Telegram.
+	for _, p := range personas {
+		if p.Note != "new user" {
+			emu.OpenChat(p.User)
+		}
+	}
 	desk, err := sandboxSupport(emu)
 	if err != nil {
 		return err

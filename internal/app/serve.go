@@ -294,6 +294,7 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 			Rate: float64(cfg.NotifyRate), Senders: noticeSenders,
 		})
 	scheduler.SetInstance(cfg.InstanceID)
+	scheduler.RegisterMetrics(reg)
 	schedulerCtx, stopScheduler := context.WithCancel(ctx)
 	defer stopScheduler()
 	schedulerDone := make(chan struct{})
