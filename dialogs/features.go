@@ -54,7 +54,7 @@ type receiptFunc func(e *Engine, t *turn, s Sent) error
 type fileFunc func(e *Engine, t *turn, data string) (Upload, error)
 
 type registry struct {
-	files map[string]fileFunc
+	files     map[string]fileFunc
 	callbacks map[string]callbackFunc
 	steps     map[Step]stepFunc
 	commands  map[string]stepFunc
@@ -69,7 +69,7 @@ type registry struct {
 	balance  []balanceFunc // payments
 	// manage are buttons of a row of their own on the balance screen
 	// (self-service), kept off the other screens that show balance's.
-	manage []balanceFunc
+	manage   []balanceFunc
 	help     []helpFunc
 	effects  map[string]effectFunc
 	receipts map[string]receiptFunc
