@@ -103,7 +103,8 @@ type FreezeRules struct {
 	// Fee is charged on a charge day within a freeze, instead of the
 	// tariff and services (0 at the seed provider).
 	Fee money.Amount
-	// Ahead is how far in the future a freeze may be asked to begin.
+	// AheadDays is how many days ahead a freeze may be asked to begin
+	// (0: only today).
 	AheadDays int
 }
 
@@ -165,7 +166,7 @@ func CanFreeze(f FreezeFacts, r FreezeRules) error {
 		return refuse(FreezeTooLong)
 	case f.Start.Before(f.Today):
 		return refuse(FreezeStartPast)
-	case r.AheadDays > 0 && CalendarDays(f.Today, f.Start) > r.AheadDays:
+	case CalendarDays(f.Today, f.Start) > r.AheadDays:
 		return refuse(FreezeStartFar)
 	case r.PerYear > 0 && f.FreezesThisYear >= r.PerYear:
 		return refuse(FreezeYearLimit)

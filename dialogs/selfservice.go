@@ -204,15 +204,30 @@ func (f *selfFeature) freezeStart(e *Engine, t *turn, arg string, edit int) erro
 	day := func(label string, d time.Time) Button {
 		return Button{Text: label, Data: fmt.Sprintf("fzs:%d:%s", acc.ID, ymd(d))}
 	}
+	// Today, tomorrow, in a week and in two, as far as the rules let.
+	var days []Button
+	for _, n := range []int{0, 1, 7, 14} {
+		if n > f.cfg.Freeze.AheadDays {
+			break
+		}
+		label := e.date(t, today.AddDate(0, 0, n))
+		switch n {
+		case 0:
+			label = e.t(t, "btn_today", nil)
+		case 1:
+			label = e.t(t, "btn_tomorrow", nil)
+		}
+		days = append(days, day(label, today.AddDate(0, 0, n)))
+	}
+	rows := [][]Button{days[:min(2, len(days))]}
+	if len(days) > 2 {
+		rows = append(rows, days[2:])
+	}
 	t.st.Step, t.st.Account = StepFreezeDate, acc.ID
 	t.reply(Reply{
-		Text: e.t(t, "freeze_ask_start", map[string]any{"Number": esc(acc.Number), "Ahead": e.n(t, "days", f.cfg.Freeze.AheadDays, nil)}),
-		Edit: edit,
-		Buttons: [][]Button{
-			{day(e.t(t, "btn_today", nil), today), day(e.t(t, "btn_tomorrow", nil), today.AddDate(0, 0, 1))},
-			{day(e.date(t, today.AddDate(0, 0, 7)), today.AddDate(0, 0, 7)), day(e.date(t, today.AddDate(0, 0, 14)), today.AddDate(0, 0, 14))},
-			{f.back(e, t, acc), e.menuButton(t)},
-		},
+		Text:    e.t(t, "freeze_ask_start", map[string]any{"Number": esc(acc.Number), "Ahead": e.n(t, "days", f.cfg.Freeze.AheadDays, nil)}),
+		Edit:    edit,
+		Buttons: append(rows, []Button{f.back(e, t, acc), e.menuButton(t)}),
 	})
 	return nil
 }
