@@ -257,7 +257,7 @@ func (f *selfFeature) explainFreeze(e *Engine, t *turn, acc billing.Account, err
 	t.reply(Reply{
 		Text: e.t(t, "freeze_refused_"+string(r.Reason), map[string]any{
 			"Min": e.n(t, "days", rules.MinDays, nil), "Max": e.n(t, "days", rules.MaxDays, nil),
-			"PerYear": e.n(t, "times", rules.PerYear, nil), "Ahead": e.n(t, "days", rules.AheadDays, nil),
+			"PerYear": e.n(t, "times_at_most", rules.PerYear, nil), "Ahead": e.n(t, "days", rules.AheadDays, nil),
 			"Fee": rules.Fee.Format(t.lang),
 		}),
 		Edit:    edit,

@@ -619,9 +619,9 @@ ON CONFLICT (key) DO NOTHING`, id, fmt.Sprintf("m:%d:%s", id, next.Format(time.D
 			next = billing.Account{ChargeDay: f.chargeDay}.NextChargeDate(next, f.loc)
 		}
 		_, err = tx.Exec(ctx, `
-UPDATE accounts SET balance = $2, charged_until = $3::date,
-    status = CASE WHEN status = 'active' AND $2 < 0 THEN 'blocked' ELSE status END,
-    blocked_at = CASE WHEN status = 'active' AND $2 < 0 THEN $4 ELSE blocked_at END
+UPDATE accounts SET balance = $2::bigint, charged_until = $3::date,
+    status = CASE WHEN status = 'active' AND $2::bigint < 0 THEN 'blocked' ELSE status END,
+    blocked_at = CASE WHEN status = 'active' AND $2::bigint < 0 THEN $4::timestamptz ELSE blocked_at END
 WHERE id = $1`, id, balance, next.Format(time.DateOnly), now)
 		return err
 	})
