@@ -58,6 +58,9 @@ func (Drawer) UsageChart(c dialogs.UsageChart) ([]byte, error) {
 		}
 	}
 	p.NominalX(names...)
+	// Half a bar of room on either side, so that the first and the last
+	// day are whole.
+	p.X.Min, p.X.Max = -0.5, float64(len(c.Days))-0.5
 	w, err := p.WriterTo(width, height, "png")
 	if err != nil {
 		return nil, fmt.Errorf("charts: %w", err)

@@ -36,3 +36,21 @@ func TestUsageChartRefusesMismatchedData(t *testing.T) {
 		t.Error("two days with one value drew a chart")
 	}
 }
+
+// BenchmarkUsageChart prints what drawing a month's chart costs: it runs
+// at send time, once per press of "Статистика".
+func BenchmarkUsageChart(b *testing.B) {
+	c := dialogs.UsageChart{Title: "Трафик счёта 1000000001, декабрь 2026", XLabel: "день месяца", YLabel: "принято, ГБ"}
+	for d := 1; d <= 31; d++ {
+		c.Days, c.Values = append(c.Days, d), append(c.Values, float64(d%7)+0.5)
+	}
+	var size int
+	for b.Loop() {
+		png, err := Drawer{}.UsageChart(c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = len(png)
+	}
+	b.ReportMetric(float64(size), "bytes/chart")
+}

@@ -354,6 +354,8 @@ func (f *selfFeature) freezeLength(e *Engine, t *turn, arg string, edit int) err
 		rows = append(rows, row)
 	}
 	rows = append(rows, []Button{f.back(e, t, acc), e.menuButton(t)})
+	// Another typed date still replaces this one.
+	t.st.Step, t.st.Account = StepFreezeDate, acc.ID
 	t.reply(Reply{Text: e.t(t, "freeze_ask_days", map[string]any{"Start": e.date(t, start),
 		"Min": e.n(t, "days", f.cfg.Freeze.MinDays, nil), "Max": e.n(t, "days", f.cfg.Freeze.MaxDays, nil)}), Edit: edit, Buttons: rows})
 	return nil

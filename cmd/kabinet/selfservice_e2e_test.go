@@ -478,14 +478,40 @@ func TestUsageChartIsAPhoto(t *testing.T) {
 	if len(data) > 10<<20 || full.FileSize != len(data) {
 		t.Errorf("the chart is %d bytes (Telegram says %d)", len(data), full.FileSize)
 	}
-	if n := len(s.emu.CallsTo("sendPhoto")); n != 1 {
+	if n := len(s.emu.CallsTo("sendPhoto")); n != 1 && !pressed {
 		t.Errorf("%d sendPhoto calls, want 1", n)
 	}
-	file := filepath.Join(artifactDir(t), "usage-"+number+".png")
+	dir := artifactDir(t)
+	file := filepath.Join(dir, "usage-"+number+".png")
 	if err := os.WriteFile(file, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("usage chart: %s (%d bytes)", file, len(data))
+
+	// The last month's, from under this one's: a month of bars.
+	if !strings.Contains(buttons(photo), "Прошлый месяц") {
+		return
+	}
+	s.emu.PressButton(u, photo.ID, callbackOf(t, photo, "Прошлый месяц"))
+	s.waitFor("the last month's chart", func() bool { return len(s.emu.CallsTo("sendPhoto")) == 2 })
+	var last []byte
+	s.waitFor("its message", func() bool {
+		msgs := s.emu.BotMessages(u.ID)
+		m := msgs[len(msgs)-1]
+		if len(m.Message.Photo) == 0 {
+			return false
+		}
+		last, _ = s.emu.FileBytes(m.Message.Photo[len(m.Message.Photo)-1].FileID)
+		return last != nil
+	})
+	if _, err := png.Decode(bytes.NewReader(last)); err != nil {
+		t.Fatalf("the last month's chart is no PNG: %v", err)
+	}
+	file = filepath.Join(dir, "usage-"+number+"-last-month.png")
+	if err := os.WriteFile(file, last, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("usage chart of the last month: %s (%d bytes)", file, len(last))
 }
 
 // The self-service's buttons name an account: one that is not the
