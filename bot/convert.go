@@ -46,9 +46,11 @@ func eventOf(upd *models.Update) (ev dialogs.Event, ok bool) {
 			ev.Command, ev.Args = commandName(m.Text), strings.TrimSpace(args)
 		case m.Text != "":
 			ev.Kind, ev.Text = dialogs.KindText, m.Text
+			ev.HTML = formatHTML(m.Text, m.Entities)
 		default:
 			ev.Kind = dialogs.KindOther
 			ev.Media, ev.Text, ev.Album = copyable(m), m.Caption, m.MediaGroupID
+			ev.HTML = formatHTML(m.Caption, m.CaptionEntities)
 		}
 		return ev, true
 	case upd.EditedMessage != nil:
@@ -58,8 +60,9 @@ func eventOf(upd *models.Update) (ev dialogs.Event, ok bool) {
 		}
 		ev = messageEvent(m)
 		ev.Kind, ev.Text = dialogs.KindEdited, m.Text
+		ev.HTML = formatHTML(m.Text, m.Entities)
 		if m.Text == "" {
-			ev.Text = m.Caption
+			ev.Text, ev.HTML = m.Caption, formatHTML(m.Caption, m.CaptionEntities)
 		}
 		return ev, true
 	case upd.CallbackQuery != nil:

@@ -2,7 +2,9 @@ package bot
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/go-telegram/bot/models"
 
@@ -42,25 +44,27 @@ func FuzzUpdate(f *testing.F) {
 	})
 }
 
-// FuzzSplitText: splitting never loses or invents text, and no part is
-// longer than the limit.
-func FuzzSplitText(f *testing.F) {
+// FuzzSplitHTML: splitting never loses or invents text, no part is longer
+// than the limit as Telegram counts it, and every part's tags are whole.
+func FuzzSplitHTML(f *testing.F) {
 	f.Add("короткий текст", 10)
 	f.Add("a\nbb\nccc\ndddd", 3)
+	f.Add("<b>жирный\n<i>и курсив</i></b> &amp; 😀😀", 4)
 	f.Fuzz(func(t *testing.T, s string, max int) {
-		if max < 1 || max > 5000 {
+		if max < 2 || max > 5000 || !utf8.ValidString(s) {
 			return
 		}
-		parts := splitText(s, max)
-		total := 0
-		for _, p := range parts {
-			if n := len([]rune(p)); n > max {
+		s = formatHTML(s, nil) // text as the dialogs write it: escaped
+		text := ""
+		for _, p := range splitHTML(s, max) {
+			if n := htmlLen(p); n > max {
 				t.Fatalf("part of %d characters, limit %d", n, max)
 			}
-			total += len([]rune(p))
+			text += stripTags(p)
 		}
-		if total > len([]rune(s)) {
-			t.Fatalf("parts longer than the text")
+		// Line breaks at a cut and parts of only spaces are dropped.
+		if strings.Join(strings.Fields(text), "") != strings.Join(strings.Fields(stripTags(s)), "") {
+			t.Fatalf("the parts say %q, the text %q", text, stripTags(s))
 		}
 	})
 }

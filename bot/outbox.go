@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/go-telegram/bot/models"
@@ -126,13 +125,13 @@ func messageItems(chat int64, thread int, r dialogs.Reply) []outItem {
 	case r.File != nil:
 		return []outItem{{Op: opFile, ChatID: chat, Thread: thread, File: r.File, Text: truncate(r.Text, maxCaption), Buttons: r.Buttons, Receipt: r.Receipt}}
 	case r.Copy != nil:
-		return []outItem{{Op: opCopy, ChatID: chat, Thread: thread, Copy: r.Copy, Text: truncate(r.Text, 1024), Buttons: r.Buttons, Receipt: r.Receipt}}
+		return []outItem{{Op: opCopy, ChatID: chat, Thread: thread, Copy: r.Copy, Text: cutHTML(r.Text, 1024), Buttons: r.Buttons, Receipt: r.Receipt}}
 	}
 	if r.Venue != nil {
 		return []outItem{{Op: opVenue, ChatID: chat, Thread: thread, Venue: r.Venue, Buttons: r.Buttons, Keyboard: r.Keyboard, Receipt: r.Receipt}}
 	}
 	var items []outItem
-	parts := splitText(r.Text, maxText)
+	parts := splitHTML(r.Text, maxText)
 	for i, part := range parts {
 		it := outItem{Op: opSend, ChatID: chat, Thread: thread, Text: part}
 		if i == len(parts)-1 {
@@ -185,40 +184,6 @@ func inlineMarkup(rows [][]dialogs.Button) *models.InlineKeyboardMarkup {
 		m.InlineKeyboard = append(m.InlineKeyboard, r)
 	}
 	return m
-}
-
-// splitText cuts a text longer than max characters at line breaks (our
-// HTML never spans lines), or hard at max when a single line is too long.
-func splitText(s string, max int) []string {
-	if utf8.RuneCountInString(s) <= max {
-		return []string{s}
-	}
-	var parts []string
-	var cur strings.Builder
-	n := 0
-	flush := func() {
-		if cur.Len() > 0 {
-			parts = append(parts, strings.TrimRight(cur.String(), "\n"))
-			cur.Reset()
-			n = 0
-		}
-	}
-	for _, line := range strings.SplitAfter(s, "\n") {
-		ln := utf8.RuneCountInString(line)
-		if n+ln > max {
-			flush()
-		}
-		for ln > max {
-			r := []rune(line)
-			parts = append(parts, string(r[:max]))
-			line = string(r[max:])
-			ln -= max
-		}
-		cur.WriteString(line)
-		n += ln
-	}
-	flush()
-	return parts
 }
 
 func truncate(s string, max int) string {

@@ -80,6 +80,7 @@ type UpdateProcessor struct {
 	callTimeout time.Duration
 	// groups is the budget of messages to groups (nil: none is kept).
 	groups  Lane
+	members MemberCheck
 	metrics pipelineMetrics
 }
 
@@ -110,6 +111,51 @@ func NewProcessor(api API, store *state.Store, dlg Dialogs, text *locales.Catalo
 	return &UpdateProcessor{api: api, store: store, dlg: dlg, text: text, log: log, now: time.Now, callTimeout: 10 * time.Second}
 }
 
+// MemberCheck tells whether a person is a member of an operators' group;
+// *Members implements it.
+type MemberCheck interface {
+	IsMember(ctx context.Context, chat, user int64) (bool, error)
+}
+
+// SetMembers makes the processor ask members about the sender of every
+// update from a group, so that the dialogs let only members act there
+// (dialogs.Event.Member). Without it no one in a group is a member.
+func (p *UpdateProcessor) SetMembers(m MemberCheck) { p.members = m }
+
+// member asks whether the sender of a group's update is a member of that
+// group. An anonymous administrator (the group writing as itself) is.
+func (p *UpdateProcessor) member(ctx context.Context, upd *models.Update) (bool, error) {
+	if p.members == nil {
+		return false, nil
+	}
+	var chat models.Chat
+	var from *models.User
+	switch {
+	case upd.Message != nil:
+		chat, from = upd.Message.Chat, upd.Message.From
+		if sc := upd.Message.SenderChat; sc != nil && sc.ID == chat.ID {
+			return true, nil
+		}
+	case upd.EditedMessage != nil:
+		chat, from = upd.EditedMessage.Chat, upd.EditedMessage.From
+		if sc := upd.EditedMessage.SenderChat; sc != nil && sc.ID == chat.ID {
+			return true, nil
+		}
+	case upd.CallbackQuery != nil && upd.CallbackQuery.Message.Message != nil:
+		chat, from = upd.CallbackQuery.Message.Message.Chat, &upd.CallbackQuery.From
+	default:
+		return false, nil
+	}
+	if chat.Type == models.ChatTypePrivate || chat.Type == "" || from == nil {
+		return false, nil
+	}
+	ok, err := p.members.IsMember(ctx, chat.ID, from.ID)
+	if err != nil {
+		return false, fmt.Errorf("membership of a group's sender: %w", err)
+	}
+	return ok, nil
+}
+
 // SetClock replaces the clock that timers are scheduled and fired by (tests).
 func (p *UpdateProcessor) SetClock(now func() time.Time) { p.now = now }
 
@@ -122,7 +168,12 @@ func (p *UpdateProcessor) Process(ctx context.Context, upd *models.Update) (err 
 		}
 	}()
 	conv := ConvKey(upd)
-	if err := p.runTurn(ctx, conv, upd); err != nil {
+	// Asked before the turn: no Bot API call is made under its lock.
+	member, err := p.member(ctx, upd)
+	if err != nil {
+		return err
+	}
+	if err := p.runTurn(ctx, conv, upd, member); err != nil {
 		return err
 	}
 	// Sent once the turn's lock is released: a slow Bot API never holds up
@@ -130,8 +181,9 @@ func (p *UpdateProcessor) Process(ctx context.Context, upd *models.Update) (err 
 	return p.send(ctx, conv)
 }
 
-// runTurn handles the update under the conversation's turn lock and saves it.
-func (p *UpdateProcessor) runTurn(ctx context.Context, conv state.Conv, upd *models.Update) error {
+// runTurn handles the update under the conversation's turn lock and saves
+// it; member is what member said of the sender of a group's update.
+func (p *UpdateProcessor) runTurn(ctx context.Context, conv state.Conv, upd *models.Update, member bool) error {
 	start := time.Now()
 	lease, err := p.store.Lock(ctx, conv)
 	if err != nil {
@@ -163,6 +215,7 @@ func (p *UpdateProcessor) runTurn(ctx context.Context, conv state.Conv, upd *mod
 	if !ok {
 		return p.store.Commit(ctx, lease, turn)
 	}
+	ev.Member = ev.Group && member
 	cb := ""
 	if upd.CallbackQuery != nil {
 		cb = upd.CallbackQuery.ID

@@ -43,9 +43,13 @@ type Event struct {
 	LanguageCode string
 	Kind         Kind
 	Text         string // KindText
-	Command      string // KindCommand: "start", "help", ... without the slash and @bot
-	Args         string // KindCommand: the rest of the line
-	Data         string // KindCallback: the button's callback data
+	// HTML is Text (or the caption) as HTML with the sender's formatting
+	// (bold, links, code...), every character escaped: what a feature
+	// writes on to someone else keeps it.
+	HTML    string
+	Command string // KindCommand: "start", "help", ... without the slash and @bot
+	Args    string // KindCommand: the rest of the line
+	Data    string // KindCallback: the button's callback data
 	// MessageID is the message the event is about: the one that carries
 	// the pressed button (0 if unknown), or the message sent or edited.
 	MessageID int
@@ -54,6 +58,10 @@ type Event struct {
 	// Group marks an event from a group or supergroup (operators' chats);
 	// only a feature that asked for group events (registry.group) sees it.
 	Group bool
+	// Member tells, for a group event, that the sender is a member of the
+	// group (the bot asked Telegram before the turn): only members act in
+	// the operators' groups, while a public group lets anyone press.
+	Member bool
 	// Thread is the forum topic of a group event (0: none, or General).
 	Thread int
 	// Media marks a message Telegram can copy as it is (a photo, a file, a

@@ -589,7 +589,7 @@ func (f *supportFeature) relayFromSubscriber(e *Engine, t *turn) (bool, error) {
 		if err != nil || dst == 0 || req.Thread == 0 || t.ev.Text == "" {
 			return dst != 0, err
 		}
-		t.reply(Reply{Text: esc(t.ev.Text), Edit: dst, To: &Target{Chat: req.Group, Thread: req.Thread}})
+		t.reply(Reply{Text: asHTML(t.ev), Edit: dst, To: &Target{Chat: req.Group, Thread: req.Thread}})
 		return true, nil
 	}
 	row, relay, err := f.store.AddMessage(t.ctx, RequestMessage{RequestID: req.ID, Side: SideSubscriber, SrcChat: t.ev.ChatID, SrcMsg: t.ev.MessageID, Text: t.ev.Text, Media: t.ev.Media, Album: t.ev.Album})

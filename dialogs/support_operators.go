@@ -24,6 +24,14 @@ func (f *supportFeature) groupEvent(e *Engine, t *turn) error {
 	if t.ev.Kind == KindTimer {
 		return e.timer(t)
 	}
+	if !t.ev.Member {
+		// Someone outside the team: a public group's reader, or an
+		// operator who was removed. Nothing they do acts.
+		if t.ev.Kind == KindCallback {
+			t.res.Toast = e.t(t, "op_members_only", nil)
+		}
+		return nil
+	}
 	if t.ev.Kind == KindCallback {
 		verb, arg, _ := strings.Cut(t.ev.Data, ":")
 		if verb == "spo" {
@@ -76,7 +84,7 @@ func (f *supportFeature) groupEvent(e *Engine, t *turn) error {
 		if err != nil {
 			return err
 		}
-		t.reply(Reply{Text: sig + "\n" + esc(t.ev.Text), Edit: dst, To: &Target{Chat: req.ChatID}})
+		t.reply(Reply{Text: sig + "\n" + asHTML(t.ev), Edit: dst, To: &Target{Chat: req.ChatID}})
 		return nil
 	case t.ev.Kind == KindText || t.ev.Kind == KindOther && t.ev.Media:
 	default:
@@ -86,12 +94,12 @@ func (f *supportFeature) groupEvent(e *Engine, t *turn) error {
 		t.reply(Reply{Text: e.t(t, "op_request_closed", map[string]any{"ID": req.ID})})
 		return nil
 	}
-	return f.relayAnswer(e, t, req, t.ev.Text, t.ev.Media)
+	return f.relayAnswer(e, t, req, t.ev.Text, asHTML(t.ev), t.ev.Media)
 }
 
-// relayAnswer takes an operator's message (text is its text or caption)
-// to the subscriber, signed, and records it.
-func (f *supportFeature) relayAnswer(e *Engine, t *turn, req Request, text string, media bool) error {
+// relayAnswer takes an operator's message (text is its text or caption,
+// formatted the same as HTML) to the subscriber, signed, and records it.
+func (f *supportFeature) relayAnswer(e *Engine, t *turn, req Request, text, formatted string, media bool) error {
 	row, _, err := f.store.AddMessage(t.ctx, RequestMessage{RequestID: req.ID, Side: SideOperator, SrcChat: t.ev.ChatID, SrcMsg: t.ev.MessageID, Text: text, Media: media, Operator: t.ev.UserID})
 	if err != nil {
 		return err
@@ -107,7 +115,7 @@ func (f *supportFeature) relayAnswer(e *Engine, t *turn, req Request, text strin
 	if err != nil {
 		return err
 	}
-	reply := Reply{Text: sig + "\n" + esc(text), To: &Target{Chat: req.ChatID}, Receipt: fmt.Sprintf("sup:o:%d:%d", req.ID, row.ID)}
+	reply := Reply{Text: sig + "\n" + formatted, To: &Target{Chat: req.ChatID}, Receipt: fmt.Sprintf("sup:o:%d:%d", req.ID, row.ID)}
 	if media {
 		reply.Copy = &Copy{FromChat: t.ev.ChatID, MessageID: t.ev.MessageID}
 	}
@@ -127,6 +135,14 @@ func (f *supportFeature) signature(e *Engine, t *turn, req Request) (string, err
 		name = t.ev.FromName
 	}
 	return e.text.T(req.Lang, "sup_signature", map[string]any{"Name": esc(name)}), nil
+}
+
+// asHTML is what a person wrote, with their formatting, as HTML.
+func asHTML(ev Event) string {
+	if ev.HTML == "" {
+		return esc(ev.Text)
+	}
+	return ev.HTML
 }
 
 func (f *supportFeature) isGroup(chat int64) bool {

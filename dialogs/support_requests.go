@@ -388,5 +388,6 @@ func (f *supportFeature) canned(e *Engine, t *turn) error {
 	if err != nil {
 		return err
 	}
-	return f.relayAnswer(e, t, req, e.text.T(req.Lang, "canned_"+key, nil), false)
+	canned := e.text.T(req.Lang, "canned_"+key, nil)
+	return f.relayAnswer(e, t, req, canned, esc(canned), false)
 }

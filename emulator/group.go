@@ -113,6 +113,19 @@ func (s *Server) PostText(chatID int64, threadID int, from User, text string) (S
 	})
 }
 
+// PostHTML is an operator writing formatted text into a topic: their app
+// sends the formatting (bold, links, code...) as entities, written here as
+// HTML for the test's convenience.
+func (s *Server) PostHTML(chatID int64, threadID int, from User, formatted string) (Sent, error) {
+	text, entities, err := parseHTML(formatted)
+	if err != nil {
+		return Sent{}, fmt.Errorf("emulator: PostHTML: %w", err)
+	}
+	return s.postSimple(chatID, threadID, from, func(m *models.Message) {
+		m.Text, m.Entities = text, append(entities, commandEntities(text)...)
+	})
+}
+
 // PostReply is an operator replying to a message of the group (the bot's,
 // say): the reply goes into that message's topic.
 func (s *Server) PostReply(chatID int64, from User, replyTo int, text string) (Sent, error) {
@@ -189,7 +202,8 @@ func (s *Server) EditPost(chatID int64, from User, messageID int, text string) (
 		msg.Caption, msg.CaptionEntities = text, commandEntities(text)
 	}
 	msg.EditDate = int(s.now().Unix())
-	c.messages[i] = &storedMessage{msg: msg, rawText: text, edited: true}
+	// An edit keeps the message's reactions, as in Telegram.
+	c.messages[i] = &storedMessage{msg: msg, rawText: text, edited: true, reactions: old.reactions}
 	s.notifyLocked(Event{Kind: EventEdit, ChatID: c.info.ID, MessageID: messageID})
 	if !s.botSees(c, msg) {
 		return 0, nil
@@ -201,7 +215,8 @@ func (s *Server) EditPost(chatID int64, from User, messageID int, text string) (
 
 // PressButtonIn is an operator pressing an inline button under a message in
 // a group (a bot's "take the request" button, say). As with PressButton, the
-// data is not checked against the keyboard.
+// data is not checked against the keyboard. In a private group only members
+// can see the message; in a public one (MakePublic) anyone can press.
 func (s *Server) PressButtonIn(chatID int64, from User, messageID int, callbackData string) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -209,8 +224,25 @@ func (s *Server) PressButtonIn(chatID int64, from User, messageID int, callbackD
 	if err != nil {
 		return 0, err
 	}
-	if c.members[from.ID] == nil {
-		return 0, fmt.Errorf("emulator: user %d is not a member of group %d (AddMember first)", from.ID, chatID)
+	if c.members[from.ID] == nil && c.info.Username == "" {
+		return 0, fmt.Errorf("emulator: user %d is not a member of private group %d (AddMember first, or MakePublic)", from.ID, chatID)
 	}
 	return s.pressLocked(c, from, messageID, callbackData), nil
+}
+
+// MakePublic gives a group a public username: anyone may then read it and
+// press its inline buttons without joining (PressButtonIn from a person
+// who is not a member), as in a public supergroup on Telegram.
+func (s *Server) MakePublic(chatID int64, username string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.group(chatID)
+	if err != nil {
+		return err
+	}
+	if username == "" {
+		return fmt.Errorf("emulator: a public group needs a username")
+	}
+	c.info.Username = username
+	return nil
 }

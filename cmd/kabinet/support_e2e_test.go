@@ -5,6 +5,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf16"
+
+	"github.com/go-telegram/bot/models"
 
 	"github.com/kabinet-bot/kabinet/emulator"
 )
@@ -150,13 +153,23 @@ func TestSupportRequestAnsweredByAnOperator(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.inTopic(thread, "подписаны: Анна, поддержка")
-	answer, err := s.emu.PostText(supportGroup, thread, op, "Перезагрузите роутер, пожалуйста")
+	answer, err := s.emu.PostHTML(supportGroup, thread, op, "<b>Перезагрузите</b> роутер, <a href=\"https://example.org/r\">как это сделать</a>")
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := s.next(u, "Перезагрузите роутер")
 	if !strings.HasPrefix(got.Text, "Анна, поддержка") || strings.Contains(got.Text, fmt.Sprint(op.ID)) {
 		t.Errorf("the answer reads %q, want it signed by the operator's display name only", got.Text)
+	}
+	// The operator's formatting reaches the subscriber as it was written.
+	var bold, link bool
+	for _, e := range got.Entities {
+		part := string(utf16.Decode(utf16.Encode([]rune(got.Text))[e.Offset : e.Offset+e.Length]))
+		bold = bold || e.Type == models.MessageEntityTypeBold && part == "Перезагрузите"
+		link = link || e.Type == models.MessageEntityTypeTextLink && part == "как это сделать" && e.URL == "https://example.org/r"
+	}
+	if !bold || !link {
+		t.Errorf("the answer's formatting: %+v; want the bold word and the link the operator wrote", got.Entities)
 	}
 	s.waitFor("the delivered mark", func() bool { return slices.Contains(s.emu.Reactions(supportGroup, answer.MessageID), "👌") })
 

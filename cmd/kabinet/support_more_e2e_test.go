@@ -156,6 +156,24 @@ func TestARequestIsHandedOverAndOutsidersCannotAct(t *testing.T) {
 		t.Fatal("a button pressed outside the operators' group closed the request")
 	}
 
+	// In a public group anyone can press the card's buttons: a reader who
+	// is not a member gets a word that they are for operators, and nothing
+	// changes.
+	if err := s.emu.MakePublic(supportGroup, "kabinet_support"); err != nil {
+		t.Fatal(err)
+	}
+	outsider, err := s.emu.PressButtonIn(supportGroup, u, card.ID, cardButton(t, card, "Закрыть"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor("the outsider's press answered", func() bool { q, ok := s.emu.CallbackQueryFor(outsider); return ok && q.Answered })
+	if q, _ := s.emu.CallbackQueryFor(outsider); !strings.Contains(q.Answer.Text, "только участники") {
+		t.Fatalf("the outsider was told %q, want that the buttons are for operators", q.Answer.Text)
+	}
+	if tp, _ := s.emu.Topic(supportGroup, thread); strings.HasPrefix(tp.Name, "🔒") {
+		t.Fatal("a person outside the operators' group closed the request")
+	}
+
 	// Анна hands it over to Олег.
 	if _, err := s.emu.PressButtonIn(supportGroup, anna, card.ID, cardButton(t, card, "Передать")); err != nil {
 		t.Fatal(err)

@@ -56,6 +56,11 @@ type Hooks struct {
 	// with them.
 	Redis redis.Hook
 	DB    pgx.QueryTracer
+	// Listener, when set, is where the HTTP server listens instead of
+	// HTTP_ADDR (which must name its address, for the webhook): a test
+	// opens it before serve starts, so no other test takes the port in
+	// between. serve closes it when it stops.
+	Listener net.Listener
 }
 
 // Run is `kabinet serve`: it runs the bot until ctx is cancelled, then
@@ -181,6 +186,7 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 	// books from one budget per group.
 	groupRate, groupBurst := bot.GroupLimit(cfg.GroupRate)
 	processor.SetGroupLane(ratelimit.New(rdb, prefix, ratelimit.Limit{Rate: groupRate, Burst: groupBurst}))
+	processor.SetMembers(bot.NewMembers(api, append(cfg.SupportChats, cityGroups(cfg.SupportCities)...)))
 
 	if err := setCommands(ctx, api, engine); err != nil {
 		return redact(err, cfg.TelegramToken)
@@ -221,8 +227,10 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 		}
 		mux.Handle(path, bot.WebhookHandler(seq, cfg.WebhookSecret, log))
 	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
+	var ln net.Listener
+	if hooks != nil && hooks.Listener != nil {
+		ln = hooks.Listener
+	} else if ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
