@@ -88,6 +88,11 @@ type Config struct {
 	// (postgres.Store.RunCycle: freezes begun and ended, tariff changes,
 	// monthly charges); 0 never, for a provider whose billing does it.
 	BillingCycle time.Duration // BILLING_CYCLE
+	// SelfServiceBillingURL is a provider's billing API for the
+	// self-service (billing/httpbilling, openapi.yaml there); "" uses the
+	// demo billing in PostgreSQL. SELFSERVICE_BILLING_URL.
+	SelfServiceBillingURL   string
+	SelfServiceBillingToken string // SELFSERVICE_BILLING_TOKEN: sent as a bearer token
 
 	// Pushes (payment received, trust reminders) share one rate across
 	// every instance: NotifyRate messages a second (NOTIFY_RATE), and
@@ -509,6 +514,11 @@ func (c *Config) loadFreeze(get func(name, def string) string, ps *problems) {
 	} else if c.BillingCycle, err = duration(v, 10*time.Millisecond, 24*time.Hour); err != nil {
 		ps.add("BILLING_CYCLE", "%v; 0 never runs it", err)
 	}
+	c.SelfServiceBillingURL = strings.TrimRight(get("SELFSERVICE_BILLING_URL", ""), "/")
+	if c.SelfServiceBillingURL != "" && !httpURL(c.SelfServiceBillingURL) {
+		ps.add("SELFSERVICE_BILLING_URL", "must be the http(s) base URL of the billing's self-service API, such as https://billing.example.ru/kabinet/v1")
+	}
+	c.SelfServiceBillingToken = get("SELFSERVICE_BILLING_TOKEN", "")
 }
 
 // loadNotify reads the pushes' rate. Above 30 a second Telegram answers

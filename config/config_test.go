@@ -270,6 +270,7 @@ func TestBadValuesNameTheirVariable(t *testing.T) {
 		{"freeze fee", "FREEZE_FEE", map[string]string{"FREEZE_FEE": "-1"}},
 		{"freeze ahead", "FREEZE_AHEAD_DAYS", map[string]string{"FREEZE_AHEAD_DAYS": "1000"}},
 		{"billing cycle", "BILLING_CYCLE", map[string]string{"BILLING_CYCLE": "daily"}},
+		{"self-service billing url", "SELFSERVICE_BILLING_URL", map[string]string{"SELFSERVICE_BILLING_URL": "billing.example/api"}},
 		{"notify rate nonsense", "NOTIFY_RATE", map[string]string{"NOTIFY_RATE": "fast"}},
 		{"notify rate zero", "NOTIFY_RATE", map[string]string{"NOTIFY_RATE": "0"}},
 		{"notify rate fractional", "NOTIFY_RATE", map[string]string{"NOTIFY_RATE": "2.5"}},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +75,43 @@ func TestABillingThatFails(t *testing.T) {
 	srv.Close()
 	if _, err := c.Tariffs(context.Background(), 1); err == nil || strings.Contains(err.Error(), srv.URL) {
 		t.Errorf("a refused connection: %v (the URL must not be in it)", err)
+	}
+}
+
+// openapi.yaml documents every call the client makes, with its method.
+func TestTheAPIIsDocumented(t *testing.T) {
+	spec, err := os.ReadFile("openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(spec)
+	for path, methods := range map[string][]string{
+		"/accounts/{id}/tariffs":            {"get"},
+		"/accounts/{id}/tariff-change":      {"post", "delete"},
+		"/accounts/{id}/services":           {"get"},
+		"/accounts/{id}/services/{service}": {"put", "delete"},
+		"/accounts/{id}/freeze":             {"get", "post", "delete"},
+		"/accounts/{id}/usage":              {"get"},
+		"/accounts/{id}/operations":         {"get"},
+	} {
+		i := strings.Index(doc, "\n  "+path+":\n")
+		if i < 0 {
+			t.Errorf("%s is not in openapi.yaml", path)
+			continue
+		}
+		section := doc[i+1:]
+		if j := strings.Index(section[1:], "\n  /"); j >= 0 {
+			section = section[:j+1]
+		}
+		for _, m := range methods {
+			if !strings.Contains(section, "\n    "+m+":") {
+				t.Errorf("%s %s is not in openapi.yaml", strings.ToUpper(m), path)
+			}
+		}
+	}
+	for _, h := range []string{"Idempotency-Key", "X-Kabinet-User", "bearer"} {
+		if !strings.Contains(doc, h) {
+			t.Errorf("openapi.yaml does not say %s", h)
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kabinet-bot/kabinet/billing"
+	"github.com/kabinet-bot/kabinet/billing/httpbilling/httpbillingtest"
 	"github.com/kabinet-bot/kabinet/emulator"
 	"github.com/kabinet-bot/kabinet/money"
 )
@@ -544,3 +545,53 @@ func TestSelfServiceButtonsOfSomeoneElsesAccount(t *testing.T) {
 }
 
 func formatID(id int64) string { return strconv.FormatInt(id, 10) }
+
+// TestSelfServiceThroughABillingOverHTTP: with SELFSERVICE_BILLING_URL
+// the self-service asks the provider's billing over its API instead of
+// the demo database: the plans are the billing's, a freeze is the
+// billing's, named by the press and the person, and the SMS still goes.
+func TestSelfServiceThroughABillingOverHTTP(t *testing.T) {
+	t.Parallel()
+	s := prepareStack(t, polling, nil)
+	pool := s.db()
+	const number, phone = "1000000001", "+79000000001"
+	id := readAccount(t, pool, number).id
+	provider := httpbillingtest.New(s.clock.Now, billing.DefaultFreezeRules())
+	provider.AddPlan(httpbillingtest.Plan{TariffPlan: billing.TariffPlan{ID: 1, Name: "Домашний 500", Kind: "home", SpeedMbps: 500, MonthlyFee: money.Rub(750)}})
+	provider.AddPlan(httpbillingtest.Plan{TariffPlan: billing.TariffPlan{ID: 2, Name: "Гигабит из биллинга", Kind: "home", SpeedMbps: 1000, MonthlyFee: money.Rub(990)}})
+	provider.AddAccount(httpbillingtest.Account{ID: id, Status: billing.StatusActive, Balance: money.Rub(2340), Kind: "home", City: "Москва", Tariff: 1, ChargeDay: 5})
+	s.env["SELFSERVICE_BILLING_URL"] = provider.Serve(t)
+	s.env["SELFSERVICE_BILLING_TOKEN"] = "provider-token"
+	s.start()
+
+	u := newUser("ru")
+	s.linkAccount(u, number, phone)
+	s.manage(u, number)
+	s.press(u, "Тариф")
+	s.next(u, "«Гигабит из биллинга»: 1000 Мбит/с, "+rub(990))
+	s.manage(u, number)
+	s.press(u, "Заморозить")
+	s.next(u, "С какого дня?")
+	s.press(u, "Сегодня")
+	s.next(u, "На сколько дней?")
+	s.press(u, "14 дней")
+	s.next(u, "Заморозить счёт "+number)
+	s.press(u, "✅ Заморозить")
+	s.next(u, "Счёт заморожен до")
+	s.waitFor("the SMS", func() bool { return s.smsWith(phone, "заморожен") == 1 })
+	found := false
+	for _, c := range provider.Calls {
+		if strings.HasPrefix(c, fmt.Sprintf("POST /accounts/%d/freeze %d self:%d:%d:u", id, u.ID, u.ID, id)) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the billing was not asked to freeze, by the press and the person: %q", provider.Calls)
+	}
+	if n := countRows(t, pool, `SELECT count(*) FROM freezes WHERE account_id = $1`, id); n != 0 {
+		t.Errorf("the demo billing froze the account %d times: the provider's billing is the one", n)
+	}
+	if strings.Contains(s.logs.String(), "provider-token") {
+		t.Error("the billing's token is in the logs")
+	}
+}

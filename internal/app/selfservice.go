@@ -6,9 +6,20 @@ import (
 	"time"
 
 	"github.com/kabinet-bot/kabinet/billing"
+	"github.com/kabinet-bot/kabinet/billing/httpbilling"
 	"github.com/kabinet-bot/kabinet/billing/postgres"
 	"github.com/kabinet-bot/kabinet/config"
+	"github.com/kabinet-bot/kabinet/dialogs"
 )
+
+// selfServiceBilling is the billing the self-service asks: a provider's
+// over HTTP when SELFSERVICE_BILLING_URL is set, else the demo billing.
+func selfServiceBilling(cfg config.Config, demo *postgres.Store) dialogs.SelfService {
+	if cfg.SelfServiceBillingURL == "" {
+		return demo
+	}
+	return httpbilling.New(cfg.SelfServiceBillingURL, cfg.SelfServiceBillingToken, nil)
+}
 
 // freezeRules are the provider's freeze rules from the settings.
 func freezeRules(cfg config.Config) billing.FreezeRules {

@@ -164,7 +164,7 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 		return err
 	}
 	engine.WithPayments(payer, trust, dialogs.PayConfig{Limit: cfg.PayLimit, Trust: trustSettings(cfg)})
-	engine.WithSelfService(billingStore, charts.Drawer{}, dialogs.SelfServiceConfig{Freeze: freezeRules(cfg)})
+	engine.WithSelfService(selfServiceBilling(cfg, billingStore), charts.Drawer{}, dialogs.SelfServiceConfig{Freeze: freezeRules(cfg)})
 	hours, _ := support.ParseHours(cfg.SupportHours) // checked by config.Load
 	var supportOpts []support.Option
 	if cfg.SupportWebhookURL != "" {
