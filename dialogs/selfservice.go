@@ -284,6 +284,12 @@ func (f *selfFeature) typedDate(e *Engine, t *turn) error {
 		return e.menu(t, 0)
 	}
 	d, ok := parseDayMonth(t.ev.Text, e.today(acc))
+	if !ok && !strings.ContainsAny(t.ev.Text, "0123456789") {
+		// No date at all: the person has moved on (asks for support,
+		// pastes something), so the text is taken as if nothing were asked.
+		t.st = State{Lang: t.st.Lang, LangLoaded: true}
+		return e.dispatch(t)
+	}
 	if !ok {
 		t.reply(Reply{Text: e.t(t, "freeze_date_bad", nil), Buttons: [][]Button{{f.back(e, t, acc), e.menuButton(t)}}})
 		return nil

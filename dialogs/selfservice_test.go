@@ -114,9 +114,14 @@ func TestFreezeFromATypedDate(t *testing.T) {
 	if h.st.Step != dialogs.StepFreezeDate {
 		t.Fatalf("step %q, want the typed date", h.st.Step)
 	}
-	for _, bad := range []string{"31.02", "завтра бы", "15.13"} {
+	for _, bad := range []string{"31.02", "15.13", "с 5 числа"} {
 		mustContain(t, h.text(bad), "Не понял дату")
 	}
+	// Words without a date leave the question: the person moved on.
+	if mustContain(t, h.text("а где офис?"), "Главное меню"); h.st.Step != dialogs.StepIdle {
+		t.Errorf("step %q after a text with no date", h.st.Step)
+	}
+	h.press("fz:1")
 	mustContain(t, h.text("15.12"), "С 15 декабря. На сколько дней?", "[7 дней|fzd:1:20261215:7]", "[90 дней|fzd:1:20261215:90]")
 	mustContain(t, h.text("05.12.2026"), "С 5 декабря", "[14 дней|fzd:1:20261205:14]")
 	mustContain(t, h.press("fzd:1:20261215:14"), "Заморозить счёт 1000000001 с 15 декабря до 29 декабря (14 дней)?",
