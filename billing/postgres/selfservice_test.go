@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kabinet-bot/kabinet/billing"
 	"github.com/kabinet-bot/kabinet/billing/postgres"
 	"github.com/kabinet-bot/kabinet/dialogs"
+	"github.com/kabinet-bot/kabinet/internal/metricstest"
 	"github.com/kabinet-bot/kabinet/money"
 )
 
@@ -250,5 +252,30 @@ func TestServiceConnectedOnce(t *testing.T) {
 	}
 	if n := rows(t, pool, `SELECT count(*) FROM account_services WHERE account_id = $1`, id); n != 0 {
 		t.Errorf("%d services after disconnecting", n)
+	}
+}
+
+// The changes are counted by action from the audit trail.
+func TestSelfServiceMetrics(t *testing.T) {
+	s, pool := newStore(t)
+	ctx := context.Background()
+	id := addAccount(t, pool, testAccount{Balance: money.Rub(1000)})
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, msk)
+	reg := prometheus.NewRegistry()
+	s.RegisterSelfServiceMetrics(reg)
+	if _, _, err := s.Freeze(ctx, billing.ChangeRequest{Key: "a", UserID: 7}, id, now, 7, now, billing.DefaultFreezeRules()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Freeze(ctx, billing.ChangeRequest{Key: "b", UserID: 7}, id, now, 7, now, billing.DefaultFreezeRules()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Unfreeze(ctx, billing.ChangeRequest{Key: "c", UserID: 7}, id, now); err != nil {
+		t.Fatal(err)
+	}
+	m := metricstest.Gather(t, reg)
+	for action, want := range map[string]float64{"freeze": 1, "unfreeze": 1, "tariff": 0} {
+		if got := m.Value("kabinet_selfservice_changes_total", map[string]string{"action": action}); got != want {
+			t.Errorf("%s: %v, want %v", action, got, want)
+		}
 	}
 }

@@ -165,6 +165,7 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 	}
 	engine.WithPayments(payer, trust, dialogs.PayConfig{Limit: cfg.PayLimit, Trust: trustSettings(cfg)})
 	engine.WithSelfService(selfServiceBilling(cfg, billingStore), charts.Drawer{}, dialogs.SelfServiceConfig{Freeze: freezeRules(cfg)})
+	billingStore.RegisterSelfServiceMetrics(reg)
 	hours, _ := support.ParseHours(cfg.SupportHours) // checked by config.Load
 	var supportOpts []support.Option
 	if cfg.SupportWebhookURL != "" {
