@@ -62,6 +62,9 @@ type Account struct {
 	// screen and the low-balance notices both read it, so they never
 	// disagree.
 	PaidUntil time.Time
+	// FrozenUntil is the day a running freeze ends (midnight in TimeZone),
+	// zero when none runs.
+	FrozenUntil time.Time
 }
 
 // ActiveTrust is a trust payment that has been granted and not yet ended.
@@ -131,7 +134,7 @@ type Forecast struct {
 }
 
 // Forecast is, at now, how long the service stays on: from PaidUntil when
-// the adapter filled it, else computed here with the same rule (PaidUntil).
+// the adapter filled it, else computed here with the same rule (StopsAt).
 // Only the money that stays counts: a trust payment's sum is taken back when
 // it ends, so while one runs the service lasts until its end at the earliest
 // and past it only as far as the account's own money pays.
@@ -155,18 +158,14 @@ func (a Account) Forecast(now time.Time, loc *time.Location) Forecast {
 	return f
 }
 
-// StopsAt is PaidUntil for this account at now: the later of the running
-// trust payment's end and the day its own money stops paying.
+// StopsAt is PaidUntil for this account at now: the billing's rule
+// applied to its balance, charge day and running trust payment.
 func (a Account) StopsAt(now time.Time, loc *time.Location) time.Time {
 	charge := a.MonthlyCharge()
 	if charge <= 0 {
 		return time.Time{}
 	}
-	until := PaidUntil(a.OwnBalance(), charge, now, loc)
-	if a.Trust != nil && a.Trust.ExpiresAt.After(until) {
-		until = a.Trust.ExpiresAt
-	}
-	return until
+	return PaidUntil(a.Balance, charge, a.NextChargeDate(now, loc), a.ChargeDay, a.Trust, now, loc)
 }
 
 // LastDay is the last calendar day (in loc) on which the service is still
@@ -183,36 +182,39 @@ func LastDay(until, now time.Time, loc *time.Location) time.Time {
 	return d
 }
 
-// PaidUntil is the billing's rule for when money runs out: the monthly
-// charge is written off day by day, each local day costing the charge
-// divided by the days of its month (rounded up to a kopeck, as billings
-// round), at the day's start. own is the money after today's write-off; the
-// answer is the start (00:00 in loc) of the first day own cannot pay, now's
-// next midnight when it pays none. A Russian ISP's "посуточное списание"
-// works so; it is why a 500 ₽ tariff lasts 31 days of December and 28 of
-// February, not a flat 30.
-func PaidUntil(own, charge money.Amount, now time.Time, loc *time.Location) time.Time {
-	n := now.In(loc)
-	day := time.Date(n.Year(), n.Month(), n.Day()+1, 0, 0, 0, 0, loc)
-	if charge <= 0 {
-		return time.Time{}
-	}
-	// Ten years of months at most: beyond that the date means nothing.
-	for range 120 {
-		days := time.Date(day.Year(), day.Month()+1, 0, 0, 0, 0, 0, loc).Day()
-		daily := (charge + money.Amount(days) - 1) / money.Amount(days)
-		left := days - day.Day() + 1
-		if own < daily*money.Amount(left) {
-			k := 0
-			if own > 0 {
-				k = int(own / daily)
-			}
-			return day.AddDate(0, 0, k)
+// PaidUntil is the billing's rule for when the money runs out, the one
+// billing/postgres's cycle applies (RunCycle): the monthly charge (tariff
+// and services) is taken on the charge day, at its start in loc, for the
+// month ahead, and an account left below zero is blocked; a trust
+// payment's sum is taken back at its end, which blocks it likewise. balance
+// includes a running trust payment's sum; next is the next charge day. The
+// answer is the instant of the first of those events that leaves the
+// balance below zero: the service stops then.
+func PaidUntil(balance, charge money.Amount, next time.Time, chargeDay int, trust *ActiveTrust, now time.Time, loc *time.Location) time.Time {
+	var trustEnd time.Time
+	if trust != nil {
+		trustEnd = trust.ExpiresAt
+		if trustEnd.Before(now) {
+			trustEnd = now // over, and not yet taken back
 		}
-		own -= daily * money.Amount(left)
-		day = time.Date(day.Year(), day.Month()+1, 1, 0, 0, 0, 0, loc)
 	}
-	return day
+	// Twenty years of charges at most: beyond that the date means nothing.
+	for range 240 {
+		if !trustEnd.IsZero() && !trustEnd.After(next) {
+			balance -= trust.Amount
+			if balance < 0 {
+				return trustEnd
+			}
+			trustEnd = time.Time{}
+			continue
+		}
+		balance -= charge
+		if balance < 0 {
+			return next
+		}
+		next = Account{ChargeDay: chargeDay}.NextChargeDate(next, loc)
+	}
+	return next
 }
 
 // CalendarDays counts the midnights between two instants of one zone: the

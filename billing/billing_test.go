@@ -31,18 +31,17 @@ func TestForecastCountsOnlyTheMoneyThatStays(t *testing.T) {
 		need      money.Amount
 		unlimited bool
 	}{
-		// December's days cost 500/31 = 16,13 ₽: 465 ₽ pay 28 of them.
-		{name: "no trust, 28 days", balance: money.Rub(465), fee: tariff.MonthlyFee, days: 28, blockOn: date(12, 29), need: money.Rub(35)},
-		// The rest of December and all of January (31 days each), and
-		// not one day of February, whose days cost more (500/28).
-		{name: "no trust, a month paid", balance: money.Rub(1000), fee: tariff.MonthlyFee, days: 61, blockOn: time.Date(2027, 1, 31, 0, 0, 0, 0, msk)},
-		{name: "no money", balance: 0, fee: tariff.MonthlyFee, days: 0, blockOn: date(12, 1), need: money.Rub(500)},
-		// 1000000020: -35 ₽, a 500 ₽ trust payment until 4 December. The
-		// 465 ₽ on the account last until the trust payment ends, not 27 days.
+		// The charge day is the 1st: December is paid, January's 500 ₽ is not.
+		{name: "no trust, december paid", balance: money.Rub(465), fee: tariff.MonthlyFee, days: 30, blockOn: date(12, 31), need: money.Rub(35)},
+		// January and February are paid too, March is not.
+		{name: "no trust, two months more", balance: money.Rub(1000), fee: tariff.MonthlyFee, days: 89, blockOn: time.Date(2027, 2, 28, 0, 0, 0, 0, msk)},
+		{name: "no money", balance: 0, fee: tariff.MonthlyFee, days: 30, blockOn: date(12, 31), need: money.Rub(500)},
+		// 1000000020: -35 ₽, a 500 ₽ trust payment until 4 December. Taken
+		// back then, it leaves -35 ₽: blocked that day, not at the charge.
 		{name: "trust over a debt", balance: money.Rub(465), trust: trust(500, day(4)), fee: tariff.MonthlyFee, days: 3, blockOn: date(12, 4), trustEnds: true, need: money.Rub(535)},
-		// 120 ₽ of one's own last 7 days, past the trust payment's end.
-		{name: "own money outlasts the trust", balance: money.Rub(620), trust: trust(500, day(4)), fee: tariff.MonthlyFee, days: 7, blockOn: date(12, 8), need: money.Rub(380)},
-		{name: "paid after the trust", balance: money.Rub(1500), trust: trust(500, day(4)), fee: tariff.MonthlyFee, days: 61, blockOn: time.Date(2027, 1, 31, 0, 0, 0, 0, msk)},
+		// 120 ₽ of one's own stay after the trust payment: until the charge.
+		{name: "own money outlasts the trust", balance: money.Rub(620), trust: trust(500, day(4)), fee: tariff.MonthlyFee, days: 30, blockOn: date(12, 31), need: money.Rub(380)},
+		{name: "paid after the trust", balance: money.Rub(1500), trust: trust(500, day(4)), fee: tariff.MonthlyFee, days: 89, blockOn: time.Date(2027, 2, 28, 0, 0, 0, 0, msk)},
 		{name: "nothing charged", balance: money.Rub(10), unlimited: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -61,10 +60,11 @@ func TestForecastCountsOnlyTheMoneyThatStays(t *testing.T) {
 	}
 }
 
-// The daily write-off: a day costs the monthly charge over that month's
-// days, so the same money lasts longer in December than in February, and
-// the service stops at the local midnight of the first day not paid.
-func TestPaidUntilWritesOffByTheMonthsDays(t *testing.T) {
+// The monthly charge on the charge day, as billing/postgres's cycle takes
+// it: the money stops at the start of the first charge day (or trust
+// payment's end) that would leave the balance below zero, in the account's
+// zone.
+func TestPaidUntilIsTheFirstChargeNotCovered(t *testing.T) {
 	msk, err := time.LoadLocation("Europe/Moscow")
 	if err != nil {
 		t.Fatal(err)
@@ -74,24 +74,28 @@ func TestPaidUntilWritesOffByTheMonthsDays(t *testing.T) {
 		t.Fatal(err)
 	}
 	fee := money.Rub(500)
-	ten := 10 * ((fee + 27) / 28) // ten of February's dearest days
+	at := func(loc *time.Location, m time.Month, d int) time.Time { return time.Date(2026, m, d, 0, 0, 0, 0, loc) }
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, msk)
 	for _, c := range []struct {
-		name string
-		now  time.Time
-		loc  *time.Location
-		own  money.Amount
-		want time.Time
+		name    string
+		balance money.Amount
+		day     int
+		trust   *billing.ActiveTrust
+		loc     *time.Location
+		want    time.Time
 	}{
-		{"february", time.Date(2027, 2, 1, 12, 0, 0, 0, msk), msk, ten, time.Date(2027, 2, 12, 0, 0, 0, 0, msk)},
-		// The same money in December pays 11 of its cheaper days.
-		{"december", time.Date(2026, 12, 1, 12, 0, 0, 0, msk), msk, ten, time.Date(2026, 12, 13, 0, 0, 0, 0, msk)},
-		{"nothing", time.Date(2026, 12, 1, 12, 0, 0, 0, msk), msk, 0, time.Date(2026, 12, 2, 0, 0, 0, 0, msk)},
-		{"a debt", time.Date(2026, 12, 1, 12, 0, 0, 0, msk), msk, -money.Rub(100), time.Date(2026, 12, 2, 0, 0, 0, 0, msk)},
-		// 23:00 in Moscow is already tomorrow in Владивосток.
-		{"another zone's midnight", time.Date(2026, 12, 1, 23, 0, 0, 0, msk), vvo, 0, time.Date(2026, 12, 3, 0, 0, 0, 0, vvo)},
+		{"not enough for the 10th", money.Rub(499), 10, nil, msk, at(msk, 12, 10)},
+		{"the 10th paid, not January's", money.Rub(500), 10, nil, msk, time.Date(2027, 1, 10, 0, 0, 0, 0, msk)},
+		{"a debt", -money.Rub(100), 10, nil, msk, at(msk, 12, 10)},
+		{"the charge day passed this month", money.Rub(100), 1, nil, msk, time.Date(2027, 1, 1, 0, 0, 0, 0, msk)},
+		{"the trust payment's end comes first", money.Rub(400), 10, &billing.ActiveTrust{Amount: money.Rub(500), ExpiresAt: now.Add(72 * time.Hour)}, msk, now.Add(72 * time.Hour)},
+		{"the charge comes before the trust payment's end", money.Rub(600), 3, &billing.ActiveTrust{Amount: money.Rub(500), ExpiresAt: now.Add(72 * time.Hour)}, msk, now.Add(72 * time.Hour)},
+		// The 10th begins 7 hours earlier in Владивосток.
+		{"another zone's midnight", money.Rub(100), 10, nil, vvo, at(vvo, 12, 10)},
 	} {
-		if got := billing.PaidUntil(c.own, fee, c.now, c.loc); !got.Equal(c.want) {
-			t.Errorf("%s: paid until %v, want %v", c.name, got, c.want)
+		acc := billing.Account{Balance: c.balance, ChargeDay: c.day, Trust: c.trust, Tariff: billing.Tariff{MonthlyFee: fee}}
+		if got := acc.StopsAt(now, c.loc); !got.Equal(c.want) {
+			t.Errorf("%s: stops at %v, want %v", c.name, got, c.want)
 		}
 	}
 }

@@ -74,20 +74,25 @@ func TestParseQuietRefusesNonsense(t *testing.T) {
 func TestLowOwedAndStillOwed(t *testing.T) {
 	msk := zone(t, "Europe/Moscow")
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, msk)
-	acc := func(balance money.Amount) billing.Account {
-		a := billing.Account{Status: billing.StatusActive, Balance: balance, Tariff: billing.Tariff{MonthlyFee: money.Rub(500)}}
+	// The next charge day of 500 ₽ decides: the 5th leaves 3 days (the
+	// 2nd, 3rd and 4th), the 2nd leaves today only.
+	acc := func(balance money.Amount, chargeDay int) billing.Account {
+		a := billing.Account{Status: billing.StatusActive, Balance: balance, ChargeDay: chargeDay, Tariff: billing.Tariff{MonthlyFee: money.Rub(500)}}
 		a.PaidUntil = a.StopsAt(now, msk)
 		return a
 	}
-	daily := (money.Rub(500) + 30) / 31 // December: 16,13 ₽ a day
-	if o, ok := LowOwed(acc(daily*3), 3, now, msk); !ok || o.Kind != KindLow || o.Threshold != 3 || o.Period != "2026-12-04" {
-		t.Errorf("3 days' money, threshold 3: %+v %v", o, ok)
+	short := money.Rub(100)
+	if o, ok := LowOwed(acc(short, 5), 3, now, msk); !ok || o.Kind != KindLow || o.Threshold != 3 || o.Period != "2026-12-04" {
+		t.Errorf("3 days' service, threshold 3: %+v %v", o, ok)
 	}
-	if _, ok := LowOwed(acc(daily*3), 2, now, msk); ok {
-		t.Error("3 days' money is owed a notice under a threshold of 2")
+	if _, ok := LowOwed(acc(short, 5), 2, now, msk); ok {
+		t.Error("3 days' service is owed a notice under a threshold of 2")
 	}
-	if o, ok := LowOwed(acc(daily/2), 3, now, msk); !ok || o.Kind != KindLastDay || o.Period != "2026-12-01" {
-		t.Errorf("no money for tomorrow: %+v %v", o, ok)
+	if _, ok := LowOwed(acc(money.Rub(500), 5), 3, now, msk); ok {
+		t.Error("a covered charge is owed a notice")
+	}
+	if o, ok := LowOwed(acc(short, 2), 3, now, msk); !ok || o.Kind != KindLastDay || o.Period != "2026-12-01" {
+		t.Errorf("the charge tomorrow not covered: %+v %v", o, ok)
 	}
 	blocked := billing.Account{Status: billing.StatusBlocked, Balance: -100, BlockedAt: now.Add(-time.Hour), Tariff: billing.Tariff{MonthlyFee: money.Rub(500)}}
 	if o, ok := LowOwed(blocked, 3, now, msk); !ok || o.Kind != KindBlocked || o.Period != "2026-12-01" {
@@ -101,15 +106,15 @@ func TestLowOwedAndStillOwed(t *testing.T) {
 		t.Error("a frozen account is owed a low-balance notice")
 	}
 
-	if !StillOwed(acc(daily*3), KindLow, "2026-12-04", 3, now, msk) {
+	if !StillOwed(acc(short, 5), KindLow, "2026-12-04", 3, now, msk) {
 		t.Error("nothing changed, yet the notice is no longer owed")
 	}
-	if StillOwed(acc(daily*3+money.Rub(100)), KindLow, "2026-12-04", 3, now, msk) {
-		t.Error("a payment moved the last day, yet the notice is still owed")
+	if StillOwed(acc(short+money.Rub(400), 5), KindLow, "2026-12-04", 3, now, msk) {
+		t.Error("a payment covered the charge, yet the notice is still owed")
 	}
 	// The last day today, then a trust payment of three days: the money
 	// now lasts to its end, and "today is the last day" is untrue.
-	trusted := acc(daily / 2)
+	trusted := acc(short, 2)
 	trusted.Balance += money.Rub(500)
 	trusted.Trust = &billing.ActiveTrust{Amount: money.Rub(500), ExpiresAt: now.Add(72 * time.Hour)}
 	trusted.PaidUntil = trusted.StopsAt(now, msk)

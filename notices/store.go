@@ -195,14 +195,15 @@ func (s *Store) pageBounds(ctx context.Context, after int64, size int) (last int
 
 // candidates are the accounts with ids in (after, last] that may be owed a
 // low-balance notice: someone to tell (linked or trusted), and either
-// blocked within BlockedRecent, or active with so little of their own money
-// that it cannot pay 8 of the dearest days (a 28-day month's): a superset of
-// those whose money runs out within 7 days, which the rules then judge
-// exactly.
+// blocked within BlockedRecent, or active with less of their own money than
+// the next monthly charge and that charge (or a trust payment's end) within
+// 8 days: a superset of those whose money runs out within 7 days (the day
+// count taken modulo 28, never more than the real one), which the rules
+// then judge exactly.
 func (s *Store) candidates(ctx context.Context, after, last int64, now time.Time, zones *zoneCache) (_ []candidate, err error) {
 	defer wrap(&err, "scan candidates")
 	rows, _ := s.pool.Query(ctx, `
-SELECT a.id, a.number, a.status, a.balance, a.blocked_at, c.name, c.time_zone,
+SELECT a.id, a.number, a.status, a.balance, a.blocked_at, c.name, c.time_zone, a.charge_day,
        t.monthly_fee, coalesce(sv.fee, 0), tp.amount, tp.expires_at
 FROM accounts a
 JOIN cities c ON c.id = a.city_id
@@ -218,7 +219,9 @@ LEFT JOIN LATERAL (
 WHERE a.id > $1 AND a.id <= $2
   AND (a.status = 'blocked' AND a.blocked_at > $3::timestamptz - interval '48 hours'
        OR a.status = 'active' AND t.monthly_fee + coalesce(sv.fee, 0) > 0
-          AND a.balance - coalesce(tp.amount, 0) < 8 * ((t.monthly_fee + coalesce(sv.fee, 0) + 27) / 28))
+          AND a.balance - coalesce(tp.amount, 0) < t.monthly_fee + coalesce(sv.fee, 0)
+          AND (((a.charge_day - extract(day FROM $3::timestamptz AT TIME ZONE c.time_zone)::int) % 28 + 28) % 28 <= 8
+               OR tp.expires_at < $3::timestamptz + interval '9 days'))
   AND (EXISTS (SELECT 1 FROM telegram_links l WHERE l.account_id = a.id)
        OR EXISTS (SELECT 1 FROM trusted_persons tr WHERE tr.account_id = a.id))
 ORDER BY a.id`, after, last, now)
@@ -230,8 +233,10 @@ ORDER BY a.id`, after, last, now)
 			trustSum  *int64
 			trustEnds *time.Time
 		)
-		err := r.Scan(&c.acc.ID, &c.acc.Number, &c.acc.Status, &c.acc.Balance, &blockedAt, &c.acc.City, &c.acc.TimeZone,
+		var chargeDay int16
+		err := r.Scan(&c.acc.ID, &c.acc.Number, &c.acc.Status, &c.acc.Balance, &blockedAt, &c.acc.City, &c.acc.TimeZone, &chargeDay,
 			&c.acc.Tariff.MonthlyFee, &fee, &trustSum, &trustEnds)
+		c.acc.ChargeDay = int(chargeDay)
 		if err != nil {
 			return c, err
 		}

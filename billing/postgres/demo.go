@@ -31,7 +31,13 @@ type demoAccount struct {
 	Status    billing.Status
 	Balance   money.Amount
 	ChargeDay int
-	OpenedAt  string // date the contract was signed
+	// RunsOut, when set, moves the charge day to RunsOut days after the
+	// day of loading, so that a balance below the monthly charge lasts
+	// RunsOut-1 more days («3 дня») whenever the demo is loaded (the
+	// billing charges monthly on the charge day: billing.PaidUntil). A
+	// charge day is 1 to 28: near a month's end it is the 28th, and lasts less.
+	RunsOut  int
+	OpenedAt string // date the contract was signed
 	// BlockedDaysAgo is how long ago a blocked account was blocked for debt.
 	BlockedDaysAgo int
 	Payments       []demoPayment
@@ -53,18 +59,33 @@ type demoTrust struct {
 }
 
 // The demo tariffs and services. Fees are in kopecks like everywhere.
+// Every home plan but «Домашний 1000» is sold in every city, that one only
+// in Москва and Томск; the business plans everywhere. TV packages are
+// services of kind "tv".
 var (
-	demoTariffs = []billing.Tariff{
-		{Name: "Домашний 100", MonthlyFee: money.Rub(500)},
-		{Name: "Домашний 500", MonthlyFee: money.Rub(750)},
-		{Name: "Бизнес", MonthlyFee: money.Rub(2500)},
+	demoTariffs = []demoTariff{
+		{billing.TariffPlan{Name: "Домашний 100", Kind: "home", SpeedMbps: 100, MonthlyFee: money.Rub(500)}, nil},
+		{billing.TariffPlan{Name: "Домашний 300", Kind: "home", SpeedMbps: 300, MonthlyFee: money.Rub(650)}, nil},
+		{billing.TariffPlan{Name: "Домашний 500", Kind: "home", SpeedMbps: 500, MonthlyFee: money.Rub(750)}, nil},
+		{billing.TariffPlan{Name: "Домашний 500 + ТВ", Kind: "home", SpeedMbps: 500, MonthlyFee: money.Rub(900), TV: true}, nil},
+		{billing.TariffPlan{Name: "Домашний 1000", Kind: "home", SpeedMbps: 1000, MonthlyFee: money.Rub(1100)}, []string{"Москва", "Томск"}},
+		{billing.TariffPlan{Name: "Бизнес", Kind: "business", SpeedMbps: 200, MonthlyFee: money.Rub(2500)}, nil},
+		{billing.TariffPlan{Name: "Бизнес 500", Kind: "business", SpeedMbps: 500, MonthlyFee: money.Rub(3900)}, nil},
 	}
-	demoServices = []billing.Service{
-		{Name: "Статический IP", MonthlyFee: money.Rub(150)},
-		{Name: "ТВ «Базовый»", MonthlyFee: money.Rub(199)},
-		{Name: "Антивирус", MonthlyFee: money.Rub(99)},
+	demoServices = []billing.ServiceOption{
+		{Name: "Статический IP", Kind: "extra", MonthlyFee: money.Rub(150)},
+		{Name: "ТВ «Базовый»", Kind: "tv", MonthlyFee: money.Rub(199)},
+		{Name: "ТВ «Кино»", Kind: "tv", MonthlyFee: money.Rub(299)},
+		{Name: "ТВ «Детский»", Kind: "tv", MonthlyFee: money.Rub(149)},
+		{Name: "Антивирус", Kind: "extra", MonthlyFee: money.Rub(99)},
 	}
 )
+
+// demoTariff is a plan and the cities it is sold in (nil: all of them).
+type demoTariff struct {
+	billing.TariffPlan
+	Cities []string
+}
 
 // demoAccounts is one subscriber per situation the bot must explain; DEMO.md
 // lists them with what each one shows, and a test keeps the two in step.
@@ -75,17 +96,17 @@ var demoAccounts = []demoAccount{
 		Status: billing.StatusActive, Balance: money.Rub(2340), ChargeDay: 5, OpenedAt: "2017-03-14",
 		Payments: []demoPayment{{12, money.Rub(500), "card"}, {30, money.Rub(1000), "autopay"}, {60, money.Rub(1000), "autopay"}}}, // 73 days
 	{Number: "1000000002", Phone: "+79000000001", City: "Липецк", Tariff: "Домашний 100",
-		Status: billing.StatusActive, Balance: money.Rub(50), ChargeDay: 10, OpenedAt: "2019-08-01",
+		Status: billing.StatusActive, Balance: money.Rub(50), ChargeDay: 10, RunsOut: 4, OpenedAt: "2019-08-01",
 		Payments: []demoPayment{{28, money.Rub(500), "sberbank"}, {59, money.Rub(500), "terminal"}}}, // 3 days
 	{Number: "1000000003", Phone: "+79000000001", City: "Москва", Tariff: "Бизнес", Services: []string{"Статический IP"},
 		Status: billing.StatusActive, Balance: money.Rub(12000), ChargeDay: 1, OpenedAt: "2021-02-15",
 		Payments: []demoPayment{{15, money.Rub(10000), "sberbank"}, {45, money.Rub(5000), "card"}}}, // 135 days
 
 	{Number: "1000000004", Phone: "+79000000004", City: "Москва", Tariff: "Домашний 100",
-		Status: billing.StatusActive, Balance: money.Rub(20), ChargeDay: 15, OpenedAt: "2020-05-20",
+		Status: billing.StatusActive, Balance: money.Rub(20), ChargeDay: 15, RunsOut: 2, OpenedAt: "2020-05-20",
 		Payments: []demoPayment{{31, money.Rub(500), "card"}, {62, money.Rub(500), "cash"}}}, // 1 day
 	{Number: "1000000005", Phone: "+79000000005", City: "Белгород", Tariff: "Домашний 100",
-		Status: billing.StatusActive, Balance: money.Rub(90), ChargeDay: 20, OpenedAt: "2018-11-02",
+		Status: billing.StatusActive, Balance: money.Rub(90), ChargeDay: 20, RunsOut: 6, OpenedAt: "2018-11-02",
 		Payments: []demoPayment{{27, money.Rub(600), "terminal"}, {58, money.Rub(500), "cash"}}}, // 5 days
 	{Number: "1000000006", Phone: "+79000000006", City: "Белгород", Tariff: "Домашний 500",
 		Status: billing.StatusBlocked, Balance: -32050, ChargeDay: 3, OpenedAt: "2016-06-30", BlockedDaysAgo: 4,
@@ -118,7 +139,7 @@ var demoAccounts = []demoAccount{
 		Status: billing.StatusFrozen, Balance: money.Rub(150), ChargeDay: 14, OpenedAt: "2019-05-25",
 		Payments: []demoPayment{{120, money.Rub(750), "terminal"}}},
 	{Number: "1000000016", Phone: "+79000000016", City: "Москва", Tariff: "Домашний 500",
-		Status: billing.StatusActive, Balance: money.Rub(10), ChargeDay: 28, OpenedAt: "2023-01-16",
+		Status: billing.StatusActive, Balance: money.Rub(10), ChargeDay: 28, RunsOut: 1, OpenedAt: "2023-01-16",
 		Payments: []demoPayment{{29, money.Rub(750), "autopay"}, {59, money.Rub(750), "autopay"}}}, // 0 days
 	// A phone with an old closed contract and a new open one.
 	{Number: "1000000017", Phone: "+79000000017", City: "Москва", Tariff: "Домашний 100",
@@ -149,7 +170,7 @@ var demoAccounts = []demoAccount{
 		Trust:    &demoTrust{Amount: money.Rub(500)}},
 	// Took one last month, then paid: allowed again this month.
 	{Number: "1000000023", Phone: "+79000000023", City: "Невинномысск", Tariff: "Домашний 500",
-		Status: billing.StatusActive, Balance: money.Rub(40), ChargeDay: 8, OpenedAt: "2019-09-19",
+		Status: billing.StatusActive, Balance: money.Rub(40), ChargeDay: 8, RunsOut: 2, OpenedAt: "2019-09-19",
 		Payments: []demoPayment{{50, money.Rub(750), "sberbank"}},
 		Trust:    &demoTrust{Amount: money.Rub(750), PaidAfter: money.Rub(800)}}, // 1 day
 }
@@ -170,16 +191,27 @@ func LoadDemo(ctx context.Context, pool *pgxpool.Pool) (err error) {
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, moscowTime)
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		for _, t := range demoTariffs {
-			if _, err := tx.Exec(ctx, `
-INSERT INTO tariffs (name, monthly_fee) VALUES ($1, $2)
-ON CONFLICT (name) DO UPDATE SET monthly_fee = EXCLUDED.monthly_fee`, t.Name, t.MonthlyFee); err != nil {
+			var id int64
+			if err := tx.QueryRow(ctx, `
+INSERT INTO tariffs (name, monthly_fee, kind, speed_mbps, tv) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (name) DO UPDATE SET monthly_fee = EXCLUDED.monthly_fee, kind = EXCLUDED.kind,
+    speed_mbps = EXCLUDED.speed_mbps, tv = EXCLUDED.tv
+RETURNING id`, t.Name, t.MonthlyFee, t.Kind, t.SpeedMbps, t.TV).Scan(&id); err != nil {
 				return fmt.Errorf("tariff: %w", err)
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM tariff_cities WHERE tariff_id = $1`, id); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `
+INSERT INTO tariff_cities (tariff_id, city_id)
+SELECT $1, id FROM cities WHERE $2::text[] IS NULL OR name = ANY ($2::text[])`, id, t.Cities); err != nil {
+				return fmt.Errorf("tariff cities: %w", err)
 			}
 		}
 		for _, s := range demoServices {
 			if _, err := tx.Exec(ctx, `
-INSERT INTO services (name, monthly_fee) VALUES ($1, $2)
-ON CONFLICT (name) DO UPDATE SET monthly_fee = EXCLUDED.monthly_fee`, s.Name, s.MonthlyFee); err != nil {
+INSERT INTO services (name, monthly_fee, kind) VALUES ($1, $2, $3)
+ON CONFLICT (name) DO UPDATE SET monthly_fee = EXCLUDED.monthly_fee, kind = EXCLUDED.kind`, s.Name, s.MonthlyFee, s.Kind); err != nil {
 				return fmt.Errorf("service: %w", err)
 			}
 		}
@@ -193,6 +225,9 @@ ON CONFLICT (name) DO UPDATE SET monthly_fee = EXCLUDED.monthly_fee`, s.Name, s.
 }
 
 func loadDemoAccount(ctx context.Context, tx pgx.Tx, a demoAccount, today time.Time) error {
+	if a.RunsOut > 0 {
+		a.ChargeDay = min(today.AddDate(0, 0, a.RunsOut).Day(), 28)
+	}
 	openedAt, err := time.ParseInLocation(time.DateOnly, a.OpenedAt, moscowTime)
 	if err != nil {
 		return err
@@ -205,13 +240,14 @@ func loadDemoAccount(ctx context.Context, tx pgx.Tx, a demoAccount, today time.T
 	// A missing city or tariff name leaves NULL, which the NOT NULL columns reject.
 	var id int64
 	if err := tx.QueryRow(ctx, `
-INSERT INTO accounts (number, phone, city_id, tariff_id, status, balance, charge_day, blocked_at, opened_at)
+INSERT INTO accounts (number, phone, city_id, tariff_id, status, balance, charge_day, blocked_at, opened_at, kind)
 VALUES ($1, $2, (SELECT id FROM cities WHERE name = $3), (SELECT id FROM tariffs WHERE name = $4),
-        $5, $6, $7, $8, $9)
+        $5, $6, $7, $8, $9, (SELECT kind FROM tariffs WHERE name = $4))
 ON CONFLICT (number) DO UPDATE SET
     phone = EXCLUDED.phone, city_id = EXCLUDED.city_id, tariff_id = EXCLUDED.tariff_id,
     status = EXCLUDED.status, balance = EXCLUDED.balance, charge_day = EXCLUDED.charge_day,
-    blocked_at = EXCLUDED.blocked_at, opened_at = EXCLUDED.opened_at
+    blocked_at = EXCLUDED.blocked_at, opened_at = EXCLUDED.opened_at, kind = EXCLUDED.kind,
+    charged_until = NULL
 RETURNING id`,
 		a.Number, a.Phone, a.City, a.Tariff, a.Status, a.Balance, a.ChargeDay, blockedAt, openedAt).Scan(&id); err != nil {
 		return err
@@ -244,7 +280,53 @@ ON CONFLICT (provider, provider_payment_id) DO UPDATE SET
 			return err
 		}
 	}
+	if err := loadDemoSelfService(ctx, tx, id, a, today); err != nil {
+		return err
+	}
 	return loadDemoTrust(ctx, tx, id, a, today)
+}
+
+// loadDemoSelfService puts back the account's freezes, tariff changes and
+// charges as the demo has them (a frozen account was frozen five days ago
+// for 30 days; nothing else), and writes its traffic of the last 70 days:
+// made up from the account number and the day, so that it is the same on
+// every load, and nothing while frozen. The audit trail is left alone.
+func loadDemoSelfService(ctx context.Context, tx pgx.Tx, id int64, a demoAccount, today time.Time) error {
+	for _, q := range []string{
+		`DELETE FROM freezes WHERE account_id = $1`,
+		`DELETE FROM tariff_changes WHERE account_id = $1`,
+		`DELETE FROM charges WHERE account_id = $1`,
+		`DELETE FROM usage_days WHERE account_id = $1`,
+	} {
+		if _, err := tx.Exec(ctx, q, id); err != nil {
+			return err
+		}
+	}
+	frozenFrom := today.AddDate(0, 0, -5)
+	if a.Status == billing.StatusFrozen {
+		if _, err := tx.Exec(ctx, `
+INSERT INTO freezes (account_id, start_day, end_day, started_at) VALUES ($1, $2::date, $3::date, $4)`,
+			id, frozenFrom.Format(time.DateOnly), frozenFrom.AddDate(0, 0, 30).Format(time.DateOnly), frozenFrom); err != nil {
+			return err
+		}
+	}
+	if a.Status == billing.StatusClosed {
+		return nil
+	}
+	// hashtext gives each (account, day) its own stable number: 0.3 to
+	// 6.3 GB a day in, a tenth of it out, 1 to 6 sessions of 20 minutes to
+	// 4 hours each.
+	_, err := tx.Exec(ctx, `
+INSERT INTO usage_days (account_id, day, bytes_in, bytes_out, sessions, session_seconds)
+SELECT $1, d::date,
+       (300 + abs(hashtext($2 || d::date::text)) % 6000)::bigint * 1000000,
+       (30 + abs(hashtext('o' || $2 || d::date::text)) % 600)::bigint * 1000000,
+       1 + abs(hashtext('s' || $2 || d::date::text)) % 6,
+       (1 + abs(hashtext('s' || $2 || d::date::text)) % 6) * (1200 + abs(hashtext('t' || $2 || d::date::text)) % 13200)
+FROM generate_series($3::date - 69, $3::date, interval '1 day') d
+WHERE NOT ($4 AND d::date >= $5::date)`,
+		id, a.Number, today.Format(time.DateOnly), a.Status == billing.StatusFrozen, frozenFrom.Format(time.DateOnly))
+	return err
 }
 
 // loadDemoTrust puts the account's trust payments back as the demo has

@@ -20,7 +20,9 @@ import (
 
 // noticeEnv makes the scan run every second and the sender look every
 // 100 ms, so that a moved clock is noticed at once.
-var noticeEnv = map[string]string{"NOTIFY_SCAN_INTERVAL": "1s", "SCHEDULER_POLL": fastScheduler}
+// The demo billing's own day is off (BILLING_CYCLE=0): the test plays the
+// billing, setting balances and charge days itself.
+var noticeEnv = map[string]string{"NOTIFY_SCAN_INTERVAL": "1s", "SCHEDULER_POLL": fastScheduler, "BILLING_CYCLE": "0"}
 
 // scans is how many scans serve logged as done.
 func (s *stack) scans() int { return strings.Count(s.logs.String(), `"event":"scan_done"`) }
@@ -32,15 +34,23 @@ func (s *stack) afterScans(t *testing.T, n int) {
 	eventually(t, fmt.Sprintf("%d more scans", n), func() bool { return s.scans() >= from+n })
 }
 
-// twoDaysOfMoney is a balance that pays exactly two more days whatever the
-// month (a day costs the monthly charge over 28 to 31 days): 2.5 of the
-// dearest days.
-func twoDaysOfMoney(charge money.Amount) money.Amount { return (charge + 27) / 28 * 5 / 2 }
-
-// setBalance is the billing writing a balance (the nightly write-off).
+// setBalance is the billing writing a balance.
 func setBalance(t *testing.T, pool *pgxpool.Pool, number string, balance money.Amount) {
 	t.Helper()
 	if _, err := pool.Exec(context.Background(), `UPDATE accounts SET balance = $2, status = 'active' WHERE number = $1`, number, int64(balance)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runsOutIn makes an account's money last days more days after the test's
+// day: less than its monthly charge on it, and the charge day the day after
+// the last one (0: today is the last day).
+func runsOutIn(t *testing.T, pool *pgxpool.Pool, number string, days int) {
+	t.Helper()
+	charge := chargeOf(t, pool, number)
+	day := testDay(t).AddDate(0, 0, days+1).Day()
+	if _, err := pool.Exec(context.Background(), `UPDATE accounts SET balance = $2, charge_day = $3, status = 'active' WHERE number = $1`,
+		number, int64(charge/5), day); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -85,11 +95,18 @@ WHERE a.number = $1 ORDER BY n.id`, number)
 	return out
 }
 
-// atMoscow is today at hh:mm in Moscow.
-func atMoscow(t *testing.T, hh, mm int) time.Time {
+// testDay is the day the tests play on: the 10th of next month in Moscow,
+// so that charge days a few days on are in the same month (1 to 28).
+func testDay(t *testing.T) time.Time {
 	msk := moscow(t)
 	n := time.Now().In(msk)
-	return time.Date(n.Year(), n.Month(), n.Day(), hh, mm, 0, 0, msk)
+	return time.Date(n.Year(), n.Month()+1, 10, 0, 0, 0, 0, msk)
+}
+
+// atMoscow is the test's day at hh:mm in Moscow.
+func atMoscow(t *testing.T, hh, mm int) time.Time {
+	d := testDay(t)
+	return time.Date(d.Year(), d.Month(), d.Day(), hh, mm, 0, 0, d.Location())
 }
 
 // TestLowBalanceNoticeOncePerPeriodAndAPaymentCancelsIt: an account whose
@@ -106,7 +123,7 @@ func TestLowBalanceNoticeOncePerPeriodAndAPaymentCancelsIt(t *testing.T) {
 	u := newUser("ru")
 	s.linkAccount(u, number, "+79000000004")
 
-	setBalance(t, pool, number, twoDaysOfMoney(chargeOf(t, pool, number)))
+	runsOutIn(t, pool, number, 2)
 	m := s.next(u, "Денег хватит на 2 дня")
 	if !strings.Contains(m.Text, "Пополните счёт на") || !strings.Contains(m.Text, "Лицевой счёт "+number) {
 		t.Errorf("notice reads %q", m.Text)
@@ -133,10 +150,10 @@ func TestLowBalanceNoticeOncePerPeriodAndAPaymentCancelsIt(t *testing.T) {
 		t.Errorf("notices %+v, want one low, sent", rows)
 	}
 
-	// 23:00: a new period (the billing lowered the balance further, so the
-	// last day moved), owed at once but held by the quiet hours until 09:00.
+	// 23:00: a new period (the billing moved the charge day, so the last
+	// day moved), owed at once but held by the quiet hours until 09:00.
 	s.clock.Set(atMoscow(t, 23, 0))
-	setBalance(t, pool, number, twoDaysOfMoney(chargeOf(t, pool, number))/2)
+	runsOutIn(t, pool, number, 1)
 	eventually(t, "the night's notice", func() bool { return len(noticeRows(t, pool, number)) >= 2 })
 	rows := noticeRows(t, pool, number)
 	night := rows[len(rows)-1]
@@ -180,8 +197,8 @@ func TestQuietHoursJudgedInEachCitysZone(t *testing.T) {
 	s.linkAccount(um, msk, "+79000000004")
 	s.linkAccount(uv, vvo, "+79000000007")
 
-	setBalance(t, pool, msk, twoDaysOfMoney(chargeOf(t, pool, msk)))
-	setBalance(t, pool, vvo, twoDaysOfMoney(chargeOf(t, pool, vvo)))
+	runsOutIn(t, pool, msk, 2)
+	runsOutIn(t, pool, vvo, 2)
 	s.next(uv, "Денег хватит на 2 дня")
 	s.afterScans(t, 2)
 	if n := s.sent(um, "не приостановился"); n != 0 {
@@ -211,13 +228,12 @@ func TestNoticeTurnedOffAndABlockedChatSkipped(t *testing.T) {
 	s.linkAccount(u, a, "+79000000004")
 	s.linkAccount(v, b, "+79000000005")
 
-	charge := chargeOf(t, pool, a)
-	setBalance(t, pool, a, twoDaysOfMoney(charge))
+	runsOutIn(t, pool, a, 2)
 	m := s.next(u, "Денег хватит на 2 дня")
 	s.emu.PressButton(u, m.ID, callbackOf(t, m, "Не присылать"))
 	off := s.next(u, "Больше не пришлём")
 	// A new period (the last day moved): nothing now.
-	setBalance(t, pool, a, twoDaysOfMoney(charge)/2)
+	runsOutIn(t, pool, a, 1)
 	s.afterScans(t, 3)
 	if n := s.sent(u, "не приостановился"); n != 1 {
 		t.Errorf("turned off, yet %d notices", n)
@@ -233,7 +249,7 @@ func TestNoticeTurnedOffAndABlockedChatSkipped(t *testing.T) {
 	// the notice counts as blocked and the next one makes no call at all.
 	s.emu.BlockBot(v)
 	calls := len(s.emu.CallsTo("sendMessage"))
-	setBalance(t, pool, b, twoDaysOfMoney(chargeOf(t, pool, b)))
+	runsOutIn(t, pool, b, 2)
 	eventually(t, "the notice to the blocked chat decided", func() bool {
 		rows := noticeRows(t, pool, b)
 		return len(rows) == 1 && rows[0].status != "queued"
@@ -245,7 +261,7 @@ func TestNoticeTurnedOffAndABlockedChatSkipped(t *testing.T) {
 		t.Errorf("%d sendMessage calls to the blocked chat, want at most the one that met 403", got)
 	}
 	calls = len(s.emu.CallsTo("sendMessage"))
-	setBalance(t, pool, b, twoDaysOfMoney(chargeOf(t, pool, b))/2)
+	runsOutIn(t, pool, b, 1)
 	eventually(t, "the second notice decided", func() bool {
 		rows := noticeRows(t, pool, b)
 		return len(rows) == 2 && rows[1].status != "queued"
@@ -262,7 +278,7 @@ func TestNoticeTurnedOffAndABlockedChatSkipped(t *testing.T) {
 	// Back (my_chat_member says so): the next period's notice arrives.
 	s.emu.UnblockBot(v)
 	time.Sleep(500 * time.Millisecond) // the update handled before the billing moves on
-	setBalance(t, pool, b, money.Rub(1))
+	runsOutIn(t, pool, b, 0)
 	s.next(v, "Сегодня последний день")
 }
 
@@ -313,8 +329,7 @@ func TestTrustedPersonGetsTheNoticeUntilEitherEndsIt(t *testing.T) {
 		t.Errorf("the holder's list reads %q", list.Text)
 	}
 
-	charge := chargeOf(t, pool, number)
-	setBalance(t, pool, number, twoDaysOfMoney(charge))
+	runsOutIn(t, pool, number, 2)
 	s.next(holder, "Денег хватит на 2 дня")
 	n := s.next(mum, "Денег хватит на 2 дня")
 	if !strings.Contains(n.Text, "доверенное лицо по счёту "+number) {
@@ -341,7 +356,7 @@ func TestTrustedPersonGetsTheNoticeUntilEitherEndsIt(t *testing.T) {
 	// The holder ends it: the next period reaches the holder only.
 	s.emu.PressButton(holder, list.ID, callbackOf(t, list, "✖ Мама"))
 	s.next(holder, "Пока никого")
-	setBalance(t, pool, number, twoDaysOfMoney(charge)/2)
+	runsOutIn(t, pool, number, 1)
 	s.next(holder, "Денег хватит на 1 день")
 	s.afterScans(t, 2)
 	if got := s.sent(mum, "не приостановился"); got != 1 {

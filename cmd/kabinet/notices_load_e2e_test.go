@@ -17,8 +17,8 @@ import (
 // rate may pass Telegram's free 30) against an emulator that enforces that
 // rate, one of them killed with SIGKILL in the middle and started again.
 
-// audience makes n accounts in Москва whose money lasts two more days,
-// each linked to a Telegram user of its own whose chat is open, and
+// audience makes n accounts in Москва blocked for debt a moment ago (owed
+// "Доступ приостановлен" whatever the day of the month), each linked to a Telegram user of its own whose chat is open, and
 // returns the users' ids.
 func audience(t testing.TB, pool *pgxpool.Pool, emu *emulator.Server, n int) []int64 {
 	t.Helper()
@@ -28,8 +28,8 @@ func audience(t testing.TB, pool *pgxpool.Pool, emu *emulator.Server, n int) []i
 WITH t AS (SELECT id, monthly_fee FROM tariffs WHERE name = 'Домашний 100'),
 c AS (SELECT id FROM cities WHERE name = 'Москва'),
 a AS (
-    INSERT INTO accounts (number, phone, city_id, tariff_id, balance)
-    SELECT (9000000000 + g)::text, '+7950' || lpad(g::text, 7, '0'), c.id, t.id, (t.monthly_fee + 27) / 28 * 5 / 2
+    INSERT INTO accounts (number, phone, city_id, tariff_id, balance, status, blocked_at)
+    SELECT (9000000000 + g)::text, '+7950' || lpad(g::text, 7, '0'), c.id, t.id, -10000, 'blocked', now()
     FROM generate_series(1, $1) g, t, c
     RETURNING id, number
 ), u AS (
@@ -155,7 +155,7 @@ func runNoticeLoad(t testing.TB) noticeLoad {
 
 	lost, twice := 0, 0
 	for _, c := range chats {
-		switch got := s.sent(emulator.User{ID: c}, "не приостановился"); {
+		switch got := s.sent(emulator.User{ID: c}, "Доступ приостановлен"); {
 		case got == 0:
 			lost++
 		case got > 1:

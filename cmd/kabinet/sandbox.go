@@ -21,8 +21,8 @@ import (
 	"github.com/kabinet-bot/kabinet/billing/postgres"
 	"github.com/kabinet-bot/kabinet/config"
 	"github.com/kabinet-bot/kabinet/emulator"
-	"github.com/kabinet-bot/kabinet/notices"
 	"github.com/kabinet-bot/kabinet/internal/app"
+	"github.com/kabinet-bot/kabinet/notices"
 	"github.com/kabinet-bot/kabinet/sandbox"
 	"github.com/kabinet-bot/kabinet/sms"
 )

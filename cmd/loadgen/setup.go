@@ -18,9 +18,9 @@ import (
 
 	"github.com/kabinet-bot/kabinet/billing"
 	"github.com/kabinet-bot/kabinet/billing/postgres"
-	"github.com/kabinet-bot/kabinet/notices"
 	"github.com/kabinet-bot/kabinet/emulator"
 	"github.com/kabinet-bot/kabinet/internal/app"
+	"github.com/kabinet-bot/kabinet/notices"
 )
 
 // database is the run's own PostgreSQL database: migrated, with the demo

@@ -26,6 +26,7 @@ import (
 
 	"github.com/kabinet-bot/kabinet/billing/postgres"
 	"github.com/kabinet-bot/kabinet/bot"
+	"github.com/kabinet-bot/kabinet/charts"
 	"github.com/kabinet-bot/kabinet/config"
 	"github.com/kabinet-bot/kabinet/dialogs"
 	"github.com/kabinet-bot/kabinet/locales"
@@ -172,6 +173,8 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 	}
 	engine.WithPayments(payer, trust, dialogs.PayConfig{Limit: cfg.PayLimit, Trust: trustSettings(cfg)})
 	engine.WithNotices(noticeStore, payer, dialogs.NoticesConfig{BotUsername: me.Username})
+	engine.WithSelfService(selfServiceBilling(cfg, billingStore), charts.Drawer{}, dialogs.SelfServiceConfig{Freeze: freezeRules(cfg)})
+	billingStore.RegisterSelfServiceMetrics(reg)
 	hours, _ := support.ParseHours(cfg.SupportHours) // checked by config.Load
 	var supportOpts []support.Option
 	if cfg.SupportWebhookURL != "" {
@@ -303,6 +306,17 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 		_ = scheduler.Run(schedulerCtx) // returns only when stopped; failures are logged and retried inside
 	}()
 
+	// The demo billing's day: freezes, tariff changes, monthly charges.
+	cycleDone := make(chan struct{})
+	if cfg.BillingCycle > 0 {
+		go func() {
+			defer close(cycleDone)
+			runBillingCycle(schedulerCtx, billingStore, cfg.BillingCycle, now, freezeRules(cfg), log)
+		}()
+	} else {
+		close(cycleDone)
+	}
+
 	// The support events for an external helpdesk: rows in PostgreSQL
 	// like the scheduler's, so several instances share them.
 	hookDone := make(chan struct{})
@@ -334,6 +348,7 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 	stopScheduler()
 	<-schedulerDone
 	<-hookDone
+	<-cycleDone
 	if err := seq.Close(shutdownCtx); err != nil {
 		log.Warn("updates still in hand at shutdown", "err", err)
 	}
