@@ -106,7 +106,7 @@ func TestScanOwesExactlyWhatTheRulesSay(t *testing.T) {
 }
 
 // BenchmarkScanMillion is must-show 3: the scan over 1,000,000 generated
-// accounts (KABINET_SCAN_ACCOUNTS to change it), each linked, about 9 % of them
+// accounts (KABINET_SCAN_ACCOUNTS to change it), each linked, 7 % of them
 // owed a notice. Filling the database takes longer than the scan; only the
 // scan is timed. Run it with
 //
