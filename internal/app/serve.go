@@ -93,7 +93,7 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 	}
 	defer pool.Close()
 	metrics.RegisterPostgresPool(reg, pool)
-	if err := postgres.Migrate(ctx, pool); err != nil {
+	if err := Migrate(ctx, pool); err != nil {
 		return err
 	}
 	rdb, err := openRedis(ctx, cfg.RedisURL, cfg.RedisCluster, cfg.Workers)
