@@ -32,7 +32,7 @@ var beforeSplit embed.FS
 func migrateBeforeSplit(t *testing.T, pool *pgxpool.Pool) {
 	t.Helper()
 	ctx := context.Background()
-	exec(t, pool, `CREATE TABLE schema_migrations (
+	pgtest.Exec(t, pool, `CREATE TABLE schema_migrations (
 		name text PRIMARY KEY,
 		applied_at timestamptz NOT NULL DEFAULT now())`)
 	names, err := fs.Glob(beforeSplit, "testdata/before_split/*.sql")
@@ -81,21 +81,21 @@ func TestUpgradeFromBeforeTheSplit(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT id FROM accounts ORDER BY id LIMIT 1`).Scan(&acc); err != nil {
 		t.Fatal(err)
 	}
-	exec(t, pool, `INSERT INTO telegram_users (id, language) VALUES (501, 'en')`)
-	exec(t, pool, `INSERT INTO telegram_links (telegram_user_id, account_id) VALUES (501, $1)`, acc)
-	exec(t, pool, `UPDATE telegram_users SET current_account_id = $1 WHERE id = 501`, acc)
-	exec(t, pool, `INSERT INTO payments (account_id, amount, channel, provider, provider_payment_id, paid_at)
+	pgtest.Exec(t, pool, `INSERT INTO telegram_users (id, language) VALUES (501, 'en')`)
+	pgtest.Exec(t, pool, `INSERT INTO telegram_links (telegram_user_id, account_id) VALUES (501, $1)`, acc)
+	pgtest.Exec(t, pool, `UPDATE telegram_users SET current_account_id = $1 WHERE id = 501`, acc)
+	pgtest.Exec(t, pool, `INSERT INTO payments (account_id, amount, channel, provider, provider_payment_id, paid_at)
 		VALUES ($1, 50000, 'card', 'test', 'upgrade-1', now())`, acc)
-	exec(t, pool, `INSERT INTO created_payments (provider, idempotence_key, account_id, amount)
+	pgtest.Exec(t, pool, `INSERT INTO created_payments (provider, idempotence_key, account_id, amount)
 		VALUES ('yookassa', 'upgrade-key', $1, 50000)`, acc)
-	exec(t, pool, `INSERT INTO trust_payments (account_id, month, amount, granted_at, expires_at)
+	pgtest.Exec(t, pool, `INSERT INTO trust_payments (account_id, month, amount, granted_at, expires_at)
 		VALUES ($1, date_trunc('month', now())::date, 70000, now(), now() + interval '3 days')`, acc)
-	exec(t, pool, `INSERT INTO trust_reminders (trust_payment_id, telegram_user_id)
+	pgtest.Exec(t, pool, `INSERT INTO trust_reminders (trust_payment_id, telegram_user_id)
 		SELECT id, 501 FROM trust_payments WHERE account_id = $1`, acc)
-	exec(t, pool, `INSERT INTO support_requests (open_key, user_id, chat_id, account_id, category, lang, group_chat)
+	pgtest.Exec(t, pool, `INSERT INTO support_requests (open_key, user_id, chat_id, account_id, category, lang, group_chat)
 		VALUES ('upgrade-open', 501, 501, $1, 'internet', 'en', -100123)`, acc)
-	exec(t, pool, `INSERT INTO notice_settings (telegram_user_id, account_id, low) VALUES (501, $1, false)`, acc)
-	exec(t, pool, `INSERT INTO selfservice_audit (event_key, telegram_user_id, account_id, action)
+	pgtest.Exec(t, pool, `INSERT INTO notice_settings (telegram_user_id, account_id, low) VALUES (501, $1, false)`, acc)
+	pgtest.Exec(t, pool, `INSERT INTO selfservice_audit (event_key, telegram_user_id, account_id, action)
 		VALUES ('upgrade-ev', 501, $1, 'freeze')`, acc)
 
 	before := rowCounts(t, pool)
@@ -158,13 +158,6 @@ func TestMigrateNewDatabaseRecordsBothSources(t *testing.T) {
 	}
 	if billing == 0 || kabinet == 0 {
 		t.Errorf("%d billing and %d kabinet migrations recorded, want both", billing, kabinet)
-	}
-}
-
-func exec(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
-	t.Helper()
-	if _, err := pool.Exec(context.Background(), sql, args...); err != nil {
-		t.Fatalf("%s: %v", sql, err)
 	}
 }
 

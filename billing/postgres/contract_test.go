@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/kabinet-bot/kabinet/billing/billingtest"
+	"github.com/kabinet-bot/kabinet/billing/postgres/pgtest"
 	"github.com/kabinet-bot/kabinet/money"
 )
 
@@ -12,9 +13,9 @@ import (
 func TestSelfServiceContract(t *testing.T) {
 	billingtest.Contract(t, func(t *testing.T) billingtest.Fixture {
 		s, pool := newStore(t)
-		exec(t, pool, `INSERT INTO tariffs (name, monthly_fee, kind, speed_mbps) VALUES ('Быстрый', 75000, 'home', 500), ('Офис', 250000, 'business', 200)`)
-		exec(t, pool, `INSERT INTO tariff_cities (tariff_id, city_id) SELECT t.id, c.id FROM tariffs t, cities c WHERE c.name = 'Москва'`)
-		id := addAccount(t, pool, testAccount{Balance: money.Rub(1000)})
+		pgtest.Exec(t, pool, `INSERT INTO tariffs (name, monthly_fee, kind, speed_mbps) VALUES ('Быстрый', 75000, 'home', 500), ('Офис', 250000, 'business', 200)`)
+		pgtest.Exec(t, pool, `INSERT INTO tariff_cities (tariff_id, city_id) SELECT t.id, c.id FROM tariffs t, cities c WHERE c.name = 'Москва'`)
+		id := pgtest.AddAccount(t, pool, pgtest.Account{Balance: money.Rub(1000)})
 		var f billingtest.Fixture
 		f.Billing, f.Account = s, id
 		for name, dst := range map[string]*int64{"Быстрый": &f.Plan, "Офис": &f.OtherKind} {
