@@ -1,7 +1,10 @@
-// Package httpbilling is the self-service's billing reached over HTTP: a
+// Package httpbilling is a provider's billing reached over HTTP: a
 // provider whose billing is not Kabinet's demo database exposes the small
 // JSON API described in openapi.yaml (next to this file), and Client
-// implements dialogs.SelfService by calling it. httpbillingtest is an
+// implements dialogs.SelfService and dialogs.BillingAccounts (the account
+// reads) by calling it. serve uses it for the self-service only so far
+// (SELFSERVICE_BILLING_URL): the account reads still come from the demo
+// billing's tables, which Kabinet's own tables reference. httpbillingtest is an
 // in-process billing that speaks the same API, for tests; the contract
 // suite in billing/billingtest runs against both it and billing/postgres.
 //

@@ -2,7 +2,9 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/kabinet-bot/kabinet/billing/billingtest"
 	"github.com/kabinet-bot/kabinet/billing/postgres/pgtest"
@@ -28,5 +30,22 @@ func TestSelfServiceContract(t *testing.T) {
 		}
 		f.Balance = func() money.Amount { b, _ := balanceOf(t, pool, id); return b }
 		return f
+	})
+}
+
+// The demo billing passes the account reads' contract every billing passes.
+func TestAccountsContract(t *testing.T) {
+	billingtest.AccountsContract(t, func(t *testing.T) billingtest.AccountsFixture {
+		s, pool := newStore(t)
+		const number, phone = "1000777001", "+79990007001"
+		id := pgtest.AddAccount(t, pool, pgtest.Account{Number: number, Phone: phone, Balance: money.Rub(1000)})
+		n := 0
+		return billingtest.AccountsFixture{Accounts: s, Account: id, Number: number, Phone: phone,
+			Pay: func(amount money.Amount, paidAt time.Time) {
+				n++
+				if _, err := s.Credit(context.Background(), "billing", fmt.Sprint("contract-", n), id, amount, "card", paidAt); err != nil {
+					t.Fatal(err)
+				}
+			}}
 	})
 }
