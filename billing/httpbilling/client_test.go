@@ -22,6 +22,7 @@ import (
 var (
 	_ dialogs.SelfService     = (*httpbilling.Client)(nil)
 	_ dialogs.BillingAccounts = (*httpbilling.Client)(nil)
+	_ dialogs.Trust           = (*httpbilling.Client)(nil)
 )
 
 func fake(t *testing.T) (*httpbillingtest.Billing, *httpbilling.Client) {
@@ -53,6 +54,18 @@ func TestAccountsContract(t *testing.T) {
 		b.AddAccount(httpbillingtest.Account{ID: 78, Number: "1000777002", Phone: "+79990009999", Status: billing.StatusClosed, City: "Москва", Tariff: 1, ChargeDay: 10})
 		return billingtest.AccountsFixture{Accounts: c, Account: 77, Number: "1000777001", Phone: "+79990007001",
 			Pay: func(amount money.Amount, paidAt time.Time) { b.AddPayment(77, amount, paidAt) }}
+	})
+}
+
+// The billing over HTTP passes the trust payment's contract the demo
+// billing passes; the fake judges with billing.CheckTrust, as any Go
+// billing may.
+func TestTrustContract(t *testing.T) {
+	billingtest.TrustContract(t, func(t *testing.T) billingtest.TrustFixture {
+		b, c := fake(t)
+		b.Trust = billingtest.TrustSettings()
+		b.AddAccount(httpbillingtest.Account{ID: 80, Number: "1000777080", Status: billing.StatusActive, Balance: money.Rub(-500), Kind: "home", City: "Москва", Tariff: 1, ChargeDay: 10})
+		return billingtest.TrustFixture{Trust: c, Debtor: 80, Rich: 77, Balance: b.Balance}
 	})
 }
 
@@ -131,6 +144,8 @@ func TestTheAPIIsDocumented(t *testing.T) {
 		"/accounts/{id}":                    {"get"},
 		"/accounts/lookup":                  {"post"},
 		"/accounts/{id}/payments":           {"get"},
+		"/accounts/{id}/trust-offer":        {"get"},
+		"/accounts/{id}/trust":              {"post"},
 		"/accounts/{id}/tariffs":            {"get"},
 		"/accounts/{id}/tariff-change":      {"post", "delete"},
 		"/accounts/{id}/services":           {"get"},

@@ -49,3 +49,14 @@ func TestAccountsContract(t *testing.T) {
 			}}
 	})
 }
+
+// The demo billing passes the trust payment's contract every billing passes.
+func TestTrustContract(t *testing.T) {
+	billingtest.TrustContract(t, func(t *testing.T) billingtest.TrustFixture {
+		s, pool := newStore(t)
+		return billingtest.TrustFixture{Trust: s,
+			Debtor:  pgtest.AddAccount(t, pool, pgtest.Account{Balance: money.Rub(-500)}),
+			Rich:    pgtest.AddAccount(t, pool, pgtest.Account{Balance: money.Rub(1000)}),
+			Balance: func(id int64) money.Amount { b, _ := balanceOf(t, pool, id); return b }}
+	})
+}

@@ -42,6 +42,14 @@ type Plan struct {
 	Cities []string
 }
 
+// trust is a trust payment the fake granted.
+type trust struct {
+	account int64
+	month   time.Time
+	granted time.Time
+	offer   httpbilling.TrustOffer
+}
+
 type freeze struct {
 	httpbilling.Freeze
 	account int64
@@ -61,7 +69,12 @@ type Billing struct {
 	freezes  []*freeze
 	pending  map[int64]*httpbilling.TariffChange
 	payments map[int64][]httpbilling.Payment // by account, in the order added
-	answers  map[string]httpbilling.Changed  // by Idempotency-Key
+	trusts   []trust
+	granted  map[string]trust               // by Idempotency-Key
+	answers  map[string]httpbilling.Changed // by Idempotency-Key
+	// Trust are the billing's own trust-payment rules: the seed provider's
+	// in Москва unless a test sets others before serving.
+	Trust billing.TrustSettings
 	// Calls lists "METHOD path user key" of every request, for a test to
 	// see what Kabinet sent.
 	Calls []string
@@ -69,7 +82,7 @@ type Billing struct {
 
 // New returns a fake billing with the clock now and the freeze rules.
 func New(now func() time.Time, rules billing.FreezeRules) *Billing {
-	return &Billing{now: now, rules: rules, accounts: map[int64]*Account{}, payments: map[int64][]httpbilling.Payment{}, pending: map[int64]*httpbilling.TariffChange{}, answers: map[string]httpbilling.Changed{}}
+	return &Billing{now: now, rules: rules, Trust: defaultTrust(), granted: map[string]trust{}, accounts: map[int64]*Account{}, payments: map[int64][]httpbilling.Payment{}, pending: map[int64]*httpbilling.TariffChange{}, answers: map[string]httpbilling.Changed{}}
 }
 
 // AddPlan adds a tariff plan.
@@ -121,6 +134,8 @@ func (b *Billing) Handler() http.Handler {
 	mux.HandleFunc("GET /accounts/{id}", b.read(func(a *Account, _ *http.Request) (any, error) { return b.wireAccount(a), nil }))
 	mux.HandleFunc("POST /accounts/lookup", b.lookup)
 	mux.HandleFunc("GET /accounts/{id}/payments", b.read(b.paymentsOf))
+	mux.HandleFunc("GET /accounts/{id}/trust-offer", b.trustHandler(false))
+	mux.HandleFunc("POST /accounts/{id}/trust", b.trustHandler(true))
 	mux.HandleFunc("GET /accounts/{id}/tariffs", b.read(b.tariffs))
 	mux.HandleFunc("GET /accounts/{id}/services", b.read(b.servicesOf))
 	mux.HandleFunc("GET /accounts/{id}/usage", b.read(func(*Account, *http.Request) (any, error) { return []httpbilling.UsageDay{}, nil }))
@@ -469,4 +484,73 @@ func (b *Billing) paymentsOf(a *Account, r *http.Request) (any, error) {
 	list := slices.Clone(b.payments[a.ID])
 	slices.SortStableFunc(list, func(x, y httpbilling.Payment) int { return y.PaidAt.Compare(x.PaidAt) })
 	return list[:min(limit, len(list))], nil
+}
+
+func defaultTrust() billing.TrustSettings {
+	msk, err := time.LoadLocation("Europe/Moscow")
+	if err != nil {
+		msk = time.FixedZone("MSK", 3*60*60)
+	}
+	return billing.DefaultTrustSettings(msk)
+}
+
+// trustFacts are what billing.CheckTrust looks at, from what the fake holds.
+func (b *Billing) trustFacts(a *Account, now time.Time) billing.TrustFacts {
+	cur, _ := b.plan(a.Tariff)
+	f := billing.TrustFacts{Status: a.Status, Balance: a.Balance, MonthlyCharge: cur.MonthlyFee + b.servicesFee(a)}
+	month := billing.TrustMonth(now, b.Trust)
+	var last time.Time
+	for _, tp := range b.trusts {
+		if tp.account != a.ID {
+			continue
+		}
+		f.TrustedBefore = true
+		f.UsedThisMonth = f.UsedThisMonth || tp.month.Equal(month)
+		if tp.granted.After(last) {
+			last = tp.granted
+		}
+	}
+	for _, p := range b.payments[a.ID] {
+		f.PaidSinceTrust = f.PaidSinceTrust || (f.TrustedBefore && p.PaidAt.After(last))
+	}
+	return f
+}
+
+// trustHandler offers a trust payment, or (grant) grants it once per
+// Idempotency-Key, judged by billing.CheckTrust as a Go billing would.
+func (b *Billing) trustHandler(grant bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		a, ok := b.account(w, r)
+		if !ok {
+			return
+		}
+		key := r.Header.Get("Idempotency-Key")
+		if prior, seen := b.granted[key]; grant && seen && key != "" && prior.account == a.ID {
+			writeJSON(w, http.StatusOK, prior.offer)
+			return
+		}
+		now := b.now()
+		o, err := billing.CheckTrust(b.trustFacts(a, now), now, b.Trust)
+		var refusal *billing.TrustRefusal
+		if errors.As(err, &refusal) {
+			ref := httpbilling.Refusal{Refused: "trust", Reason: string(refusal.Reason)}
+			if !refusal.From.IsZero() {
+				ref.From = &refusal.From
+			}
+			writeJSON(w, http.StatusUnprocessableEntity, ref)
+			return
+		}
+		out := httpbilling.TrustOffer{Amount: int64(o.Amount), Fee: int64(o.Fee), GrantedAt: o.GrantedAt, ExpiresAt: o.ExpiresAt, Balance: int64(o.Balance)}
+		if grant {
+			a.Balance = o.Balance
+			tp := trust{account: a.ID, month: billing.TrustMonth(now, b.Trust), granted: now, offer: out}
+			b.trusts = append(b.trusts, tp)
+			if key != "" {
+				b.granted[key] = tp
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
 }
