@@ -100,8 +100,9 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 		return err
 	}
 	// Every Bot API call, the poller's getUpdates too, goes through one
-	// transport that counts it by method and result.
-	apiTransport := bot.MeasureAPI(http.DefaultTransport, reg)
+	// transport that counts it by method and result, with an idle
+	// connection kept for every worker.
+	apiTransport := bot.MeasureAPI(bot.APITransport(cfg.Workers), reg)
 	api, err := tgbot.New(cfg.TelegramToken,
 		tgbot.WithServerURL(cfg.TelegramAPIURL),
 		tgbot.WithHTTPClient(time.Minute, &http.Client{Timeout: time.Minute, Transport: apiTransport}),
