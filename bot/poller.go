@@ -2,7 +2,6 @@ package bot
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -61,8 +60,16 @@ type PollerConfig struct {
 // only after they were handled, so a crash or a failing dependency loses
 // nothing: the unhandled updates are fetched again. Only one Run may poll a
 // bot at a time (Telegram answers a second one with 409), and the sequencer
-// should be closed only after Run has returned, or the batch in hand is
+// should be closed only after Run has returned, or the updates in hand are
 // refused and fetched again on the next start.
+//
+// It does not wait for a whole batch before asking for more: it asks again
+// while the updates it has are handled, with the offset at the first update
+// not handled yet (so that Telegram forgets only what is done), and hands
+// on only the updates it does not have yet. A slow update thus holds up
+// neither the other chats' updates nor the fetching; only the window of
+// Telegram's answer, 100 updates from the first one not done, bounds how far
+// ahead it gets.
 type Poller struct {
 	cfg    PollerConfig
 	seq    *Sequencer
@@ -97,147 +104,350 @@ func NewPoller(cfg PollerConfig, seq *Sequencer, logger *slog.Logger) *Poller {
 	return &Poller{cfg: cfg, seq: seq, logger: logger, sleep: sleepCtx}
 }
 
-// Run polls until ctx is cancelled, then finishes the batch in hand,
-// confirms it to Telegram and returns nil. It returns an error only when
+// Pacing of the calls made while updates are in hand: Telegram answers
+// them at once (the updates in hand are not confirmed yet), so a call that
+// brought nothing new is repeated only once something was handled, or
+// after pollIdle, and never sooner than pollGap after the last.
+const (
+	pollGap  = 5 * time.Millisecond
+	pollIdle = 50 * time.Millisecond
+)
+
+// polled is the answer of one getUpdates call.
+type polled struct {
+	updates []*models.Update
+	passed  []int64 // undecodable: passed over, counted as done
+	err     error
+	// failures is the window's count of failed updates when the call was
+	// made: a call made before the last failure brings its update back
+	// too soon, before the pause.
+	failures int
+}
+
+// handled is the result of one update.
+type handled struct {
+	upd *models.Update
+	err error
+}
+
+// Run polls until ctx is cancelled, then finishes the updates in hand,
+// confirms them to Telegram and returns nil. It returns an error only when
 // Telegram rejects the token or the API URL (401, 403, 404), which no
 // amount of retrying can fix. Every other failure is logged and retried
 // after a growing pause.
 func (p *Poller) Run(ctx context.Context) error {
+	w := newPollWindow()
 	var (
-		offset    int64 // the first update_id not yet handled
-		confirmed int64 // the offset Telegram was last told
-		failures  int   // failures in a row, for the backoff
+		confirmed    int64       // the offset Telegram was last told
+		answers      chan polled // the call in flight, nil when none
+		results      = make(chan handled, 128)
+		pollFailures int             // getUpdates failures in a row
+		failures     int             // updates failed in a row (Redis down)
+		paused       <-chan struct{} // closed when the running backoff ends; nil when none runs
+		lastPoll     time.Time       // when the last call was made
+		news         = true          // the last call brought new updates, or something was handled since
+		timer        = time.NewTimer(0)
 	)
+	defer timer.Stop()
+	// The updates have their own deadline and ignore the cancellation of
+	// ctx: at shutdown the updates in hand are finished, not abandoned
+	// halfway.
+	updCtx := context.WithoutCancel(ctx)
+	submit := func(upd *models.Update) {
+		go func() {
+			uctx, cancel := context.WithTimeout(updCtx, p.cfg.HandleTimeout)
+			defer cancel()
+			var err error
+			select {
+			case err = <-p.seq.Submit(uctx, upd):
+			case <-uctx.Done():
+				err = fmt.Errorf("update %d: %w", upd.ID, uctx.Err())
+			}
+			results <- handled{upd, err}
+		}()
+	}
 	for {
-		if ctx.Err() != nil {
-			p.confirm(ctx, offset, confirmed)
+		stopping := ctx.Err() != nil
+		stop := ctx.Done()
+		if stopping {
+			stop = nil // heard once; from now on only the answers and results count
+		}
+		if stopping && answers == nil && w.inHand() == 0 {
+			p.confirm(ctx, w.offset, confirmed)
 			return nil
 		}
-
-		updates, lastID, err := p.getUpdates(ctx, getUpdatesRequest{
-			Offset:         offset,
-			Timeout:        int(p.cfg.Timeout / time.Second),
-			AllowedUpdates: p.cfg.AllowedUpdates,
-		}, p.cfg.Timeout+15*time.Second)
-		if err != nil {
-			if ctx.Err() != nil {
-				p.confirm(ctx, offset, confirmed)
-				return nil
+		// Ask Telegram when nothing is being asked, no backoff runs, and
+		// either nothing is in hand (a long poll that waits for news) or
+		// there may be something new.
+		var wake <-chan time.Time
+		if !stopping && answers == nil && paused == nil {
+			now := time.Now()
+			next := now
+			if w.inHand() > 0 && !news {
+				next = lastPoll.Add(pollIdle)
+			} else if w.inHand() > 0 {
+				next = lastPoll.Add(pollGap)
 			}
-			var apiErr *getUpdatesError
-			if errors.As(err, &apiErr) && apiErr.fatal() {
-				return fmt.Errorf("long polling: %w", err)
+			if !next.After(now) {
+				answers = make(chan polled, 1)
+				lastPoll, news = now, false
+				req := getUpdatesRequest{Offset: w.offset, Timeout: int(p.cfg.Timeout / time.Second), AllowedUpdates: p.cfg.AllowedUpdates}
+				confirmed = w.offset
+				go func(ch chan<- polled, failures int) {
+					updates, passed, err := p.getUpdates(ctx, req, p.cfg.Timeout+15*time.Second, w.knownFunc())
+					ch <- polled{updates, passed, err, failures}
+				}(answers, w.failures)
+			} else {
+				timer.Reset(next.Sub(now))
+				wake = timer.C
+			}
+		}
+		select {
+		case a := <-answers:
+			answers = nil
+			if a.err != nil {
+				if ctx.Err() != nil {
+					continue // stopping: finish what is in hand
+				}
+				var apiErr *getUpdatesError
+				if errors.As(a.err, &apiErr) && apiErr.fatal() {
+					p.drain(w, results, submit)
+					return fmt.Errorf("long polling: %w", a.err)
+				}
+				pollFailures++
+				wait := p.backoff(pollFailures)
+				if errors.As(a.err, &apiErr) && apiErr.RetryAfter > wait {
+					wait = apiErr.RetryAfter
+				}
+				p.logger.Warn("getUpdates failed", "err", a.err, "retry_in", wait.String(), "failures", pollFailures)
+				paused = p.pause(ctx, wait)
+				continue
+			}
+			pollFailures = 0
+			for _, upd := range a.updates {
+				if first, ok := w.add(upd, a.failures == w.failures); ok {
+					news = true
+					if first {
+						submit(upd)
+					}
+				}
+			}
+			// After the others: the offset moves past these only up to
+			// the first update of the answer not done.
+			for _, id := range a.passed {
+				w.pass(id)
+			}
+		case r := <-results:
+			news = true
+			if r.err == nil || IsPanic(r.err) {
+				failures = 0
+				if next := w.done(r.upd); next != nil {
+					submit(next)
+				}
+				continue
+			}
+			// Something the processor needs (Redis, the billing database) is
+			// probably down: the update and the later ones of its chat are
+			// fetched again after a pause, in order.
+			p.logger.Warn("update not handled", "update_id", r.upd.ID, "err", r.err)
+			for _, upd := range w.failed(r.upd) {
+				if p.cfg.Skipped != nil {
+					p.cfg.Skipped(updCtx, upd)
+				}
 			}
 			failures++
 			wait := p.backoff(failures)
-			if errors.As(err, &apiErr) && apiErr.RetryAfter > wait {
-				wait = apiErr.RetryAfter
-			}
-			p.logger.Warn("getUpdates failed", "err", err, "retry_in", wait.String(), "failures", failures)
-			if p.sleep(ctx, wait) != nil {
-				p.confirm(ctx, offset, confirmed)
-				return nil
-			}
-			continue
-		}
-		confirmed = offset
-
-		next, failed := p.handleBatch(ctx, updates, offset)
-		if failed == 0 && lastID >= next {
-			// The batch ended with updates that could not be decoded.
-			next = lastID + 1
-		}
-		offset = next
-		if failed == 0 {
-			failures = 0
-			continue
-		}
-		// Something the processor needs (Redis, the billing database) is
-		// probably down; asking again at once would only fail again.
-		failures++
-		wait := p.backoff(failures)
-		p.logger.Warn("updates not handled, fetching them again",
-			"failed", failed, "offset", offset, "retry_in", wait.String())
-		if p.sleep(ctx, wait) != nil {
-			p.confirm(ctx, offset, confirmed)
-			return nil
+			p.logger.Warn("updates not handled, fetching them again", "offset", w.offset, "retry_in", wait.String())
+			paused = p.pause(ctx, wait)
+		case <-paused:
+			paused = nil
+		case <-wake:
+		case <-stop:
+			// The long poll in flight, cut by ctx, answers soon; the
+			// updates in hand are finished.
 		}
 	}
 }
 
-// handleBatch hands the updates to the sequencer and waits for all of them.
-// It returns the next offset: past the last update if every one was handled
-// (a panic counts as handled), otherwise the smallest update_id that failed,
-// so that it is fetched again; the handled updates after it come again too,
-// and the processor's de-duplication drops them. Once an update of a chat
-// fails, the later updates of that chat in the batch are not handled now:
-// handling them before the failed one is retried would break the order.
-func (p *Poller) handleBatch(ctx context.Context, updates []*models.Update, offset int64) (next int64, failed int) {
-	if len(updates) == 0 {
-		return offset, 0
-	}
-	slices.SortFunc(updates, func(a, b *models.Update) int { return cmp.Compare(a.ID, b.ID) })
+// pause waits d through p.sleep (which tests record) in the background;
+// the channel is closed when it is over, or ctx ended.
+func (p *Poller) pause(ctx context.Context, d time.Duration) <-chan struct{} {
+	done := make(chan struct{})
+	go func() { _ = p.sleep(ctx, d); close(done) }()
+	return done
+}
 
-	// The batch has its own deadline and ignores the cancellation of ctx:
-	// at shutdown the updates in hand are finished, not abandoned halfway.
-	batchCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.HandleTimeout)
-	defer cancel()
-
-	results := make([]error, len(updates))
-	byChat := make(map[state.Conv][]int) // conversation -> indexes into updates, in order
-	for i, upd := range updates {
-		key := ConvKey(upd)
-		byChat[key] = append(byChat[key], i)
-	}
-	var wg sync.WaitGroup
-	for _, indexes := range byChat {
-		wg.Go(func() {
-			for n, i := range indexes {
-				var err error
-				select {
-				case err = <-p.seq.Submit(batchCtx, updates[i]):
-				case <-batchCtx.Done():
-					err = fmt.Errorf("update %d: %w", updates[i].ID, batchCtx.Err())
-				}
-				results[i] = err
-				if err != nil && !IsPanic(err) {
-					for _, later := range indexes[n+1:] {
-						results[later] = errSkippedAfterFailure
-						if p.cfg.Skipped != nil {
-							p.cfg.Skipped(batchCtx, updates[later])
-						}
-					}
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-
-	next = offset
-	held := false // an update failed, so the offset stops at it
-	for i, upd := range updates {
-		err := results[i]
-		if err == nil || IsPanic(err) {
-			if !held {
-				next = upd.ID + 1
+// drain waits for the updates in hand before Run returns with an error.
+func (p *Poller) drain(w *pollWindow, results <-chan handled, submit func(*models.Update)) {
+	for w.inHand() > 0 {
+		r := <-results
+		if r.err == nil || IsPanic(r.err) {
+			if next := w.done(r.upd); next != nil {
+				submit(next)
 			}
 			continue
 		}
-		if !held {
-			next, held = upd.ID, true
-		}
-		if !errors.Is(err, errSkippedAfterFailure) {
-			failed++
-			p.logger.Warn("update not handled", "update_id", upd.ID, "err", err)
-		}
+		w.failed(r.upd)
 	}
-	return next, failed
 }
 
-// errSkippedAfterFailure marks an update left for the next round because an
-// earlier update of its chat failed.
-var errSkippedAfterFailure = errors.New("skipped: an earlier update of the chat failed")
+// pollWindow is what the poller has fetched and not yet confirmed: the
+// updates from the offset on, in update_id order, each in hand (handled
+// now or waiting behind an earlier update of its conversation), done, or
+// to be fetched again (it failed, or an earlier one of its conversation
+// did). It is used by Run's goroutine only, apart from known.
+type pollWindow struct {
+	offset int64 // the first update_id not done: what Telegram is told
+	ids    []int64
+	status map[int64]pollStatus
+	// failures counts the updates that failed, so that a call made before
+	// the last one is known.
+	failures int
+	// queued holds, per conversation with an update being handled, the
+	// later ones fetched meanwhile, handed on one at a time in order, so
+	// that a failed one stops those behind it.
+	queued map[state.Conv][]*models.Update
+	// blocked are the conversations with an update to be fetched again:
+	// their later updates wait for it.
+	blocked map[state.Conv]bool
+
+	mu    sync.Mutex // guards known, read by the fetching goroutine
+	known map[int64]bool
+}
+
+type pollStatus int
+
+const (
+	inHand pollStatus = iota
+	doneStatus
+	again // to be fetched again: handed on when Telegram sends it next
+)
+
+func newPollWindow() *pollWindow {
+	return &pollWindow{status: map[int64]pollStatus{}, queued: map[state.Conv][]*models.Update{},
+		blocked: map[state.Conv]bool{}, known: map[int64]bool{}}
+}
+
+// inHand counts the updates handled now or waiting to be.
+func (w *pollWindow) inHand() int {
+	n := 0
+	for _, st := range w.status {
+		if st == inHand {
+			n++
+		}
+	}
+	return n
+}
+
+// knownFunc tells the fetching goroutine which updates need not be decoded.
+func (w *pollWindow) knownFunc() func(int64) bool {
+	return func(id int64) bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.known[id]
+	}
+}
+
+func (w *pollWindow) setKnown(id int64, known bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if known {
+		w.known[id] = true
+	} else {
+		delete(w.known, id)
+	}
+}
+
+// add takes an update Telegram sent: ok when it is new here (or comes
+// again after a failure, and retry says that the pause after it is over),
+// first when it is to be handed on now (no update of its conversation is
+// in hand; otherwise it waits behind them).
+func (w *pollWindow) add(upd *models.Update, retry bool) (first, ok bool) {
+	if upd.ID < w.offset {
+		return false, false
+	}
+	st, seen := w.status[upd.ID]
+	if seen && (st != again || !retry) {
+		return false, false
+	}
+	if !seen {
+		i, _ := slices.BinarySearch(w.ids, upd.ID)
+		w.ids = slices.Insert(w.ids, i, upd.ID)
+	}
+	conv := ConvKey(upd)
+	if w.blocked[conv] && !retry {
+		// A later update of a conversation whose update failed: it is
+		// handed on after that one, when both are fetched again.
+		w.status[upd.ID] = again
+		return false, false
+	}
+	delete(w.blocked, conv)
+	w.status[upd.ID] = inHand
+	w.setKnown(upd.ID, true)
+	if q, busy := w.queued[conv]; busy {
+		w.queued[conv] = append(q, upd)
+		return false, true
+	}
+	w.queued[conv] = nil
+	return true, true
+}
+
+// pass counts an update that cannot be decoded as done.
+func (w *pollWindow) pass(id int64) {
+	if id < w.offset {
+		return
+	}
+	if _, seen := w.status[id]; !seen {
+		i, _ := slices.BinarySearch(w.ids, id)
+		w.ids = slices.Insert(w.ids, i, id)
+	}
+	w.status[id] = doneStatus
+	w.setKnown(id, true)
+	w.advance()
+}
+
+// done records a handled update and returns the next update of its
+// conversation to hand on, if one waits.
+func (w *pollWindow) done(upd *models.Update) *models.Update {
+	w.status[upd.ID] = doneStatus
+	w.advance()
+	conv := ConvKey(upd)
+	q := w.queued[conv]
+	if len(q) == 0 {
+		delete(w.queued, conv)
+		return nil
+	}
+	w.queued[conv] = q[1:]
+	return q[0]
+}
+
+// failed records an update that was not handled: it and the later updates
+// of its conversation are to be fetched again, in order. It returns those
+// later ones, which were not handed on.
+func (w *pollWindow) failed(upd *models.Update) []*models.Update {
+	conv := ConvKey(upd)
+	skipped := w.queued[conv]
+	delete(w.queued, conv)
+	w.failures++
+	w.blocked[conv] = true
+	for _, u := range append([]*models.Update{upd}, skipped...) {
+		w.status[u.ID] = again
+		w.setKnown(u.ID, false)
+	}
+	return skipped
+}
+
+// advance moves the offset past the updates done at the front.
+func (w *pollWindow) advance() {
+	n := 0
+	for n < len(w.ids) && w.status[w.ids[n]] == doneStatus {
+		w.offset = w.ids[n] + 1
+		delete(w.status, w.ids[n])
+		w.setKnown(w.ids[n], false)
+		n++
+	}
+	w.ids = w.ids[n:]
+}
 
 // confirm tells Telegram, when stopping, that the updates handled since the
 // last getUpdates are done, so that the next start does not fetch them
@@ -251,7 +461,7 @@ func (p *Poller) confirm(ctx context.Context, offset, confirmed int64) {
 	defer cancel()
 	// With limit 1 and no wait, Telegram forgets everything below offset;
 	// the one update it may return is not confirmed by this call.
-	_, _, err := p.getUpdates(ctx, getUpdatesRequest{Offset: offset, Limit: 1}, 5*time.Second)
+	_, _, err := p.getUpdates(ctx, getUpdatesRequest{Offset: offset, Limit: 1}, 5*time.Second, nil)
 	if err != nil {
 		p.logger.Warn("confirming handled updates at shutdown failed; they will be fetched again",
 			"offset", offset, "err", err)
@@ -306,47 +516,47 @@ func (e *getUpdatesError) fatal() bool {
 // kind stay far below it.
 const maxGetUpdatesBody = 64 << 20
 
-// getUpdates makes one call. It returns the updates it could decode and the
-// largest update_id of the answer, counting those it could not. Every error
-// it returns has the token redacted.
-func (p *Poller) getUpdates(ctx context.Context, req getUpdatesRequest, deadline time.Duration) (updates []*models.Update, lastID int64, err error) {
+// getUpdates makes one call. It returns the updates it could decode, but
+// for those known (nil: none) tells already, and the ids of those it could
+// not decode. Every error it returns has the token redacted.
+func (p *Poller) getUpdates(ctx context.Context, req getUpdatesRequest, deadline time.Duration, known func(int64) bool) (updates []*models.Update, passed []int64, err error) {
 	defer func() { err = RedactToken(err, p.cfg.Token) }()
 
 	body, err := json.Marshal(req)
 	if err != nil {
-		return nil, 0, fmt.Errorf("getUpdates: encode request: %w", err)
+		return nil, nil, fmt.Errorf("getUpdates: encode request: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost,
 		p.cfg.APIURL+"/bot"+p.cfg.Token+"/getUpdates", bytes.NewReader(body))
 	if err != nil {
-		return nil, 0, fmt.Errorf("getUpdates: %w", err)
+		return nil, nil, fmt.Errorf("getUpdates: %w", err)
 	}
 	httpReq.Header.Set("Content-Type", "application/json")
 	resp, err := p.cfg.Client.Do(httpReq)
 	if err != nil {
-		return nil, 0, fmt.Errorf("getUpdates: %w", err)
+		return nil, nil, fmt.Errorf("getUpdates: %w", err)
 	}
 	defer resp.Body.Close()
 
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxGetUpdatesBody))
 	if err != nil {
-		return nil, 0, fmt.Errorf("getUpdates: read answer: %w", err)
+		return nil, nil, fmt.Errorf("getUpdates: read answer: %w", err)
 	}
 	var answer getUpdatesResponse
 	if err := json.Unmarshal(raw, &answer); err != nil {
 		if resp.StatusCode != http.StatusOK {
-			return nil, 0, &getUpdatesError{StatusCode: resp.StatusCode}
+			return nil, nil, &getUpdatesError{StatusCode: resp.StatusCode}
 		}
-		return nil, 0, fmt.Errorf("getUpdates: decode answer: %w", err)
+		return nil, nil, fmt.Errorf("getUpdates: decode answer: %w", err)
 	}
 	if !answer.OK || resp.StatusCode != http.StatusOK {
 		code := answer.ErrorCode
 		if code == 0 {
 			code = resp.StatusCode
 		}
-		return nil, 0, &getUpdatesError{
+		return nil, nil, &getUpdatesError{
 			StatusCode:  code,
 			Description: answer.Description,
 			RetryAfter:  time.Duration(answer.Parameters.RetryAfter) * time.Second,
@@ -355,6 +565,14 @@ func (p *Poller) getUpdates(ctx context.Context, req getUpdatesRequest, deadline
 
 	updates = make([]*models.Update, 0, len(answer.Result))
 	for _, item := range answer.Result {
+		if known != nil {
+			var id struct {
+				ID int64 `json:"update_id"`
+			}
+			if json.Unmarshal(item, &id) == nil && known(id.ID) {
+				continue // in hand or done: decoding it again would be wasted
+			}
+		}
 		upd := new(models.Update)
 		if err := json.Unmarshal(item, upd); err != nil {
 			// One update this library cannot decode must not block all
@@ -364,16 +582,15 @@ func (p *Poller) getUpdates(ctx context.Context, req getUpdatesRequest, deadline
 				ID int64 `json:"update_id"`
 			}
 			if idErr := json.Unmarshal(item, &id); idErr != nil || id.ID <= 0 {
-				return nil, 0, fmt.Errorf("getUpdates: an update without update_id: %w", err)
+				return nil, nil, fmt.Errorf("getUpdates: an update without update_id: %w", err)
 			}
 			p.logger.Error("update passed over: cannot decode it", "update_id", id.ID, "err", err)
-			lastID = max(lastID, id.ID)
+			passed = append(passed, id.ID)
 			continue
 		}
 		updates = append(updates, upd)
-		lastID = max(lastID, upd.ID)
 	}
-	return updates, lastID, nil
+	return updates, passed, nil
 }
 
 // RedactToken returns err with every occurrence of the bot token in its
