@@ -2,6 +2,7 @@ package bot
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,14 @@ import (
 
 	"github.com/kabinet-bot/kabinet/internal/backoff"
 )
+
+// Intake keeps the updates the poller fetched until they are handled;
+// *state.Store implements it.
+type Intake interface {
+	Keep(ctx context.Context, updates map[int64][]byte) error
+	Drop(ctx context.Context, ids []int64) error
+	Kept(ctx context.Context) (map[int64][]byte, error)
+}
 
 // PollerConfig configures long polling. Zero values take the defaults noted
 // on each field.
@@ -49,6 +58,11 @@ type PollerConfig struct {
 	// HandleTimeout bounds the handling of one batch, default 2 minutes.
 	// The batch in hand at shutdown gets this long to finish.
 	HandleTimeout time.Duration
+	// Intake, when set, keeps the fetched updates until they are handled,
+	// so that the offset moves past them at once (see Poller).
+	Intake Intake
+	// MaxInHand bounds the updates held at once, default DefaultMaxInHand.
+	MaxInHand int
 	// Skipped, when set, hears of each update left for the next round
 	// because an earlier update of its chat failed (Redis down): a button
 	// press among them still gets an answer that the bot is unavailable.
@@ -57,19 +71,21 @@ type PollerConfig struct {
 
 // Poller receives updates by long polling getUpdates. Unlike go-telegram's
 // built-in poller, it confirms updates to Telegram (by advancing the offset)
-// only after they were handled, so a crash or a failing dependency loses
-// nothing: the unhandled updates are fetched again. Only one Run may poll a
-// bot at a time (Telegram answers a second one with 409), and the sequencer
-// should be closed only after Run has returned, or the updates in hand are
-// refused and fetched again on the next start.
+// only once they were handled or kept in the intake (PollerConfig.Intake),
+// so a crash or a failing dependency loses nothing: an update neither
+// handled nor kept is fetched again, and a process that starts hands on
+// what the intake keeps first. Only one Run may poll a bot at a time
+// (Telegram answers a second one with 409), and the sequencer should be
+// closed only after Run has returned, or the updates in hand are refused
+// and come again on the next start.
 //
 // It does not wait for a whole batch before asking for more: it asks again
-// while the updates it has are handled, with the offset at the first update
-// not handled yet (so that Telegram forgets only what is done), and hands
-// on only the updates it does not have yet. A slow update thus holds up
-// neither the other chats' updates nor the fetching; only the window of
-// Telegram's answer, 100 updates from the first one not done, bounds how far
-// ahead it gets.
+// while the updates it has are handled, and hands on only those it does not
+// have yet, so a slow update holds up neither the other chats' updates nor
+// the fetching. With the intake the offset moves past every update kept,
+// handled or not; without it (or while Redis refuses to keep them) it
+// stops at the first update not done, and Telegram's answer of at most 100
+// updates from there bounds how far ahead the poller gets.
 type Poller struct {
 	cfg    PollerConfig
 	seq    *Sequencer
@@ -101,23 +117,37 @@ func NewPoller(cfg PollerConfig, seq *Sequencer, logger *slog.Logger) *Poller {
 	if cfg.HandleTimeout <= 0 {
 		cfg.HandleTimeout = 2 * time.Minute
 	}
+	if cfg.MaxInHand <= 0 {
+		cfg.MaxInHand = DefaultMaxInHand
+	}
 	return &Poller{cfg: cfg, seq: seq, logger: logger, sleep: sleepCtx}
 }
 
-// Pacing of the calls made while updates are in hand: Telegram answers
-// them at once (the updates in hand are not confirmed yet), so a call that
-// brought nothing new is repeated only once something was handled, or
-// after pollIdle, and never sooner than pollGap after the last.
+// Pacing of the calls made while fetched updates hold the offset back:
+// Telegram answers them at once (those updates are not confirmed yet), so a
+// call that brought nothing new is repeated only once something was
+// handled, or after pollIdle, and never sooner than pollGap after the last.
 const (
 	pollGap  = 5 * time.Millisecond
 	pollIdle = 50 * time.Millisecond
 )
 
-// polled is the answer of one getUpdates call.
+// dropGather spaces the removals of handled updates from the intake.
+const dropGather = 10 * time.Millisecond
+
+// DefaultMaxInHand is how many updates the poller holds at most, handled
+// or waiting behind their chat's, before it stops asking for more.
+const DefaultMaxInHand = 1000
+
+// polled is the answer of one getUpdates call, or what the intake held.
 type polled struct {
 	updates []*models.Update
 	passed  []int64 // undecodable: passed over, counted as done
 	err     error
+	// kept: the updates are in the intake, so the offset may pass them.
+	kept bool
+	// fromIntake: read from the intake, not fetched from Telegram.
+	fromIntake bool
 	// failures is the window's count of failed updates when the call was
 	// made: a call made before the last failure brings its update back
 	// too soon, before the pause.
@@ -139,13 +169,16 @@ func (p *Poller) Run(ctx context.Context) error {
 	w := newPollWindow()
 	var (
 		confirmed    int64       // the offset Telegram was last told
-		answers      chan polled // the call in flight, nil when none
+		answers      chan polled // the call in flight (getUpdates or the intake), nil when none
 		results      = make(chan handled, 128)
-		pollFailures int             // getUpdates failures in a row
-		failures     int             // updates failed in a row (Redis down)
-		paused       <-chan struct{} // closed when the running backoff ends; nil when none runs
-		lastPoll     time.Time       // when the last call was made
-		news         = true          // the last call brought new updates, or something was handled since
+		pollFailures int                   // getUpdates failures in a row
+		failures     int                   // updates failed in a row (Redis down)
+		paused       <-chan struct{}       // closed when the running backoff ends; nil when none runs
+		lastPoll     time.Time             // when the last call was made
+		news         = true                // the last call brought new updates, or something was handled since
+		replay       = p.cfg.Intake != nil // the intake holds updates to hand on (at start, after a failure)
+		toDrop       []int64               // handled updates to remove from the intake
+		dropping     chan struct{}         // the removal in flight, nil when none
 		timer        = time.NewTimer(0)
 	)
 	defer timer.Stop()
@@ -167,37 +200,57 @@ func (p *Poller) Run(ctx context.Context) error {
 		}()
 	}
 	for {
+		if dropping == nil && len(toDrop) > 0 {
+			dropping = make(chan struct{})
+			go func(ids []int64, done chan struct{}) {
+				defer close(done)
+				if err := p.cfg.Intake.Drop(updCtx, ids); err != nil {
+					// They are handled: kept again at the next start, their
+					// "handled" marks drop them.
+					p.logger.Warn("handled updates left in the intake", "err", err)
+				}
+				// The next removal takes what is handled meanwhile: at most
+				// one round trip every dropGather.
+				time.Sleep(dropGather)
+			}(toDrop, dropping)
+			toDrop = nil
+		}
 		stopping := ctx.Err() != nil
 		stop := ctx.Done()
 		if stopping {
 			stop = nil // heard once; from now on only the answers and results count
 		}
 		if stopping && answers == nil && w.inHand() == 0 {
+			p.dropRest(updCtx, dropping, toDrop)
 			p.confirm(ctx, w.offset, confirmed)
 			return nil
 		}
-		// Ask Telegram when nothing is being asked, no backoff runs, and
-		// either nothing is in hand (a long poll that waits for news) or
-		// there may be something new.
+		// Ask when nothing is being asked, no backoff runs, the poller does
+		// not hold too much already, and there may be something new (or
+		// nothing holds the offset back, so that the call waits for news).
 		var wake <-chan time.Time
-		if !stopping && answers == nil && paused == nil {
+		if !stopping && answers == nil && paused == nil && w.inHand() < p.cfg.MaxInHand {
 			now := time.Now()
 			next := now
-			if w.inHand() > 0 && !news {
-				next = lastPoll.Add(pollIdle)
-			} else if w.inHand() > 0 {
-				next = lastPoll.Add(pollGap)
+			if w.holding() && !replay {
+				if news {
+					next = lastPoll.Add(pollGap)
+				} else {
+					next = lastPoll.Add(pollIdle)
+				}
 			}
-			if !next.After(now) {
+			switch {
+			case replay:
+				replay = false
+				answers = make(chan polled, 1)
+				go func(ch chan<- polled) { ch <- p.kept(ctx) }(answers)
+			case !next.After(now):
 				answers = make(chan polled, 1)
 				lastPoll, news = now, false
 				req := getUpdatesRequest{Offset: w.offset, Timeout: int(p.cfg.Timeout / time.Second), AllowedUpdates: p.cfg.AllowedUpdates}
 				confirmed = w.offset
-				go func(ch chan<- polled, failures int) {
-					updates, passed, err := p.getUpdates(ctx, req, p.cfg.Timeout+15*time.Second, w.knownFunc())
-					ch <- polled{updates, passed, err, failures}
-				}(answers, w.failures)
-			} else {
+				go func(ch chan<- polled, failures int) { ch <- p.fetch(ctx, req, w.knownFunc(), failures) }(answers, w.failures)
+			default:
 				timer.Reset(next.Sub(now))
 				wake = timer.C
 			}
@@ -211,11 +264,15 @@ func (p *Poller) Run(ctx context.Context) error {
 				}
 				var apiErr *getUpdatesError
 				if errors.As(a.err, &apiErr) && apiErr.fatal() {
-					p.drain(w, results, submit)
+					p.dropRest(updCtx, dropping, append(toDrop, p.drain(w, results, submit)...))
 					return fmt.Errorf("long polling: %w", a.err)
 				}
-				pollFailures++
-				wait := p.backoff(pollFailures)
+				if a.fromIntake {
+					replay = true
+				} else {
+					pollFailures++
+				}
+				wait := p.backoff(max(pollFailures, 1))
 				if errors.As(a.err, &apiErr) && apiErr.RetryAfter > wait {
 					wait = apiErr.RetryAfter
 				}
@@ -223,9 +280,12 @@ func (p *Poller) Run(ctx context.Context) error {
 				paused = p.pause(ctx, wait)
 				continue
 			}
-			pollFailures = 0
+			if !a.fromIntake {
+				pollFailures = 0
+			}
+			retry := a.fromIntake || a.failures == w.failures
 			for _, upd := range a.updates {
-				if first, ok := w.add(upd, a.failures == w.failures); ok {
+				if first, ok := w.add(upd, retry, a.kept, a.fromIntake); ok {
 					news = true
 					if first {
 						submit(upd)
@@ -241,24 +301,33 @@ func (p *Poller) Run(ctx context.Context) error {
 			news = true
 			if r.err == nil || IsPanic(r.err) {
 				failures = 0
-				if next := w.done(r.upd); next != nil {
+				next, drop := w.done(r.upd)
+				if drop {
+					toDrop = append(toDrop, r.upd.ID)
+				}
+				if next != nil {
 					submit(next)
 				}
 				continue
 			}
 			// Something the processor needs (Redis, the billing database) is
 			// probably down: the update and the later ones of its chat are
-			// fetched again after a pause, in order.
+			// handed on again after a pause, in order: fetched again, or
+			// read again from the intake.
 			p.logger.Warn("update not handled", "update_id", r.upd.ID, "err", r.err)
-			for _, upd := range w.failed(r.upd) {
+			skipped, fromIntake := w.failed(r.upd)
+			for _, upd := range skipped {
 				if p.cfg.Skipped != nil {
 					p.cfg.Skipped(updCtx, upd)
 				}
 			}
+			replay = replay || fromIntake
 			failures++
 			wait := p.backoff(failures)
 			p.logger.Warn("updates not handled, fetching them again", "offset", w.offset, "retry_in", wait.String())
 			paused = p.pause(ctx, wait)
+		case <-dropping:
+			dropping = nil
 		case <-paused:
 			paused = nil
 		case <-wake:
@@ -266,6 +335,67 @@ func (p *Poller) Run(ctx context.Context) error {
 			// The long poll in flight, cut by ctx, answers soon; the
 			// updates in hand are finished.
 		}
+	}
+}
+
+// fetch makes one getUpdates call and keeps the new updates in the intake.
+// known tells the updates already in hand, which need not be decoded.
+func (p *Poller) fetch(ctx context.Context, req getUpdatesRequest, known func(int64) bool, failures int) polled {
+	updates, raws, passed, err := p.getUpdates(ctx, req, p.cfg.Timeout+15*time.Second, known)
+	a := polled{updates: updates, passed: passed, err: err, failures: failures}
+	if err != nil || p.cfg.Intake == nil || len(updates) == 0 {
+		return a
+	}
+	keep := make(map[int64][]byte, len(updates))
+	for i, upd := range updates {
+		keep[upd.ID] = raws[i]
+	}
+	if err := p.cfg.Intake.Keep(context.WithoutCancel(ctx), keep); err != nil {
+		// Handed on all the same: the offset stops at them until they
+		// are handled, as without an intake.
+		p.logger.Warn("updates not kept in the intake", "err", err)
+		return a
+	}
+	a.kept = true
+	return a
+}
+
+// kept reads what the intake holds, in update_id order. An update that
+// cannot be decoded is dropped from it, as getUpdates passes one over.
+func (p *Poller) kept(ctx context.Context) polled {
+	raws, err := p.cfg.Intake.Kept(ctx)
+	if err != nil {
+		return polled{err: err, fromIntake: true}
+	}
+	a := polled{kept: true, fromIntake: true}
+	var bad []int64
+	for id, raw := range raws {
+		upd := new(models.Update)
+		if err := json.Unmarshal(raw, upd); err != nil || upd.ID != id {
+			p.logger.Error("kept update passed over: cannot decode it", "update_id", id)
+			bad = append(bad, id)
+			continue
+		}
+		a.updates = append(a.updates, upd)
+	}
+	slices.SortFunc(a.updates, func(x, y *models.Update) int { return cmp.Compare(x.ID, y.ID) })
+	if len(bad) > 0 {
+		_ = p.cfg.Intake.Drop(ctx, bad)
+	}
+	return a
+}
+
+// dropRest removes the last handled updates from the intake before Run
+// returns, after the removal in flight (dropping, nil when none).
+func (p *Poller) dropRest(ctx context.Context, dropping <-chan struct{}, ids []int64) {
+	if dropping != nil {
+		<-dropping
+	}
+	if len(ids) == 0 {
+		return
+	}
+	if err := p.cfg.Intake.Drop(ctx, ids); err != nil {
+		p.logger.Warn("handled updates left in the intake", "err", err)
 	}
 }
 
@@ -277,29 +407,38 @@ func (p *Poller) pause(ctx context.Context, d time.Duration) <-chan struct{} {
 	return done
 }
 
-// drain waits for the updates in hand before Run returns with an error.
-func (p *Poller) drain(w *pollWindow, results <-chan handled, submit func(*models.Update)) {
+// drain waits for the updates in hand before Run returns with an error,
+// and returns the kept ones that were handled.
+func (p *Poller) drain(w *pollWindow, results <-chan handled, submit func(*models.Update)) (drop []int64) {
 	for w.inHand() > 0 {
 		r := <-results
 		if r.err == nil || IsPanic(r.err) {
-			if next := w.done(r.upd); next != nil {
+			next, kept := w.done(r.upd)
+			if kept {
+				drop = append(drop, r.upd.ID)
+			}
+			if next != nil {
 				submit(next)
 			}
 			continue
 		}
 		w.failed(r.upd)
 	}
+	return drop
 }
 
-// pollWindow is what the poller has fetched and not yet confirmed: the
-// updates from the offset on, in update_id order, each in hand (handled
-// now or waiting behind an earlier update of its conversation), done, or
-// to be fetched again (it failed, or an earlier one of its conversation
-// did). It is used by Run's goroutine only, apart from known.
+// pollWindow is what the poller has in hand: the updates fetched or read
+// from the intake and not yet handled (each handled now, waiting behind an
+// earlier update of its conversation, or to be handed on again after a
+// failure), and the offset. It is used by Run's goroutine only, apart from
+// known.
 type pollWindow struct {
-	offset int64 // the first update_id not done: what Telegram is told
-	ids    []int64
-	status map[int64]pollStatus
+	offset  int64   // what Telegram is told: every update below it is done or kept
+	maxSeen int64   // the largest update_id fetched
+	held    []int64 // in order: fetched, neither done nor kept; they hold the offset back
+	status  map[int64]pollStatus
+	handing int            // of them in hand
+	kept    map[int64]bool // in the intake
 	// failures counts the updates that failed, so that a call made before
 	// the last one is known.
 	failures int
@@ -307,7 +446,7 @@ type pollWindow struct {
 	// later ones fetched meanwhile, handed on one at a time in order, so
 	// that a failed one stops those behind it.
 	queued map[state.Conv][]*models.Update
-	// blocked are the conversations with an update to be fetched again:
+	// blocked are the conversations with an update to be handed on again:
 	// their later updates wait for it.
 	blocked map[state.Conv]bool
 
@@ -318,26 +457,33 @@ type pollWindow struct {
 type pollStatus int
 
 const (
-	inHand pollStatus = iota
-	doneStatus
-	again // to be fetched again: handed on when Telegram sends it next
+	inHand     pollStatus = iota
+	doneStatus            // done, still at or above the offset: Telegram may send it again
+	again                 // to be handed on again: when fetched, or read from the intake, after the pause
 )
 
 func newPollWindow() *pollWindow {
-	return &pollWindow{status: map[int64]pollStatus{}, queued: map[state.Conv][]*models.Update{},
+	return &pollWindow{status: map[int64]pollStatus{}, kept: map[int64]bool{}, queued: map[state.Conv][]*models.Update{},
 		blocked: map[state.Conv]bool{}, known: map[int64]bool{}}
 }
 
 // inHand counts the updates handled now or waiting to be.
-func (w *pollWindow) inHand() int {
-	n := 0
-	for _, st := range w.status {
-		if st == inHand {
-			n++
-		}
+func (w *pollWindow) inHand() int { return w.handing }
+
+// set gives an update its status, counting those in hand.
+func (w *pollWindow) set(id int64, st pollStatus) {
+	if old, ok := w.status[id]; ok && old == inHand {
+		w.handing--
 	}
-	return n
+	if st == inHand {
+		w.handing++
+	}
+	w.status[id] = st
 }
+
+// holding: fetched updates hold the offset back, so Telegram answers a
+// call at once, with them.
+func (w *pollWindow) holding() bool { return len(w.held) > 0 }
 
 // knownFunc tells the fetching goroutine which updates need not be decoded.
 func (w *pollWindow) knownFunc() func(int64) bool {
@@ -358,32 +504,42 @@ func (w *pollWindow) setKnown(id int64, known bool) {
 	}
 }
 
-// add takes an update Telegram sent: ok when it is new here (or comes
-// again after a failure, and retry says that the pause after it is over),
-// first when it is to be handed on now (no update of its conversation is
-// in hand; otherwise it waits behind them).
-func (w *pollWindow) add(upd *models.Update, retry bool) (first, ok bool) {
-	if upd.ID < w.offset {
-		return false, false
+// add takes an update fetched or read from the intake: ok when it is new
+// here (or comes again after a failure, and retry says that the pause after
+// it is over), first when it is to be handed on now (no update of its
+// conversation is in hand; otherwise it waits behind them). kept: it is in
+// the intake.
+func (w *pollWindow) add(upd *models.Update, retry, kept, fromIntake bool) (first, ok bool) {
+	id := upd.ID
+	if id < w.offset && !fromIntake {
+		return false, false // confirmed before: done or kept
 	}
-	st, seen := w.status[upd.ID]
+	st, seen := w.status[id]
 	if seen && (st != again || !retry) {
 		return false, false
 	}
-	if !seen {
-		i, _ := slices.BinarySearch(w.ids, upd.ID)
-		w.ids = slices.Insert(w.ids, i, upd.ID)
+	if kept {
+		w.kept[id] = true
+		w.unhold(id)
+	} else if !seen && id >= w.offset {
+		i, _ := slices.BinarySearch(w.held, id)
+		w.held = slices.Insert(w.held, i, id)
+	}
+	if !fromIntake {
+		w.maxSeen = max(w.maxSeen, id)
 	}
 	conv := ConvKey(upd)
 	if w.blocked[conv] && !retry {
 		// A later update of a conversation whose update failed: it is
-		// handed on after that one, when both are fetched again.
-		w.status[upd.ID] = again
+		// handed on after that one, when both come again.
+		w.set(id, again)
+		w.advance()
 		return false, false
 	}
 	delete(w.blocked, conv)
-	w.status[upd.ID] = inHand
-	w.setKnown(upd.ID, true)
+	w.set(id, inHand)
+	w.setKnown(id, true)
+	w.advance()
 	if q, busy := w.queued[conv]; busy {
 		w.queued[conv] = append(q, upd)
 		return false, true
@@ -394,59 +550,71 @@ func (w *pollWindow) add(upd *models.Update, retry bool) (first, ok bool) {
 
 // pass counts an update that cannot be decoded as done.
 func (w *pollWindow) pass(id int64) {
-	if id < w.offset {
-		return
-	}
-	if _, seen := w.status[id]; !seen {
-		i, _ := slices.BinarySearch(w.ids, id)
-		w.ids = slices.Insert(w.ids, i, id)
-	}
-	w.status[id] = doneStatus
-	w.setKnown(id, true)
+	w.maxSeen = max(w.maxSeen, id)
 	w.advance()
 }
 
 // done records a handled update and returns the next update of its
-// conversation to hand on, if one waits.
-func (w *pollWindow) done(upd *models.Update) *models.Update {
-	w.status[upd.ID] = doneStatus
+// conversation to hand on, if one waits, and whether it was kept in the
+// intake (it is to be removed from there).
+func (w *pollWindow) done(upd *models.Update) (next *models.Update, kept bool) {
+	id := upd.ID
+	w.set(id, doneStatus)
+	w.unhold(id)
+	kept = w.kept[id]
+	delete(w.kept, id)
 	w.advance()
 	conv := ConvKey(upd)
 	q := w.queued[conv]
 	if len(q) == 0 {
 		delete(w.queued, conv)
-		return nil
+		return nil, kept
 	}
 	w.queued[conv] = q[1:]
-	return q[0]
+	return q[0], kept
 }
 
 // failed records an update that was not handled: it and the later updates
-// of its conversation are to be fetched again, in order. It returns those
-// later ones, which were not handed on.
-func (w *pollWindow) failed(upd *models.Update) []*models.Update {
+// of its conversation are to be handed on again, in order. It returns those
+// later ones, which were not handed on, and whether any of them is kept in
+// the intake (and so is read from there again, not fetched).
+func (w *pollWindow) failed(upd *models.Update) (skipped []*models.Update, fromIntake bool) {
 	conv := ConvKey(upd)
-	skipped := w.queued[conv]
+	skipped = w.queued[conv]
 	delete(w.queued, conv)
 	w.failures++
 	w.blocked[conv] = true
 	for _, u := range append([]*models.Update{upd}, skipped...) {
-		w.status[u.ID] = again
+		w.set(u.ID, again)
 		w.setKnown(u.ID, false)
+		fromIntake = fromIntake || w.kept[u.ID]
 	}
-	return skipped
+	return skipped, fromIntake
 }
 
-// advance moves the offset past the updates done at the front.
-func (w *pollWindow) advance() {
-	n := 0
-	for n < len(w.ids) && w.status[w.ids[n]] == doneStatus {
-		w.offset = w.ids[n] + 1
-		delete(w.status, w.ids[n])
-		w.setKnown(w.ids[n], false)
-		n++
+func (w *pollWindow) unhold(id int64) {
+	if i, found := slices.BinarySearch(w.held, id); found {
+		w.held = slices.Delete(w.held, i, i+1)
 	}
-	w.ids = w.ids[n:]
+}
+
+// advance moves the offset to the first update that holds it back, or
+// past the last one fetched, and forgets the done updates below it.
+func (w *pollWindow) advance() {
+	offset := w.maxSeen + 1
+	if len(w.held) > 0 {
+		offset = w.held[0]
+	}
+	if offset <= w.offset {
+		return
+	}
+	w.offset = offset
+	for id, st := range w.status {
+		if st == doneStatus && id < offset {
+			delete(w.status, id)
+			w.setKnown(id, false)
+		}
+	}
 }
 
 // confirm tells Telegram, when stopping, that the updates handled since the
@@ -461,7 +629,7 @@ func (p *Poller) confirm(ctx context.Context, offset, confirmed int64) {
 	defer cancel()
 	// With limit 1 and no wait, Telegram forgets everything below offset;
 	// the one update it may return is not confirmed by this call.
-	_, _, err := p.getUpdates(ctx, getUpdatesRequest{Offset: offset, Limit: 1}, 5*time.Second, nil)
+	_, _, _, err := p.getUpdates(ctx, getUpdatesRequest{Offset: offset, Limit: 1}, 5*time.Second, nil)
 	if err != nil {
 		p.logger.Warn("confirming handled updates at shutdown failed; they will be fetched again",
 			"offset", offset, "err", err)
@@ -519,44 +687,44 @@ const maxGetUpdatesBody = 64 << 20
 // getUpdates makes one call. It returns the updates it could decode, but
 // for those known (nil: none) tells already, and the ids of those it could
 // not decode. Every error it returns has the token redacted.
-func (p *Poller) getUpdates(ctx context.Context, req getUpdatesRequest, deadline time.Duration, known func(int64) bool) (updates []*models.Update, passed []int64, err error) {
+func (p *Poller) getUpdates(ctx context.Context, req getUpdatesRequest, deadline time.Duration, known func(int64) bool) (updates []*models.Update, raws [][]byte, passed []int64, err error) {
 	defer func() { err = RedactToken(err, p.cfg.Token) }()
 
 	body, err := json.Marshal(req)
 	if err != nil {
-		return nil, nil, fmt.Errorf("getUpdates: encode request: %w", err)
+		return nil, nil, nil, fmt.Errorf("getUpdates: encode request: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost,
 		p.cfg.APIURL+"/bot"+p.cfg.Token+"/getUpdates", bytes.NewReader(body))
 	if err != nil {
-		return nil, nil, fmt.Errorf("getUpdates: %w", err)
+		return nil, nil, nil, fmt.Errorf("getUpdates: %w", err)
 	}
 	httpReq.Header.Set("Content-Type", "application/json")
 	resp, err := p.cfg.Client.Do(httpReq)
 	if err != nil {
-		return nil, nil, fmt.Errorf("getUpdates: %w", err)
+		return nil, nil, nil, fmt.Errorf("getUpdates: %w", err)
 	}
 	defer resp.Body.Close()
 
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxGetUpdatesBody))
 	if err != nil {
-		return nil, nil, fmt.Errorf("getUpdates: read answer: %w", err)
+		return nil, nil, nil, fmt.Errorf("getUpdates: read answer: %w", err)
 	}
 	var answer getUpdatesResponse
 	if err := json.Unmarshal(raw, &answer); err != nil {
 		if resp.StatusCode != http.StatusOK {
-			return nil, nil, &getUpdatesError{StatusCode: resp.StatusCode}
+			return nil, nil, nil, &getUpdatesError{StatusCode: resp.StatusCode}
 		}
-		return nil, nil, fmt.Errorf("getUpdates: decode answer: %w", err)
+		return nil, nil, nil, fmt.Errorf("getUpdates: decode answer: %w", err)
 	}
 	if !answer.OK || resp.StatusCode != http.StatusOK {
 		code := answer.ErrorCode
 		if code == 0 {
 			code = resp.StatusCode
 		}
-		return nil, nil, &getUpdatesError{
+		return nil, nil, nil, &getUpdatesError{
 			StatusCode:  code,
 			Description: answer.Description,
 			RetryAfter:  time.Duration(answer.Parameters.RetryAfter) * time.Second,
@@ -582,15 +750,16 @@ func (p *Poller) getUpdates(ctx context.Context, req getUpdatesRequest, deadline
 				ID int64 `json:"update_id"`
 			}
 			if idErr := json.Unmarshal(item, &id); idErr != nil || id.ID <= 0 {
-				return nil, nil, fmt.Errorf("getUpdates: an update without update_id: %w", err)
+				return nil, nil, nil, fmt.Errorf("getUpdates: an update without update_id: %w", err)
 			}
 			p.logger.Error("update passed over: cannot decode it", "update_id", id.ID, "err", err)
 			passed = append(passed, id.ID)
 			continue
 		}
 		updates = append(updates, upd)
+		raws = append(raws, item)
 	}
-	return updates, passed, nil
+	return updates, raws, passed, nil
 }
 
 // RedactToken returns err with every occurrence of the bot token in its

@@ -255,6 +255,9 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 		poller := bot.NewPoller(bot.PollerConfig{
 			APIURL: cfg.TelegramAPIURL, Token: cfg.TelegramToken, AllowedUpdates: allowedUpdates, Timeout: 25 * time.Second,
 			Skipped: processor.Unavailable, Client: &http.Client{Transport: apiTransport},
+			// Fetched updates are kept in Redis until handled, so that the
+			// offset need not wait for the slowest of them.
+			Intake: store, MaxInHand: max(bot.DefaultMaxInHand, 4*cfg.Workers),
 		}, seq, log)
 		pollErr = make(chan error, 1)
 		go func() { pollErr <- poller.Run(ctx) }()
