@@ -56,6 +56,9 @@ type Account struct {
 	// Trust is the trust payment running on the account, nil if none. Its
 	// sum is part of Balance until it ends and is taken back.
 	Trust *ActiveTrust
+	// FrozenUntil is the day a running freeze ends (midnight in TimeZone),
+	// zero when none runs.
+	FrozenUntil time.Time
 }
 
 // ActiveTrust is a trust payment that has been granted and not yet ended.

@@ -40,6 +40,10 @@ type outItem struct {
 	Sent   *dialogs.Sent   `json:"sent,omitempty"`   // opReceipt
 	Copy   *dialogs.Copy   `json:"copy,omitempty"`   // opCopy
 	Emoji  string          `json:"emoji,omitempty"`  // opReact, on MessageID
+	// File names a picture or a file made when it is sent (opFile); its
+	// bytes are never stored, only upload holds them while it is sent.
+	File   *dialogs.File `json:"file,omitempty"`
+	upload *dialogs.Upload
 }
 
 const (
@@ -59,7 +63,11 @@ const (
 	opTopic   = "topic"  // createForumTopic named Text; the receipt gets its id
 	opRename  = "rename" // editForumTopic: topic Thread gets the name Text
 	opReact   = "react"  // setMessageReaction on MessageID
+	opFile    = "file"   // sendPhoto or sendDocument of File, made at send time; Text its caption
 )
+
+// maxCaption is Telegram's limit for a photo's or a file's caption.
+const maxCaption = 1024
 
 // maxText is Telegram's limit for one message, in characters.
 const maxText = 4096
@@ -114,6 +122,8 @@ func messageItems(chat int64, thread int, r dialogs.Reply) []outItem {
 		return []outItem{{Op: opTopic, ChatID: chat, Text: r.Topic, Receipt: r.Receipt}}
 	case r.React != "":
 		return []outItem{{Op: opReact, ChatID: chat, Thread: thread, MessageID: r.Edit, Emoji: r.React}}
+	case r.File != nil:
+		return []outItem{{Op: opFile, ChatID: chat, Thread: thread, File: r.File, Text: truncate(r.Text, maxCaption), Buttons: r.Buttons, Receipt: r.Receipt}}
 	case r.Copy != nil:
 		return []outItem{{Op: opCopy, ChatID: chat, Thread: thread, Copy: r.Copy, Text: cutHTML(r.Text, 1024), Buttons: r.Buttons, Receipt: r.Receipt}}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,6 +34,15 @@ type scripted struct {
 	failRcpt int // the first failRcpt receipts fail
 	// receiptReply, when set, is what a receipt answers.
 	receiptReply func(s dialogs.Sent) []dialogs.Reply
+	// file makes the files replies name.
+	file func(f dialogs.File) (dialogs.Upload, error)
+}
+
+func (d *scripted) RenderFile(_ context.Context, f dialogs.File) (dialogs.Upload, error) {
+	if d.file == nil {
+		return dialogs.Upload{}, dialogs.ErrNoFile
+	}
+	return d.file(f)
 }
 
 func (d *scripted) Handle(_ context.Context, st dialogs.State, ev dialogs.Event) (dialogs.Result, error) {
@@ -331,6 +341,67 @@ func TestTheProcessorCountsDuplicatesParksAndEffects(t *testing.T) {
 		}
 		if n := testutil.ToFloat64(e.proc.metrics.effects.WithLabelValues("code", "ok")); n != 1 {
 			t.Errorf("%v effects counted, want 1", n)
+		}
+	})
+}
+
+// A reply with a file: the file is made when it is sent, from what the
+// reply names, and goes as a photo or a document with its caption; its
+// bytes never sit in the outbox. A file that fails to be made waits and
+// is made again, before the replies after it; one that can no longer be
+// made is dropped and what follows goes on.
+func TestAFileIsMadeWhenItIsSentAndNeverStored(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+		var mu sync.Mutex
+		fails := 1
+		var stored []string
+		var e *procEnv
+		d := &scripted{
+			reply: func(ev dialogs.Event) []dialogs.Reply {
+				return []dialogs.Reply{
+					{Text: "chart of <b>May</b>", File: &dialogs.File{Kind: "usage", Data: "7:202605", Photo: true}},
+					{Text: "csv", File: &dialogs.File{Kind: "statement", Data: "7:202605"}},
+					{Text: "gone", File: &dialogs.File{Kind: "gone"}},
+					{Text: "after"},
+				}
+			},
+			file: func(f dialogs.File) (dialogs.Upload, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				if out, err := e.store.Outbox(context.Background(), state.ChatConv(1)); err == nil {
+					for _, raw := range out {
+						stored = append(stored, string(raw))
+					}
+				}
+				switch {
+				case f.Kind == "gone":
+					return dialogs.Upload{}, dialogs.ErrNoFile
+				case fails > 0:
+					fails--
+					return dialogs.Upload{}, errors.New("database unavailable")
+				}
+				return dialogs.Upload{Name: f.Kind + ".bin", Type: "image/png", Body: []byte("BYTES-" + f.Data)}, nil
+			},
+		}
+		e = newProcEnv(t, rdb, prefix, d)
+		e.process(t, e.text(1, "go"))
+		if got := e.api.texts(1); len(got) != 0 {
+			t.Fatalf("sent %q past a file that failed to be made", got)
+		}
+		e.drainUntil(t, "every reply", func() bool { return len(e.api.texts(1)) == 3 })
+		want := []string{"photo:usage.bin=BYTES-7:202605|chart of <b>May</b>", "document:statement.bin=BYTES-7:202605|csv", "send:after"}
+		if got := e.api.texts(1); !slices.Equal(got, want) {
+			t.Fatalf("sent %q, want %q", got, want)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(stored) == 0 {
+			t.Fatal("the outbox was never looked at while the files were made")
+		}
+		for _, raw := range stored {
+			if strings.Contains(raw, "BYTES") {
+				t.Fatalf("a file's bytes are in the outbox: %s", raw)
+			}
 		}
 	})
 }

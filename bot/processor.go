@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,6 +34,8 @@ type API interface {
 	CopyMessages(ctx context.Context, params *tgbot.CopyMessagesParams) ([]models.MessageID, error)
 	CreateForumTopic(ctx context.Context, params *tgbot.CreateForumTopicParams) (*models.ForumTopic, error)
 	SetMessageReaction(ctx context.Context, params *tgbot.SetMessageReactionParams) (bool, error)
+	SendPhoto(ctx context.Context, params *tgbot.SendPhotoParams) (*models.Message, error)
+	SendDocument(ctx context.Context, params *tgbot.SendDocumentParams) (*models.Message, error)
 }
 
 // Dialogs is the conversation engine; *dialogs.Engine implements it.
@@ -43,6 +46,9 @@ type Dialogs interface {
 	// Receipt tells the feature that asked which message a reply became
 	// (or why it did not); its replies take the receipt's place.
 	Receipt(ctx context.Context, s dialogs.Sent) ([]dialogs.Reply, error)
+	// RenderFile makes the bytes of a reply's File when it is sent;
+	// dialogs.ErrNoFile means it cannot be made any more.
+	RenderFile(ctx context.Context, f dialogs.File) (dialogs.Upload, error)
 }
 
 // Lane is a send budget shared by every instance (ratelimit.Limiter): the
@@ -493,7 +499,7 @@ func (p *UpdateProcessor) told(ctx context.Context, it outItem, moved *[]state.C
 // counts tells the Bot API calls Telegram counts as messages to the chat.
 func counts(it outItem) bool {
 	switch it.Op {
-	case opSend, opEdit, opVenue, opCopy, opTopic, opRename:
+	case opSend, opEdit, opVenue, opCopy, opTopic, opRename, opFile:
 		return true
 	}
 	return false
@@ -508,7 +514,8 @@ func readItem(raw []byte) (outItem, error) {
 	switch {
 	case it.Op == opEffect && it.Effect == nil,
 		it.Op == opTransfer && (it.To == nil || it.ID == "" || len(it.Item) == 0),
-		it.Op == opReceipt && it.Sent == nil:
+		it.Op == opReceipt && it.Sent == nil,
+		it.Op == opFile && it.File == nil:
 		return it, fmt.Errorf("a %s item without its data", it.Op)
 	}
 	return it, nil
@@ -578,6 +585,19 @@ func (p *UpdateProcessor) deliver(ctx context.Context, it outItem) delivery {
 		case !ok:
 			return delivery{outcome: throttled, wait: retryIn}
 		}
+	}
+	if it.Op == opFile && it.File != nil {
+		// Made now, from what the reply names: the bytes never wait in Redis.
+		up, err := p.dlg.RenderFile(ctx, *it.File)
+		switch {
+		case errors.Is(err, dialogs.ErrNoFile):
+			p.log.Warn("a file can no longer be made, dropped", "chat_id", it.ChatID, "kind", it.File.Kind)
+			return delivery{outcome: refused, failed: dialogs.FailRefused}
+		case err != nil:
+			p.log.Warn("a file could not be made, retrying later", "chat_id", it.ChatID, "kind", it.File.Kind, "err", err)
+			return delivery{outcome: later}
+		}
+		it.upload = &up
 	}
 	resent := false
 	for {
@@ -697,6 +717,23 @@ func (p *UpdateProcessor) call(ctx context.Context, it outItem) (msgID, thread i
 		var topic *models.ForumTopic
 		if topic, err = p.api.CreateForumTopic(ctx, &tgbot.CreateForumTopicParams{ChatID: it.ChatID, Name: it.Text}); err == nil && topic != nil {
 			return topic.MessageThreadID, topic.MessageThreadID, nil
+		}
+	case opFile:
+		if it.upload == nil {
+			return 0, 0, nil // cannot happen: deliver made it
+		}
+		file := &models.InputFileUpload{Filename: it.upload.Name, Data: bytes.NewReader(it.upload.Body)}
+		var caption string
+		var mode models.ParseMode
+		if it.Text != "" {
+			caption, mode = it.Text, models.ParseModeHTML
+		}
+		if it.File.Photo {
+			msg, err = p.api.SendPhoto(ctx, &tgbot.SendPhotoParams{ChatID: it.ChatID, MessageThreadID: it.Thread, Photo: file,
+				Caption: caption, ParseMode: mode, ReplyMarkup: it.markup()})
+		} else {
+			msg, err = p.api.SendDocument(ctx, &tgbot.SendDocumentParams{ChatID: it.ChatID, MessageThreadID: it.Thread, Document: file,
+				Caption: caption, ParseMode: mode, ReplyMarkup: it.markup()})
 		}
 	case opRename:
 		_, err = p.api.EditForumTopic(ctx, &tgbot.EditForumTopicParams{ChatID: it.ChatID, MessageThreadID: it.Thread, Name: it.Text})

@@ -79,6 +79,22 @@ func (a *scriptedAPI) AnswerCallbackQuery(_ context.Context, p *tgbot.AnswerCall
 	_, err := a.do("answer", 0, p.Text)
 	return err == nil, err
 }
+func (a *scriptedAPI) SendPhoto(_ context.Context, p *tgbot.SendPhotoParams) (*models.Message, error) {
+	return a.do("photo", p.ChatID.(int64), uploadText(p.Photo)+"|"+p.Caption)
+}
+func (a *scriptedAPI) SendDocument(_ context.Context, p *tgbot.SendDocumentParams) (*models.Message, error) {
+	return a.do("document", p.ChatID.(int64), uploadText(p.Document)+"|"+p.Caption)
+}
+
+// uploadText is an uploaded file's name and bytes, as a test compares them.
+func uploadText(f models.InputFile) string {
+	up, ok := f.(*models.InputFileUpload)
+	if !ok {
+		return "not an upload"
+	}
+	b, _ := io.ReadAll(up.Data)
+	return up.Filename + "=" + string(b)
+}
 func (a *scriptedAPI) SendVenue(_ context.Context, p *tgbot.SendVenueParams) (*models.Message, error) {
 	return a.do("venue", p.ChatID.(int64), p.Title)
 }
@@ -132,6 +148,9 @@ func (d *echo) Handle(_ context.Context, st dialogs.State, ev dialogs.Event) (di
 
 func (d *echo) RunEffect(context.Context, dialogs.Effect) ([]dialogs.Reply, error) { return nil, nil }
 func (d *echo) Receipt(context.Context, dialogs.Sent) ([]dialogs.Reply, error)     { return nil, nil }
+func (d *echo) RenderFile(context.Context, dialogs.File) (dialogs.Upload, error) {
+	return dialogs.Upload{}, dialogs.ErrNoFile
+}
 
 type procEnv struct {
 	api   *scriptedAPI

@@ -78,6 +78,22 @@ type Config struct {
 	// (reminders, expiries, pushes whose wake-up was lost). SCHEDULER_POLL.
 	SchedulerPoll time.Duration
 
+	// Freezes ("добровольная блокировка"): the provider's rules.
+	FreezeMinDays   int          // FREEZE_MIN_DAYS
+	FreezeMaxDays   int          // FREEZE_MAX_DAYS
+	FreezePerYear   int          // FREEZE_PER_YEAR
+	FreezeFee       money.Amount // FREEZE_FEE: charged on a charge day within a freeze
+	FreezeAheadDays int          // FREEZE_AHEAD_DAYS
+	// BillingCycle is how often serve runs the demo billing's day
+	// (postgres.Store.RunCycle: freezes begun and ended, tariff changes,
+	// monthly charges); 0 never, for a provider whose billing does it.
+	BillingCycle time.Duration // BILLING_CYCLE
+	// SelfServiceBillingURL is a provider's billing API for the
+	// self-service (billing/httpbilling, openapi.yaml there); "" uses the
+	// demo billing in PostgreSQL. SELFSERVICE_BILLING_URL.
+	SelfServiceBillingURL   string
+	SelfServiceBillingToken string // SELFSERVICE_BILLING_TOKEN: sent as a bearer token
+
 	// Pushes (payment received, trust reminders) share one rate across
 	// every instance: NotifyRate messages a second (NOTIFY_RATE), and
 	// NotifyPaidBroadcast (NOTIFY_PAID_BROADCAST) sends them with
@@ -470,6 +486,39 @@ func (c *Config) loadPayments(get func(name, def string) string, needToken bool,
 	if c.SchedulerPoll, err = duration(get("SCHEDULER_POLL", "2s"), 10*time.Millisecond, time.Minute); err != nil {
 		ps.add("SCHEDULER_POLL", "%v", err)
 	}
+	c.loadFreeze(get, ps)
+}
+
+// loadFreeze reads the freeze rules and the demo billing's cycle.
+func (c *Config) loadFreeze(get func(name, def string) string, ps *problems) {
+	var err error
+	if c.FreezeMinDays, err = positive(get("FREEZE_MIN_DAYS", "7"), 1, 365); err != nil {
+		ps.add("FREEZE_MIN_DAYS", "%v", err)
+	}
+	if c.FreezeMaxDays, err = positive(get("FREEZE_MAX_DAYS", "90"), 1, 365); err != nil {
+		ps.add("FREEZE_MAX_DAYS", "%v", err)
+	} else if c.FreezeMinDays > 0 && c.FreezeMaxDays < c.FreezeMinDays {
+		ps.add("FREEZE_MAX_DAYS", "must not be less than FREEZE_MIN_DAYS (%d)", c.FreezeMinDays)
+	}
+	if c.FreezePerYear, err = positive(get("FREEZE_PER_YEAR", "2"), 1, 52); err != nil {
+		ps.add("FREEZE_PER_YEAR", "%v", err)
+	}
+	if c.FreezeFee, err = roubles(get("FREEZE_FEE", "0")); err != nil {
+		ps.add("FREEZE_FEE", "%v", err)
+	}
+	if c.FreezeAheadDays, err = positive(get("FREEZE_AHEAD_DAYS", "30"), 0, 365); err != nil {
+		ps.add("FREEZE_AHEAD_DAYS", "%v", err)
+	}
+	if v := get("BILLING_CYCLE", "1m"); v == "0" {
+		c.BillingCycle = 0
+	} else if c.BillingCycle, err = duration(v, 10*time.Millisecond, 24*time.Hour); err != nil {
+		ps.add("BILLING_CYCLE", "%v; 0 never runs it", err)
+	}
+	c.SelfServiceBillingURL = strings.TrimRight(get("SELFSERVICE_BILLING_URL", ""), "/")
+	if c.SelfServiceBillingURL != "" && !httpURL(c.SelfServiceBillingURL) {
+		ps.add("SELFSERVICE_BILLING_URL", "must be the http(s) base URL of the billing's self-service API, such as https://billing.example.ru/kabinet/v1")
+	}
+	c.SelfServiceBillingToken = get("SELFSERVICE_BILLING_TOKEN", "")
 }
 
 // loadNotify reads the pushes' rate. Above 30 a second Telegram answers

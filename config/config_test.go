@@ -151,6 +151,26 @@ func TestPaymentSettingsAreRead(t *testing.T) {
 	}
 }
 
+func TestFreezeSettingsAreRead(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"FREEZE_MIN_DAYS": "14", "FREEZE_MAX_DAYS": "60", "FREEZE_PER_YEAR": "1", "FREEZE_FEE": "50",
+		"FREEZE_AHEAD_DAYS": "10", "BILLING_CYCLE": "0",
+	}), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.FreezeMinDays != 14 || c.FreezeMaxDays != 60 || c.FreezePerYear != 1 || c.FreezeFee != money.Rub(50) || c.FreezeAheadDays != 10 || c.BillingCycle != 0 {
+		t.Errorf("freeze %d-%d days, %d a year, fee %d, %d ahead, cycle %v", c.FreezeMinDays, c.FreezeMaxDays, c.FreezePerYear, c.FreezeFee, c.FreezeAheadDays, c.BillingCycle)
+	}
+	c, err = Load(env(nil), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.FreezeMinDays != 7 || c.FreezeMaxDays != 90 || c.FreezePerYear != 2 || c.FreezeFee != 0 || c.FreezeAheadDays != 30 || c.BillingCycle != time.Minute {
+		t.Errorf("defaults: freeze %d-%d days, %d a year, fee %d, %d ahead, cycle %v", c.FreezeMinDays, c.FreezeMaxDays, c.FreezePerYear, c.FreezeFee, c.FreezeAheadDays, c.BillingCycle)
+	}
+}
+
 // Commands that take no money (migrate, demo-data) need no payment secrets.
 func TestPaymentSecretsOnlyForServe(t *testing.T) {
 	if _, err := Load(env(map[string]string{"TELEGRAM_TOKEN": "", "CODE_SECRET": "", "PAY_LINK_SECRET": ""}), false); err != nil {
@@ -244,6 +264,13 @@ func TestBadValuesNameTheirVariable(t *testing.T) {
 		{"trust fee", "TRUST_FEE", map[string]string{"TRUST_FEE": "free"}},
 		{"trust require payment", "TRUST_REQUIRE_PAYMENT", map[string]string{"TRUST_REQUIRE_PAYMENT": "sometimes"}},
 		{"scheduler poll", "SCHEDULER_POLL", map[string]string{"SCHEDULER_POLL": "2"}},
+		{"freeze min days", "FREEZE_MIN_DAYS", map[string]string{"FREEZE_MIN_DAYS": "0"}},
+		{"freeze max below min", "FREEZE_MAX_DAYS", map[string]string{"FREEZE_MIN_DAYS": "30", "FREEZE_MAX_DAYS": "14"}},
+		{"freeze per year", "FREEZE_PER_YEAR", map[string]string{"FREEZE_PER_YEAR": "many"}},
+		{"freeze fee", "FREEZE_FEE", map[string]string{"FREEZE_FEE": "-1"}},
+		{"freeze ahead", "FREEZE_AHEAD_DAYS", map[string]string{"FREEZE_AHEAD_DAYS": "1000"}},
+		{"billing cycle", "BILLING_CYCLE", map[string]string{"BILLING_CYCLE": "daily"}},
+		{"self-service billing url", "SELFSERVICE_BILLING_URL", map[string]string{"SELFSERVICE_BILLING_URL": "billing.example/api"}},
 		{"notify rate nonsense", "NOTIFY_RATE", map[string]string{"NOTIFY_RATE": "fast"}},
 		{"notify rate zero", "NOTIFY_RATE", map[string]string{"NOTIFY_RATE": "0"}},
 		{"notify rate fractional", "NOTIFY_RATE", map[string]string{"NOTIFY_RATE": "2.5"}},

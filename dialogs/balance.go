@@ -33,19 +33,28 @@ func (e *Engine) showBalance(t *turn, id int64, edit int) error {
 	if err != nil {
 		return err
 	}
-	t.reply(Reply{
-		Text: e.balanceText(t, acc, payments),
-		Edit: edit,
-		Buttons: append(append([][]Button{
-			{{Text: e.t(t, "btn_refresh", nil), Data: fmt.Sprintf("balr:%d", acc.ID)}},
-		}, e.featureBalance(t, acc)...), // payments: Pay, History, trust payment
-			[]Button{{Text: e.t(t, "btn_accounts", nil), Data: "acc"}, e.menuButton(t)},
-		),
-	})
+	rows := append([][]Button{
+		{{Text: e.t(t, "btn_refresh", nil), Data: fmt.Sprintf("balr:%d", acc.ID)}},
+	}, e.featureBalance(t, acc)...) // payments: Pay, History, trust payment
+	if manage := e.manageRow(t, acc); len(manage) > 0 {
+		rows = append(rows, manage)
+	}
+	rows = append(rows, []Button{{Text: e.t(t, "btn_accounts", nil), Data: "acc"}, e.menuButton(t)})
+	t.reply(Reply{Text: e.balanceText(t, acc, payments), Edit: edit, Buttons: rows})
 	if edit > 0 {
 		t.res.Toast = e.t(t, "balance_refreshed", nil)
 	}
 	return nil
+}
+
+// manageRow is the self-service's row of the balance screen (none
+// without the feature, or for a closed account).
+func (e *Engine) manageRow(t *turn, acc billing.Account) []Button {
+	var b []Button
+	for _, f := range e.reg.manage {
+		b = append(b, f(e, t, acc)...)
+	}
+	return b
 }
 
 func (e *Engine) balanceText(t *turn, acc billing.Account, payments []billing.Payment) string {
@@ -87,7 +96,11 @@ func (e *Engine) balanceText(t *turn, acc billing.Account, payments []billing.Pa
 		need := acc.MonthlyCharge() - acc.Balance
 		line(e.t(t, "balance_blocked_hint", map[string]any{"Amount": need.Format(t.lang)}))
 	case billing.StatusFrozen:
-		line(e.t(t, "balance_frozen_hint", nil))
+		if acc.FrozenUntil.IsZero() {
+			line(e.t(t, "balance_frozen_hint", nil))
+		} else {
+			line(e.t(t, "balance_frozen_until", map[string]any{"Date": e.date(t, acc.FrozenUntil)}))
+		}
 	case billing.StatusClosed:
 		line(e.t(t, "balance_closed_hint", nil))
 	}

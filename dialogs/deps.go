@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kabinet-bot/kabinet/billing"
+	"github.com/kabinet-bot/kabinet/money"
 )
 
 // Accounts is what the dialogs need from the billing system. It is declared
@@ -121,4 +122,63 @@ type CheckResult struct {
 // calls the gateway. "" keys nothing.
 type Notifier interface {
 	Notify(ctx context.Context, key, phone, text string) error
+}
+
+// SelfService is what Kabinet needs from a billing system for a
+// subscriber's self-service: read the tariffs an account may move to, its
+// services, usage and operations; ask for a freeze or its end, a tariff
+// change or its cancellation, a service connected or disconnected. It is
+// declared here, where it is used, so that any billing (the demo one in
+// billing/postgres, a provider's over HTTP) implements exactly this.
+//
+// The caller has authorised the account (Accounts.LinkedAccount). Each
+// change takes a billing.ChangeRequest whose Key names the asking event:
+// the same key again answers as the first call did (changed true again)
+// and changes nothing twice; another key asking for the state the account
+// is in already (a second tap) changes nothing and answers changed false.
+// A change the provider's rules refuse is a *billing.FreezeRefusal or a
+// *billing.TariffRefusal: the adapter applies billing.CanFreeze and
+// billing.CheckTariffChange under its own lock to the facts it holds.
+type SelfService interface {
+	// Tariffs is the account's plan, the plans of its city and kind it may
+	// move to, and a change waiting for the next period.
+	Tariffs(ctx context.Context, accountID int64) (billing.Tariffs, error)
+	// Services lists every service with whether the account has it.
+	Services(ctx context.Context, accountID int64) ([]billing.ServiceOption, error)
+	// Usage is the traffic of the days from from's date up to to's date.
+	Usage(ctx context.Context, accountID int64, from, to time.Time) ([]billing.UsageDay, error)
+	// Operations are the payments, charges, freezes and tariff changes
+	// between from and to, oldest first.
+	Operations(ctx context.Context, accountID int64, from, to time.Time) ([]billing.Operation, error)
+	// FreezeState is the freeze running or scheduled (nil if none) and
+	// how many freezes began or are to begin in year.
+	FreezeState(ctx context.Context, accountID int64, year int) (*billing.Freeze, int, error)
+	// Freeze freezes the account for days from start's date.
+	Freeze(ctx context.Context, req billing.ChangeRequest, accountID int64, start time.Time, days int, now time.Time, rules billing.FreezeRules) (billing.Freeze, bool, error)
+	// Unfreeze ends a running freeze early or cancels a scheduled one.
+	Unfreeze(ctx context.Context, req billing.ChangeRequest, accountID int64, now time.Time) (bool, error)
+	// ChangeTariff moves the account to tariffID from its next charge day.
+	ChangeTariff(ctx context.Context, req billing.ChangeRequest, accountID, tariffID int64, now time.Time) (billing.TariffChange, bool, error)
+	// CancelTariffChange withdraws the change waiting for the next period.
+	CancelTariffChange(ctx context.Context, req billing.ChangeRequest, accountID int64, now time.Time) (bool, error)
+	// SetService connects (on) or disconnects a service; connecting
+	// returns what it charged at once.
+	SetService(ctx context.Context, req billing.ChangeRequest, accountID, serviceID int64, on bool, now time.Time) (money.Amount, bool, error)
+}
+
+// Charts draws the pictures the self-service sends; charts.Drawer
+// implements it with gonum/plot. It is declared here so that dialogs stay
+// free of drawing code and a test can count what was drawn.
+type Charts interface {
+	// UsageChart draws one bar a day and returns a PNG picture.
+	UsageChart(c UsageChart) ([]byte, error)
+}
+
+// UsageChart is a month's traffic as a chart shows it: one bar a day.
+type UsageChart struct {
+	Title  string
+	XLabel string
+	YLabel string
+	Days   []int     // the day of the month of each bar
+	Values []float64 // gigabytes received that day
 }

@@ -96,6 +96,9 @@ func (e *Engine) Handle(ctx context.Context, st State, ev Event) (Result, error)
 		if ef := r.Effect; ef != nil {
 			ef.Key, ef.UserID, ef.ChatID, ef.Lang = ev.Key, ev.UserID, ev.ChatID, t.lang
 		}
+		if f := r.File; f != nil {
+			f.UserID, f.Lang = ev.UserID, t.lang
+		}
 	}
 	return t.res, err
 }
@@ -126,6 +129,29 @@ func (e *Engine) RunEffect(ctx context.Context, ef Effect) ([]Reply, error) {
 	}
 	return out, nil
 }
+
+// RenderFile makes the bytes of a File a reply names, when the reply is
+// sent (see Reply.File). An error means it should be tried again later;
+// ErrNoFile that it cannot be made any more (a kind nobody registers, an
+// account no longer linked): the reply is then dropped.
+func (e *Engine) RenderFile(ctx context.Context, f File) (Upload, error) {
+	render, ok := e.reg.files[f.Kind]
+	if !ok {
+		return Upload{}, ErrNoFile
+	}
+	t := &turn{ctx: ctx, ev: Event{UserID: f.UserID, ChatID: f.UserID}, lang: f.Lang}
+	if t.lang == "" {
+		t.lang = locales.Resolve("")
+	}
+	u, err := render(e, t, f.Data)
+	if err != nil {
+		return Upload{}, fmt.Errorf("file %s: %w", f.Kind, err)
+	}
+	return u, nil
+}
+
+// ErrNoFile is RenderFile's answer for a file that cannot be made.
+var ErrNoFile = errors.New("the file cannot be made")
 
 // Receipt hands a feature the id of the message a reply with a Receipt
 // became, or why it was not delivered. Its replies take the receipt's

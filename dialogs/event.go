@@ -125,6 +125,29 @@ type Reply struct {
 	// React, when set with Edit naming a message, puts this emoji reaction
 	// on that message instead of sending anything.
 	React string
+	// File, when set, makes this reply a picture or a file (a chart, a
+	// statement) with Text as its caption and Buttons under it. Its bytes
+	// are made only when it is sent (Engine.RenderFile), so that they
+	// never sit in the outbox.
+	File *File
+}
+
+// File names a picture or a file a feature makes when the reply is sent:
+// the reply keeps only this, never the bytes.
+type File struct {
+	Kind  string // a kind the feature registered (registry.file)
+	Data  string // its arguments, as the feature encodes them
+	Photo bool   // shown as a picture (sendPhoto), else as a file (sendDocument)
+	// Set by the engine from the turn that asked for it.
+	UserID int64
+	Lang   string
+}
+
+// Upload is a made file: its name, MIME type and bytes.
+type Upload struct {
+	Name string
+	Type string
+	Body []byte
 }
 
 // Copy names a message to copy, or with More an album: the messages are

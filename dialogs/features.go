@@ -49,7 +49,12 @@ type effectFunc func(e *Engine, t *turn, data string) error
 // receipt's place in the outbox (usually To other conversations).
 type receiptFunc func(e *Engine, t *turn, s Sent) error
 
+// fileFunc makes the bytes of a File when its reply is sent; t carries
+// the asking user and language (no state). An error means "not now".
+type fileFunc func(e *Engine, t *turn, data string) (Upload, error)
+
 type registry struct {
+	files     map[string]fileFunc
 	callbacks map[string]callbackFunc
 	steps     map[Step]stepFunc
 	commands  map[string]stepFunc
@@ -62,6 +67,9 @@ type registry struct {
 	idleText []textFunc
 	location locationFunc
 	balance  []balanceFunc // payments
+	// manage are buttons of a row of their own on the balance screen
+	// (self-service), kept off the other screens that show balance's.
+	manage   []balanceFunc
 	help     []helpFunc
 	effects  map[string]effectFunc
 	receipts map[string]receiptFunc
@@ -102,6 +110,14 @@ func (r *registry) callback(verb string, f callbackFunc) {
 	r.callbacks[verb] = f
 }
 
+// file registers a File's kind.
+func (r *registry) file(kind string, f fileFunc) {
+	if _, dup := r.files[kind]; dup {
+		panic("dialogs: file registered twice: " + kind)
+	}
+	r.files[kind] = f
+}
+
 // effect registers an Effect's verb.
 func (r *registry) effect(verb string, f effectFunc) {
 	if _, dup := r.effects[verb]; dup {
@@ -125,6 +141,7 @@ func (r *registry) init() {
 	r.steps = map[Step]stepFunc{}
 	r.commands = map[string]stepFunc{}
 	r.effects = map[string]effectFunc{}
+	r.files = map[string]fileFunc{}
 	r.receipts = map[string]receiptFunc{}
 	r.timers = map[string]stepFunc{}
 }

@@ -257,9 +257,11 @@ type fileInfo struct {
 	uniqueID string
 	name     string
 	size     int64
-	// duration (seconds), width and height, as the sender gave them; 0 when
-	// not told.
+	// duration (seconds), width and height, as the sender gave them (a
+	// photo's as read from the picture); 0 when not told.
 	duration, width, height int
+	// data is what a bot uploaded (nil for files people sent).
+	data []byte
 }
 
 // newFile registers a file and returns it with fresh ids; the bot may send it

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -98,7 +99,7 @@ func TestClientConversation(t *testing.T) {
 
 	photo, err := b.SendPhoto(ctx, &bot.SendPhotoParams{
 		ChatID:  alice.ID,
-		Photo:   &models.InputFileUpload{Filename: "receipt.png", Data: strings.NewReader("\x89PNG....")},
+		Photo:   &models.InputFileUpload{Filename: "receipt.png", Data: bytes.NewReader(pngOf(t, 300, 200))},
 		Caption: "Квитанция",
 	})
 	if err != nil || len(photo.Photo) == 0 || photo.Caption != "Квитанция" {

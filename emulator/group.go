@@ -202,7 +202,8 @@ func (s *Server) EditPost(chatID int64, from User, messageID int, text string) (
 		msg.Caption, msg.CaptionEntities = text, commandEntities(text)
 	}
 	msg.EditDate = int(s.now().Unix())
-	c.messages[i] = &storedMessage{msg: msg, rawText: text, edited: true}
+	// An edit keeps the message's reactions, as in Telegram.
+	c.messages[i] = &storedMessage{msg: msg, rawText: text, edited: true, reactions: old.reactions}
 	s.notifyLocked(Event{Kind: EventEdit, ChatID: c.info.ID, MessageID: messageID})
 	if !s.botSees(c, msg) {
 		return 0, nil

@@ -100,9 +100,16 @@ func TestOperatorEditsAndPresses(t *testing.T) {
 
 	sent, _ := srv.PostText(supportGroup, thread, operator, "Перезагрузите роутер")
 	onlyUpdate(t, srv)
+	if r := callJSON(t, srv, "setMessageReaction", map[string]any{"chat_id": supportGroup, "message_id": sent.MessageID,
+		"reaction": []map[string]any{{"type": "emoji", "emoji": "👌"}}}); !r.OK {
+		t.Fatalf("setMessageReaction: %+v", r)
+	}
 	id, err := srv.EditPost(supportGroup, operator, sent.MessageID, "Перезагрузите роутер и приставку")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := srv.Reactions(supportGroup, sent.MessageID); len(got) != 1 || got[0] != "👌" {
+		t.Errorf("after the edit the message's reactions are %q, want the 👌 it had", got)
 	}
 	u := onlyUpdate(t, srv)
 	if e := u.EditedMessage; u.ID != id || e == nil || e.ID != sent.MessageID || e.Text != "Перезагрузите роутер и приставку" ||

@@ -1,6 +1,11 @@
 package emulator
 
 import (
+	"bytes"
+	"image"
+	_ "image/gif" // the picture formats Telegram reads as photos
+	_ "image/jpeg"
+	_ "image/png"
 	"mime"
 	"path"
 	"strings"
@@ -48,6 +53,44 @@ type inputFile struct {
 	existing *fileInfo
 	name     string
 	size     int64
+	data     []byte // an upload's bytes
+	// width and height of an uploaded photo, read from the picture.
+	width, height int
+}
+
+// maxPhotoSize is the largest photo Telegram takes (10 MB); a larger
+// picture goes as a document.
+const maxPhotoSize = 10 << 20
+
+// checkPhoto reads an uploaded photo as Telegram does: an image it can
+// decode (JPEG, PNG, GIF), at most 10 MB, width and height together at
+// most 10,000 and neither more than 20 times the other. It answers with
+// Telegram's own error texts.
+func checkPhoto(in *inputFile) *apiError {
+	if in.size > maxPhotoSize {
+		return badRequest("PHOTO_SAVE_FILE_INVALID")
+	}
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(in.data))
+	if err != nil {
+		return badRequest("IMAGE_PROCESS_FAILED")
+	}
+	w, h := cfg.Width, cfg.Height
+	if w <= 0 || h <= 0 || w+h > 10000 || w > 20*h || h > 20*w {
+		return badRequest("PHOTO_INVALID_DIMENSIONS")
+	}
+	in.width, in.height = w, h
+	return nil
+}
+
+// uploaded is the inputFile of an upload, checked as its kind is.
+func uploaded(up *Upload, kind string) (inputFile, *apiError) {
+	in := inputFile{name: up.Filename, size: up.Size, data: up.Data}
+	if kind == "photo" {
+		if err := checkPhoto(&in); err != nil {
+			return inputFile{}, err
+		}
+	}
+	return in, nil
 }
 
 // readInputFile reads a file given as an upload, an attach:// reference to
@@ -57,7 +100,7 @@ func (s *Server) readInputFile(p params, field, value string, upload *Upload, ki
 		if upload.Size == 0 {
 			return inputFile{}, badRequest("file must be non-empty")
 		}
-		return inputFile{name: upload.Filename, size: upload.Size}, nil
+		return uploaded(upload, kind)
 	}
 	switch {
 	case value == "":
@@ -67,7 +110,7 @@ func (s *Server) readInputFile(p params, field, value string, upload *Upload, ki
 		return inputFile{name: path.Base(value), size: 1}, nil
 	case strings.HasPrefix(value, "attach://"):
 		if up := p.files[strings.TrimPrefix(value, "attach://")]; up != nil && up.Size > 0 {
-			return inputFile{name: up.Filename, size: up.Size}, nil
+			return uploaded(up, kind)
 		}
 		return inputFile{}, badRequest("wrong file identifier/HTTP URL specified")
 	}
@@ -115,9 +158,24 @@ func (s *Server) storedFile(in inputFile, kind string, a mediaAttrs) fileInfo {
 		return f
 	}
 	f := s.newFile(kind, in.name, in.size)
-	f.duration, f.width, f.height = a.duration, a.width, a.height
+	f.duration, f.width, f.height, f.data = a.duration, a.width, a.height, in.data
+	if in.width > 0 {
+		f.width, f.height = in.width, in.height // a photo is as large as it is
+	}
 	s.files[f.id] = f
 	return f
+}
+
+// FileBytes is what a bot uploaded as the file with this file_id (a
+// photo's largest size, a document), false for a file it did not upload.
+func (s *Server) FileBytes(fileID string) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.files[fileID]
+	if !ok || f.data == nil {
+		return nil, false
+	}
+	return append([]byte(nil), f.data...), true
 }
 
 // setMedia puts a file into a message as the Bot API shows that kind.
@@ -190,8 +248,12 @@ func (s *Server) sendFile(method string, p params) (result, *apiError) {
 // size, the full size last.
 func (s *Server) photoSizes(f fileInfo) []models.PhotoSize {
 	thumb := s.newFile("photo", f.name, f.size/10+1)
+	w, h := 1280, 960
+	if f.width > 0 && f.height > 0 {
+		w, h = f.width, f.height
+	}
 	return []models.PhotoSize{
-		{FileID: thumb.id, FileUniqueID: thumb.uniqueID, Width: 90, Height: 68, FileSize: int(thumb.size)},
-		{FileID: f.id, FileUniqueID: f.uniqueID, Width: 1280, Height: 960, FileSize: int(f.size)},
+		{FileID: thumb.id, FileUniqueID: thumb.uniqueID, Width: 90, Height: max(1, 90*h/w), FileSize: int(thumb.size)},
+		{FileID: f.id, FileUniqueID: f.uniqueID, Width: w, Height: h, FileSize: int(f.size)},
 	}
 }

@@ -1,7 +1,10 @@
 package emulator
 
 import (
+	"bytes"
 	"context"
+	"image"
+	"image/png"
 	"strings"
 	"testing"
 
@@ -76,7 +79,13 @@ func TestSendFiles(t *testing.T) {
 	}
 
 	upload := func(name string) models.InputFile {
+		if strings.HasSuffix(name, ".jpg") {
+			return &models.InputFileUpload{Filename: name, Data: bytes.NewReader(pngOf(t, 640, 480))}
+		}
 		return &models.InputFileUpload{Filename: name, Data: strings.NewReader("some bytes")}
+	}
+	picture := func(name string, data []byte) models.InputFile {
+		return &models.InputFileUpload{Filename: name, Data: bytes.NewReader(data)}
 	}
 	byID := func(id string) models.InputFile { return &models.InputFileString{Data: id} }
 	tests := []struct {
@@ -101,6 +110,12 @@ func TestSendFiles(t *testing.T) {
 		{"a photo's file_id as a document", "document", byID(photoID), "Bad Request: can't use file of type Photo as Document", ""},
 		{"a document's file_id as a photo", "photo", byID(docID), "Bad Request: can't use file of type Document as Photo", ""},
 		{"an empty upload", "voice", &models.InputFileUpload{Filename: "empty.ogg", Data: strings.NewReader("")}, "Bad Request: file must be non-empty", ""},
+		// A photo is read as Telegram reads it.
+		{"a photo that is no picture", "photo", picture("chart.png", []byte("\x89PNG not really")), "Bad Request: IMAGE_PROCESS_FAILED", ""},
+		{"a photo over 10 MB", "photo", picture("huge.png", append(pngOf(t, 10, 10), make([]byte, 10<<20)...)), "Bad Request: PHOTO_SAVE_FILE_INVALID", ""},
+		{"a photo 8000 × 2001", "photo", picture("wide.png", pngOf(t, 8000, 2001)), "Bad Request: PHOTO_INVALID_DIMENSIONS", ""},
+		{"a photo 21 times as wide as high", "photo", picture("strip.png", pngOf(t, 2100, 100)), "Bad Request: PHOTO_INVALID_DIMENSIONS", ""},
+		{"the same picture as a document", "document", picture("wide.png", pngOf(t, 8000, 2001)), "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -145,4 +160,39 @@ func TestSendFiles(t *testing.T) {
 	}
 	_, err = b.SendVoice(ctx, &bot.SendVoiceParams{ChatID: supportGroup, Voice: byID(voiceID), Caption: strings.Repeat("я", 1025)})
 	wantAPIError(t, err, "Bad Request: message caption is too long")
+}
+
+// pngOf is a real PNG picture of w × h pixels.
+func pngOf(t *testing.T, w, h int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, image.NewGray(image.Rect(0, 0, w, h))); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// A photo a bot uploads keeps its size as the picture has it, and a test
+// reads back exactly the bytes that were sent.
+func TestAnUploadedPhotoIsKeptAsSent(t *testing.T) {
+	srv := newServer(t, Options{})
+	srv.SendCommand(alice, "/start")
+	b := newClient(t, srv)
+	data := pngOf(t, 1200, 675)
+	msg, err := b.SendPhoto(context.Background(), &bot.SendPhotoParams{ChatID: alice.ID,
+		Photo: &models.InputFileUpload{Filename: "usage.png", Data: bytes.NewReader(data)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := msg.Photo[len(msg.Photo)-1]
+	if full.Width != 1200 || full.Height != 675 || full.FileSize != len(data) {
+		t.Errorf("photo size %+v, want 1200×675 of %d bytes", full, len(data))
+	}
+	got, ok := srv.FileBytes(full.FileID)
+	if !ok || !bytes.Equal(got, data) {
+		t.Errorf("FileBytes: %d bytes, %v; want the %d sent", len(got), ok, len(data))
+	}
+	if _, ok := srv.FileBytes("AgACAgIAAxkBAAEmadeup"); ok {
+		t.Error("FileBytes answered for a file nobody uploaded")
+	}
 }

@@ -49,11 +49,14 @@ var (
 	errNotFound     = &apiError{code: http.StatusNotFound, description: "Not Found"}
 )
 
-// Upload is a file a bot sent as a multipart/form-data part. Only its name and
-// size are kept: tests care that a file arrived, not about its bytes.
+// Upload is a file a bot sent as a multipart/form-data part, with its
+// bytes: a photo is checked as Telegram checks it (an image it can read,
+// of the sizes it takes), and a test may read what a bot sent
+// (Server.FileBytes).
 type Upload struct {
 	Filename string
 	Size     int64
+	Data     []byte
 }
 
 // rawRequest is what a request carried before it is checked against the
@@ -127,12 +130,12 @@ func readMultipart(body io.Reader, boundary string, req rawRequest) *apiError {
 		}
 		name := part.FormName()
 		if part.FileName() != "" {
-			n, err := io.Copy(io.Discard, part)
+			data, err := io.ReadAll(part)
 			if err != nil {
 				return bodyError(err)
 			}
 			if _, seen := req.files[name]; !seen {
-				req.files[name] = &Upload{Filename: part.FileName(), Size: n}
+				req.files[name] = &Upload{Filename: part.FileName(), Size: int64(len(data)), Data: data}
 			}
 			continue
 		}

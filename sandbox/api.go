@@ -414,19 +414,31 @@ func (s *Server) keepPhotoAs(fileID string, ph storedPhoto) {
 }
 
 func (s *Server) hasPhoto(fileID string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.photos[fileID]
+	_, ok := s.photo(fileID)
 	return ok
 }
 
-// file serves back a picture the person sent. Only pictures are ever kept,
-// with their sniffed type and nosniff, so an upload cannot become a page
-// that runs script on the sandbox's origin.
-func (s *Server) file(w http.ResponseWriter, r *http.Request) {
+// photo is a picture to show: one the person sent, or one the bot
+// uploaded (a usage chart), read from the emulator when it is a picture.
+func (s *Server) photo(fileID string) (storedPhoto, bool) {
 	s.mu.Lock()
-	ph, ok := s.photos[r.PathValue("fileID")]
+	ph, ok := s.photos[fileID]
 	s.mu.Unlock()
+	if ok {
+		return ph, true
+	}
+	data, ok := s.emu.FileBytes(fileID)
+	if ctype := http.DetectContentType(data); ok && strings.HasPrefix(ctype, "image/") {
+		return storedPhoto{contentType: ctype, data: data}, true
+	}
+	return storedPhoto{}, false
+}
+
+// file serves back a picture the person sent or the bot uploaded. Only
+// pictures are ever served, with their sniffed type and nosniff, so an
+// upload cannot become a page that runs script on the sandbox's origin.
+func (s *Server) file(w http.ResponseWriter, r *http.Request) {
+	ph, ok := s.photo(r.PathValue("fileID"))
 	if !ok {
 		http.NotFound(w, r)
 		return

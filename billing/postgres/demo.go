@@ -53,18 +53,33 @@ type demoTrust struct {
 }
 
 // The demo tariffs and services. Fees are in kopecks like everywhere.
+// Every home plan but «Домашний 1000» is sold in every city, that one only
+// in Москва and Томск; the business plans everywhere. TV packages are
+// services of kind "tv".
 var (
-	demoTariffs = []billing.Tariff{
-		{Name: "Домашний 100", MonthlyFee: money.Rub(500)},
-		{Name: "Домашний 500", MonthlyFee: money.Rub(750)},
-		{Name: "Бизнес", MonthlyFee: money.Rub(2500)},
+	demoTariffs = []demoTariff{
+		{billing.TariffPlan{Name: "Домашний 100", Kind: "home", SpeedMbps: 100, MonthlyFee: money.Rub(500)}, nil},
+		{billing.TariffPlan{Name: "Домашний 300", Kind: "home", SpeedMbps: 300, MonthlyFee: money.Rub(650)}, nil},
+		{billing.TariffPlan{Name: "Домашний 500", Kind: "home", SpeedMbps: 500, MonthlyFee: money.Rub(750)}, nil},
+		{billing.TariffPlan{Name: "Домашний 500 + ТВ", Kind: "home", SpeedMbps: 500, MonthlyFee: money.Rub(900), TV: true}, nil},
+		{billing.TariffPlan{Name: "Домашний 1000", Kind: "home", SpeedMbps: 1000, MonthlyFee: money.Rub(1100)}, []string{"Москва", "Томск"}},
+		{billing.TariffPlan{Name: "Бизнес", Kind: "business", SpeedMbps: 200, MonthlyFee: money.Rub(2500)}, nil},
+		{billing.TariffPlan{Name: "Бизнес 500", Kind: "business", SpeedMbps: 500, MonthlyFee: money.Rub(3900)}, nil},
 	}
-	demoServices = []billing.Service{
-		{Name: "Статический IP", MonthlyFee: money.Rub(150)},
-		{Name: "ТВ «Базовый»", MonthlyFee: money.Rub(199)},
-		{Name: "Антивирус", MonthlyFee: money.Rub(99)},
+	demoServices = []billing.ServiceOption{
+		{Name: "Статический IP", Kind: "extra", MonthlyFee: money.Rub(150)},
+		{Name: "ТВ «Базовый»", Kind: "tv", MonthlyFee: money.Rub(199)},
+		{Name: "ТВ «Кино»", Kind: "tv", MonthlyFee: money.Rub(299)},
+		{Name: "ТВ «Детский»", Kind: "tv", MonthlyFee: money.Rub(149)},
+		{Name: "Антивирус", Kind: "extra", MonthlyFee: money.Rub(99)},
 	}
 )
+
+// demoTariff is a plan and the cities it is sold in (nil: all of them).
+type demoTariff struct {
+	billing.TariffPlan
+	Cities []string
+}
 
 // demoAccounts is one subscriber per situation the bot must explain; DEMO.md
 // lists them with what each one shows, and a test keeps the two in step.
@@ -170,16 +185,27 @@ func LoadDemo(ctx context.Context, pool *pgxpool.Pool) (err error) {
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, moscowTime)
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		for _, t := range demoTariffs {
-			if _, err := tx.Exec(ctx, `
-INSERT INTO tariffs (name, monthly_fee) VALUES ($1, $2)
-ON CONFLICT (name) DO UPDATE SET monthly_fee = EXCLUDED.monthly_fee`, t.Name, t.MonthlyFee); err != nil {
+			var id int64
+			if err := tx.QueryRow(ctx, `
+INSERT INTO tariffs (name, monthly_fee, kind, speed_mbps, tv) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (name) DO UPDATE SET monthly_fee = EXCLUDED.monthly_fee, kind = EXCLUDED.kind,
+    speed_mbps = EXCLUDED.speed_mbps, tv = EXCLUDED.tv
+RETURNING id`, t.Name, t.MonthlyFee, t.Kind, t.SpeedMbps, t.TV).Scan(&id); err != nil {
 				return fmt.Errorf("tariff: %w", err)
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM tariff_cities WHERE tariff_id = $1`, id); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `
+INSERT INTO tariff_cities (tariff_id, city_id)
+SELECT $1, id FROM cities WHERE $2::text[] IS NULL OR name = ANY ($2::text[])`, id, t.Cities); err != nil {
+				return fmt.Errorf("tariff cities: %w", err)
 			}
 		}
 		for _, s := range demoServices {
 			if _, err := tx.Exec(ctx, `
-INSERT INTO services (name, monthly_fee) VALUES ($1, $2)
-ON CONFLICT (name) DO UPDATE SET monthly_fee = EXCLUDED.monthly_fee`, s.Name, s.MonthlyFee); err != nil {
+INSERT INTO services (name, monthly_fee, kind) VALUES ($1, $2, $3)
+ON CONFLICT (name) DO UPDATE SET monthly_fee = EXCLUDED.monthly_fee, kind = EXCLUDED.kind`, s.Name, s.MonthlyFee, s.Kind); err != nil {
 				return fmt.Errorf("service: %w", err)
 			}
 		}
@@ -205,13 +231,14 @@ func loadDemoAccount(ctx context.Context, tx pgx.Tx, a demoAccount, today time.T
 	// A missing city or tariff name leaves NULL, which the NOT NULL columns reject.
 	var id int64
 	if err := tx.QueryRow(ctx, `
-INSERT INTO accounts (number, phone, city_id, tariff_id, status, balance, charge_day, blocked_at, opened_at)
+INSERT INTO accounts (number, phone, city_id, tariff_id, status, balance, charge_day, blocked_at, opened_at, kind)
 VALUES ($1, $2, (SELECT id FROM cities WHERE name = $3), (SELECT id FROM tariffs WHERE name = $4),
-        $5, $6, $7, $8, $9)
+        $5, $6, $7, $8, $9, (SELECT kind FROM tariffs WHERE name = $4))
 ON CONFLICT (number) DO UPDATE SET
     phone = EXCLUDED.phone, city_id = EXCLUDED.city_id, tariff_id = EXCLUDED.tariff_id,
     status = EXCLUDED.status, balance = EXCLUDED.balance, charge_day = EXCLUDED.charge_day,
-    blocked_at = EXCLUDED.blocked_at, opened_at = EXCLUDED.opened_at
+    blocked_at = EXCLUDED.blocked_at, opened_at = EXCLUDED.opened_at, kind = EXCLUDED.kind,
+    charged_until = NULL
 RETURNING id`,
 		a.Number, a.Phone, a.City, a.Tariff, a.Status, a.Balance, a.ChargeDay, blockedAt, openedAt).Scan(&id); err != nil {
 		return err
@@ -244,7 +271,53 @@ ON CONFLICT (provider, provider_payment_id) DO UPDATE SET
 			return err
 		}
 	}
+	if err := loadDemoSelfService(ctx, tx, id, a, today); err != nil {
+		return err
+	}
 	return loadDemoTrust(ctx, tx, id, a, today)
+}
+
+// loadDemoSelfService puts back the account's freezes, tariff changes and
+// charges as the demo has them (a frozen account was frozen five days ago
+// for 30 days; nothing else), and writes its traffic of the last 70 days:
+// made up from the account number and the day, so that it is the same on
+// every load, and nothing while frozen. The audit trail is left alone.
+func loadDemoSelfService(ctx context.Context, tx pgx.Tx, id int64, a demoAccount, today time.Time) error {
+	for _, q := range []string{
+		`DELETE FROM freezes WHERE account_id = $1`,
+		`DELETE FROM tariff_changes WHERE account_id = $1`,
+		`DELETE FROM charges WHERE account_id = $1`,
+		`DELETE FROM usage_days WHERE account_id = $1`,
+	} {
+		if _, err := tx.Exec(ctx, q, id); err != nil {
+			return err
+		}
+	}
+	frozenFrom := today.AddDate(0, 0, -5)
+	if a.Status == billing.StatusFrozen {
+		if _, err := tx.Exec(ctx, `
+INSERT INTO freezes (account_id, start_day, end_day, started_at) VALUES ($1, $2::date, $3::date, $4)`,
+			id, frozenFrom.Format(time.DateOnly), frozenFrom.AddDate(0, 0, 30).Format(time.DateOnly), frozenFrom); err != nil {
+			return err
+		}
+	}
+	if a.Status == billing.StatusClosed {
+		return nil
+	}
+	// hashtext gives each (account, day) its own stable number: 0.3 to
+	// 6.3 GB a day in, a tenth of it out, 1 to 6 sessions of 20 minutes to
+	// 4 hours each.
+	_, err := tx.Exec(ctx, `
+INSERT INTO usage_days (account_id, day, bytes_in, bytes_out, sessions, session_seconds)
+SELECT $1, d::date,
+       (300 + abs(hashtext($2 || d::date::text)) % 6000)::bigint * 1000000,
+       (30 + abs(hashtext('o' || $2 || d::date::text)) % 600)::bigint * 1000000,
+       1 + abs(hashtext('s' || $2 || d::date::text)) % 6,
+       (1 + abs(hashtext('s' || $2 || d::date::text)) % 6) * (1200 + abs(hashtext('t' || $2 || d::date::text)) % 13200)
+FROM generate_series($3::date - 69, $3::date, interval '1 day') d
+WHERE NOT ($4 AND d::date >= $5::date)`,
+		id, a.Number, today.Format(time.DateOnly), a.Status == billing.StatusFrozen, frozenFrom.Format(time.DateOnly))
+	return err
 }
 
 // loadDemoTrust puts the account's trust payments back as the demo has

@@ -40,7 +40,7 @@ const accountSelect = `
 SELECT a.id, a.number, a.phone, c.name, c.name_en, c.time_zone, a.status, a.balance,
        t.name, t.monthly_fee, sv.names, sv.fees, a.charge_day,
        CASE WHEN a.status = 'blocked' THEN a.blocked_at END,
-       a.opened_at, a.updated_at, tp.amount, tp.expires_at
+       a.opened_at, a.updated_at, tp.amount, tp.expires_at, fz.end_day
 FROM accounts a
 JOIN cities c ON c.id = a.city_id
 JOIN tariffs t ON t.id = a.tariff_id
@@ -55,7 +55,11 @@ LEFT JOIN LATERAL (
     SELECT p.amount, p.expires_at FROM trust_payments p
     WHERE p.account_id = a.id AND p.ended_at IS NULL
     ORDER BY p.expires_at DESC LIMIT 1
-) tp ON true`
+) tp ON true
+LEFT JOIN LATERAL (
+    SELECT f.end_day FROM freezes f
+    WHERE f.account_id = a.id AND f.ended_at IS NULL AND f.started_at IS NOT NULL
+) fz ON true`
 
 func scanAccount(row pgx.CollectableRow) (billing.Account, error) {
 	var (
@@ -65,10 +69,11 @@ func scanAccount(row pgx.CollectableRow) (billing.Account, error) {
 		blockedAt *time.Time
 		trustSum  *int64
 		trustEnds *time.Time
+		frozenTo  *time.Time
 	)
 	err := row.Scan(&a.ID, &a.Number, &a.Phone, &a.City, &a.CityEN, &a.TimeZone, &a.Status, &a.Balance,
 		&a.Tariff.Name, &a.Tariff.MonthlyFee, &names, &fees, &a.ChargeDay,
-		&blockedAt, &a.OpenedAt, &a.LastChange, &trustSum, &trustEnds)
+		&blockedAt, &a.OpenedAt, &a.LastChange, &trustSum, &trustEnds, &frozenTo)
 	if err != nil {
 		return billing.Account{}, err
 	}
@@ -77,6 +82,9 @@ func scanAccount(row pgx.CollectableRow) (billing.Account, error) {
 	}
 	if blockedAt != nil {
 		a.BlockedAt = *blockedAt
+	}
+	if frozenTo != nil {
+		a.FrozenUntil = time.Date(frozenTo.Year(), frozenTo.Month(), frozenTo.Day(), 0, 0, 0, 0, zone(a.TimeZone))
 	}
 	if trustSum != nil && trustEnds != nil {
 		a.Trust = &billing.ActiveTrust{Amount: money.Amount(*trustSum), ExpiresAt: *trustEnds}

@@ -152,6 +152,10 @@ func prepareStack(t testing.TB, m mode, extra map[string]string) *stack {
 			"SMS_PROVIDER":     "memory",
 			"LOG_LEVEL":        "debug",
 			"WORKERS":          "16",
+			// The demo billing's monthly charges run only where a test asks
+			// (BILLING_CYCLE), so that a clock moved across a charge day
+			// changes no other test's balances.
+			"BILLING_CYCLE": "0",
 		},
 	}
 	s.addr = s.env["HTTP_ADDR"]
@@ -211,7 +215,13 @@ func (s *stack) launch(env map[string]string) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	ready := make(chan struct{})
-	hooks := &app.Hooks{SMS: s.sms, Now: s.clock.Now, Listening: func(string) { close(ready) }}
+	// Listening here, before serve starts, keeps the port this instance's
+	// own: a parallel test picking a free port cannot take it meanwhile.
+	ln, err := net.Listen("tcp", env["HTTP_ADDR"])
+	if err != nil {
+		s.t.Fatalf("HTTP_ADDR %s: %v", env["HTTP_ADDR"], err)
+	}
+	hooks := &app.Hooks{SMS: s.sms, Now: s.clock.Now, Listening: func(string) { close(ready) }, Listener: ln}
 	// Instances in one test process share a host name, the default
 	// INSTANCE_ID; each needs its own, as two pods would have.
 	instance := env["INSTANCE_ID"]
@@ -230,6 +240,7 @@ func (s *stack) launch(env map[string]string) (stop func()) {
 	case <-ready:
 	case err := <-done:
 		cancel()
+		ln.Close() // serve may have stopped before it took the listener
 		s.t.Fatalf("serve stopped at start: %v\n%s", err, s.logs.String())
 	case <-time.After(30 * time.Second):
 		cancel()

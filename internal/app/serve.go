@@ -26,6 +26,7 @@ import (
 
 	"github.com/kabinet-bot/kabinet/billing/postgres"
 	"github.com/kabinet-bot/kabinet/bot"
+	"github.com/kabinet-bot/kabinet/charts"
 	"github.com/kabinet-bot/kabinet/config"
 	"github.com/kabinet-bot/kabinet/dialogs"
 	"github.com/kabinet-bot/kabinet/locales"
@@ -55,6 +56,11 @@ type Hooks struct {
 	// with them.
 	Redis redis.Hook
 	DB    pgx.QueryTracer
+	// Listener, when set, is where the HTTP server listens instead of
+	// HTTP_ADDR (which must name its address, for the webhook): a test
+	// opens it before serve starts, so no other test takes the port in
+	// between. serve closes it when it stops.
+	Listener net.Listener
 }
 
 // Run is `kabinet serve`: it runs the bot until ctx is cancelled, then
@@ -159,6 +165,8 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 		return err
 	}
 	engine.WithPayments(payer, trust, dialogs.PayConfig{Limit: cfg.PayLimit, Trust: trustSettings(cfg)})
+	engine.WithSelfService(selfServiceBilling(cfg, billingStore), charts.Drawer{}, dialogs.SelfServiceConfig{Freeze: freezeRules(cfg)})
+	billingStore.RegisterSelfServiceMetrics(reg)
 	hours, _ := support.ParseHours(cfg.SupportHours) // checked by config.Load
 	var supportOpts []support.Option
 	if cfg.SupportWebhookURL != "" {
@@ -221,8 +229,10 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 		}
 		mux.Handle(path, bot.WebhookHandler(seq, cfg.WebhookSecret, log))
 	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
+	var ln net.Listener
+	if hooks != nil && hooks.Listener != nil {
+		ln = hooks.Listener
+	} else if ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -285,6 +295,17 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 		_ = scheduler.Run(schedulerCtx) // returns only when stopped; failures are logged and retried inside
 	}()
 
+	// The demo billing's day: freezes, tariff changes, monthly charges.
+	cycleDone := make(chan struct{})
+	if cfg.BillingCycle > 0 {
+		go func() {
+			defer close(cycleDone)
+			runBillingCycle(schedulerCtx, billingStore, cfg.BillingCycle, now, freezeRules(cfg), log)
+		}()
+	} else {
+		close(cycleDone)
+	}
+
 	// The support events for an external helpdesk: rows in PostgreSQL
 	// like the scheduler's, so several instances share them.
 	hookDone := make(chan struct{})
@@ -316,6 +337,7 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 	stopScheduler()
 	<-schedulerDone
 	<-hookDone
+	<-cycleDone
 	if err := seq.Close(shutdownCtx); err != nil {
 		log.Warn("updates still in hand at shutdown", "err", err)
 	}
