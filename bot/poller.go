@@ -55,8 +55,8 @@ type PollerConfig struct {
 	// retry_after is always waited in full, even above BackoffMax.
 	BackoffMin time.Duration
 	BackoffMax time.Duration
-	// HandleTimeout bounds the handling of one batch, default 2 minutes.
-	// The batch in hand at shutdown gets this long to finish.
+	// HandleTimeout bounds the handling of one update, default 2 minutes.
+	// The updates in hand at shutdown get this long to finish.
 	HandleTimeout time.Duration
 	// Intake, when set, keeps the fetched updates until they are handled,
 	// so that the offset moves past them at once (see Poller).
@@ -177,6 +177,7 @@ func (p *Poller) Run(ctx context.Context) error {
 		lastPoll     time.Time             // when the last call was made
 		news         = true                // the last call brought new updates, or something was handled since
 		replay       = p.cfg.Intake != nil // the intake holds updates to hand on (at start, after a failure)
+		pollFirst    bool                  // the last reading of the intake failed: fetch before trying again
 		toDrop       []int64               // handled updates to remove from the intake
 		dropping     chan struct{}         // the removal in flight, nil when none
 		timer        = time.NewTimer(0)
@@ -240,13 +241,13 @@ func (p *Poller) Run(ctx context.Context) error {
 				}
 			}
 			switch {
-			case replay:
+			case replay && !pollFirst:
 				replay = false
 				answers = make(chan polled, 1)
 				go func(ch chan<- polled) { ch <- p.kept(ctx) }(answers)
 			case !next.After(now):
 				answers = make(chan polled, 1)
-				lastPoll, news = now, false
+				lastPoll, news, pollFirst = now, false, false
 				req := getUpdatesRequest{Offset: w.offset, Timeout: int(p.cfg.Timeout / time.Second), AllowedUpdates: p.cfg.AllowedUpdates}
 				confirmed = w.offset
 				go func(ch chan<- polled, failures int) { ch <- p.fetch(ctx, req, w.knownFunc(), failures) }(answers, w.failures)
@@ -268,7 +269,10 @@ func (p *Poller) Run(ctx context.Context) error {
 					return fmt.Errorf("long polling: %w", a.err)
 				}
 				if a.fromIntake {
-					replay = true
+					// Read again after the pause, but Telegram is asked
+					// meanwhile: a button pressed during a Redis outage
+					// still hears that the bot is unavailable.
+					replay, pollFirst = true, true
 				} else {
 					pollFailures++
 				}

@@ -232,3 +232,33 @@ func TestPollerRetriesAFailedKeptUpdateFromTheIntake(t *testing.T) {
 		t.Errorf("offset %d, want 4", below)
 	}
 }
+
+// When Redis refuses to keep the updates, the poller works as without an
+// intake: the offset stops at the first update not done.
+func TestPollerWithoutAWorkingIntakeConfirmsOnlyHandledUpdates(t *testing.T) {
+	f := newFakeGetUpdatesServer(t)
+	release := make(chan struct{})
+	var handled atomic.Int64
+	poller, _, _ := newTestPoller(t, f, processFunc(func(ctx context.Context, upd *models.Update) error {
+		if upd.ID == 1 {
+			<-release
+		}
+		handled.Add(1)
+		return nil
+	}))
+	intake := newMemIntake()
+	intake.fail.Store(true)
+	poller.cfg.Intake = intake
+	f.add(chatUpdate(1, 1, "slow"), chatUpdate(2, 2, "a"))
+	run := startPoller(poller)
+	eventually(t, "update 2 handled", func() bool { return handled.Load() == 1 })
+	time.Sleep(100 * time.Millisecond) // a few more calls, which must not confirm update 1
+	if below := f.confirmedBelow(); below > 1 {
+		t.Fatalf("offset %d told while update 1, not kept, was in hand", below)
+	}
+	close(release)
+	eventually(t, "offset past both", func() bool { return f.confirmedBelow() == 3 })
+	if err := run.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}
