@@ -148,6 +148,8 @@ type polled struct {
 	kept bool
 	// fromIntake: read from the intake, not fetched from Telegram.
 	fromIntake bool
+	// offset is what the call asked with.
+	offset int64
 	// failures is the window's count of failed updates when the call was
 	// made: a call made before the last failure brings its update back
 	// too soon, before the pause.
@@ -168,7 +170,7 @@ type handled struct {
 func (p *Poller) Run(ctx context.Context) error {
 	w := newPollWindow()
 	var (
-		confirmed    int64       // the offset Telegram was last told
+		confirmed    int64       // the offset of the last call Telegram answered
 		answers      chan polled // the call in flight (getUpdates or the intake), nil when none
 		results      = make(chan handled, 128)
 		pollFailures int                   // getUpdates failures in a row
@@ -249,7 +251,6 @@ func (p *Poller) Run(ctx context.Context) error {
 				answers = make(chan polled, 1)
 				lastPoll, news, pollFirst = now, false, false
 				req := getUpdatesRequest{Offset: w.offset, Timeout: int(p.cfg.Timeout / time.Second), AllowedUpdates: p.cfg.AllowedUpdates}
-				confirmed = w.offset
 				go func(ch chan<- polled, failures int) { ch <- p.fetch(ctx, req, w.knownFunc(), failures) }(answers, w.failures)
 			default:
 				timer.Reset(next.Sub(now))
@@ -285,7 +286,9 @@ func (p *Poller) Run(ctx context.Context) error {
 				continue
 			}
 			if !a.fromIntake {
-				pollFailures = 0
+				// Answered: Telegram has forgotten what is below the offset
+				// asked (a call cut by a shutdown may never have reached it).
+				pollFailures, confirmed = 0, max(confirmed, a.offset)
 			}
 			retry := a.fromIntake || a.failures == w.failures
 			for _, upd := range a.updates {
@@ -346,7 +349,7 @@ func (p *Poller) Run(ctx context.Context) error {
 // known tells the updates already in hand, which need not be decoded.
 func (p *Poller) fetch(ctx context.Context, req getUpdatesRequest, known func(int64) bool, failures int) polled {
 	updates, raws, passed, err := p.getUpdates(ctx, req, p.cfg.Timeout+15*time.Second, known)
-	a := polled{updates: updates, passed: passed, err: err, failures: failures}
+	a := polled{updates: updates, passed: passed, err: err, failures: failures, offset: req.Offset}
 	if err != nil || p.cfg.Intake == nil || len(updates) == 0 {
 		return a
 	}
