@@ -281,7 +281,11 @@ func (p *Poller) Run(ctx context.Context) error {
 				if errors.As(a.err, &apiErr) && apiErr.RetryAfter > wait {
 					wait = apiErr.RetryAfter
 				}
-				p.logger.Warn("getUpdates failed", "err", a.err, "retry_in", wait.String(), "failures", pollFailures)
+				if a.fromIntake {
+					p.logger.Warn("kept updates unavailable", "err", a.err, "retry_in", wait.String())
+				} else {
+					p.logger.Warn("getUpdates failed", "err", a.err, "retry_in", wait.String(), "failures", pollFailures)
+				}
 				paused = p.pause(ctx, wait)
 				continue
 			}
