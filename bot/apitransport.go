@@ -96,6 +96,19 @@ type apiTransport struct {
 // was made to wait.
 var RetryAfterBuckets = []float64{1, 2, 3, 5, 10, 30, 60, 300, 900, 3600, 10800}
 
+// APITransport is the HTTP transport for the Bot API of an instance that
+// handles workers chats at once: http.DefaultTransport keeps only 2 idle
+// connections per host, so with 64 workers nearly every call opened a new
+// connection (against api.telegram.org a TCP and TLS handshake, two or three
+// round trips more per reply). Here every worker, the poller's long poll and
+// the background senders keep one open.
+func APITransport(workers int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = max(workers, 1) + 8
+	t.MaxIdleConns = t.MaxIdleConnsPerHost
+	return t
+}
+
 // MeasureAPI wraps next (http.DefaultTransport when nil) for the
 // http.Client of go-telegram/bot (WithHTTPClient) and of the Poller, so
 // that every Bot API call is counted by method and result

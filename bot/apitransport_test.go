@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -208,5 +211,67 @@ func TestMeasureAPITimeoutsAndNoAnswer(t *testing.T) {
 		if got := m.Value("kabinet_telegram_requests_total", map[string]string{"method": method, "result": want}); got != 1 {
 			t.Errorf("%s: %v counted as %s, want 1 (all: %v)", method, got, want, m.LabelValues("kabinet_telegram_requests_total", "result"))
 		}
+	}
+}
+
+// With as many calls at once as there are workers, a second round of calls
+// reuses the connections of the first: none is opened again (with
+// http.DefaultTransport all but 2 were, a new connection per call).
+func TestAPITransportKeepsAConnectionPerWorker(t *testing.T) {
+	const workers = 64
+	release := make(chan struct{})
+	var inFlight sync.WaitGroup
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("hold") != "" {
+			inFlight.Done()
+			<-release
+		}
+		fmt.Fprint(w, `{"ok":true,"result":true}`)
+	}))
+	var opened atomic.Int64
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	client := &http.Client{Transport: APITransport(workers)}
+
+	round := func(hold bool) {
+		var wg sync.WaitGroup
+		if hold {
+			inFlight.Add(workers)
+		}
+		for range workers {
+			wg.Go(func() {
+				u := srv.URL + "/botT/sendMessage"
+				if hold {
+					u += "?hold=1"
+				}
+				resp, err := client.Get(u)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			})
+		}
+		if hold {
+			inFlight.Wait() // all of them at once, each on a connection of its own
+			close(release)
+		}
+		wg.Wait()
+	}
+	round(true)
+	first := opened.Load()
+	if first != workers {
+		t.Fatalf("the first round opened %d connections, want %d (one per call in flight)", first, workers)
+	}
+	round(false)
+	round(false)
+	if again := opened.Load() - first; again != 0 {
+		t.Errorf("the next rounds opened %d new connections, want 0: the idle ones were not kept", again)
 	}
 }

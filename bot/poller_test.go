@@ -581,3 +581,59 @@ func TestRedactToken(t *testing.T) {
 		t.Error("nil became an error")
 	}
 }
+
+// A slow update holds up neither the other chats' updates nor the fetching
+// of new ones (no batch barrier), while Telegram is never told an offset
+// past it until it is done, and the later update of its own chat waits for
+// it.
+func TestPollerDoesNotWaitForTheSlowestUpdate(t *testing.T) {
+	f := newFakeGetUpdatesServer(t)
+	release := make(chan struct{})
+	var (
+		mu      sync.Mutex
+		handled []int64
+	)
+	poller, _, _ := newTestPoller(t, f, processFunc(func(ctx context.Context, upd *models.Update) error {
+		if upd.ID == 1 {
+			<-release
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		handled = append(handled, upd.ID)
+		return nil
+	}))
+	has := func(id int64) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(handled, id)
+	}
+	f.add(chatUpdate(1, 1, "slow"), chatUpdate(2, 2, "a"))
+	run := startPoller(poller)
+	eventually(t, "update 2 handled beside the slow one", func() bool { return has(2) })
+	// Sent after the first call was answered: only a poller that asks
+	// again while update 1 is in hand gets them now.
+	f.add(chatUpdate(3, 3, "b"), chatUpdate(4, 1, "after the slow one"), chatUpdate(5, 2, "c"))
+	eventually(t, "updates 3 and 5, fetched while update 1 is in hand, handled", func() bool { return has(3) && has(5) })
+	if has(1) || has(4) {
+		t.Fatalf("handled %v: update 4 ran before update 1 of its chat", handled)
+	}
+	if below := f.confirmedBelow(); below > 1 {
+		t.Fatalf("Telegram was told offset %d while update 1 was still in hand", below)
+	}
+	close(release)
+	eventually(t, "every update handled", func() bool { return has(1) && has(4) })
+	if err := run.stop(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if i1, i4 := slices.Index(handled, 1), slices.Index(handled, 4); i4 < i1 {
+		t.Errorf("handled %v: chat 1's updates out of order", handled)
+	}
+	if len(handled) != 5 {
+		t.Errorf("handled %v, want each of the 5 once", handled)
+	}
+	if below := f.confirmedBelow(); below != 6 {
+		t.Errorf("offset told at the end %d, want 6", below)
+	}
+}

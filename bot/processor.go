@@ -173,33 +173,46 @@ func (p *UpdateProcessor) Process(ctx context.Context, upd *models.Update) (err 
 	if err != nil {
 		return err
 	}
-	if err := p.runTurn(ctx, conv, upd, member); err != nil {
+	h, err := p.runTurn(ctx, conv, upd, member)
+	if err != nil {
 		return err
 	}
 	// Sent once the turn's lock is released: a slow Bot API never holds up
 	// the chat's next update, and no Bot API call is made under that lock.
-	return p.send(ctx, conv)
+	return p.afterTurn(ctx, conv, h)
+}
+
+// afterTurn sends what a turn left in the outbox, as its commit handed it
+// over: with the send lock already taken, or the usual way when another
+// process holds that lock (a dead one's is taken over).
+func (p *UpdateProcessor) afterTurn(ctx context.Context, conv state.Conv, h state.Handoff) error {
+	switch {
+	case h.Send != nil:
+		return p.sendFrom(ctx, conv, h.Send, h.Items)
+	case h.Elsewhere:
+		return p.send(ctx, conv)
+	}
+	return nil
 }
 
 // runTurn handles the update under the conversation's turn lock and saves
-// it; member is what member said of the sender of a group's update.
-func (p *UpdateProcessor) runTurn(ctx context.Context, conv state.Conv, upd *models.Update, member bool) error {
+// it; member is what member said of the sender of a group's update. Taking
+// the lock reads the state too, and the save lets the lock go and takes
+// the send lock: a turn is two round trips to Redis.
+func (p *UpdateProcessor) runTurn(ctx context.Context, conv state.Conv, upd *models.Update, member bool) (state.Handoff, error) {
 	start := time.Now()
-	lease, err := p.store.Lock(ctx, conv)
+	user := userID(upd)
+	lease, snap, err := p.store.LockTurn(ctx, conv, user, int64(upd.ID))
 	if err != nil {
-		return err
+		return state.Handoff{}, err
 	}
 	p.metrics.waited(time.Since(start))
 	defer lease.Release()
-	user := userID(upd)
-	snap, err := p.store.Begin(ctx, conv, user, int64(upd.ID))
-	if err != nil {
-		return err
-	}
 	if snap.Seen {
 		p.log.Debug("duplicate update", "update_id", upd.ID)
 		p.metrics.duplicate()
-		return nil // its replies, if a crash left them, go out in send
+		// Its replies, if a crash left them, go out now.
+		return state.Handoff{Elsewhere: true}, nil
 	}
 	turn := state.Turn{Conv: conv, User: user, UpdateID: int64(upd.ID)}
 	if upd.MyChatMember != nil {
@@ -207,13 +220,13 @@ func (p *UpdateProcessor) runTurn(ctx context.Context, conv state.Conv, upd *mod
 		st := upd.MyChatMember.NewChatMember.Type
 		reachable := st != models.ChatMemberTypeBanned && st != models.ChatMemberTypeLeft
 		if err := p.store.SetReachable(ctx, conv.Chat, reachable); err != nil {
-			return err
+			return state.Handoff{}, err
 		}
-		return p.store.Commit(ctx, lease, turn)
+		return p.store.CommitAndSend(ctx, lease, turn)
 	}
 	ev, ok := toEvent(upd)
 	if !ok {
-		return p.store.Commit(ctx, lease, turn)
+		return p.store.CommitAndSend(ctx, lease, turn)
 	}
 	ev.Member = ev.Group && member
 	cb := ""
@@ -225,21 +238,36 @@ func (p *UpdateProcessor) runTurn(ctx context.Context, conv state.Conv, upd *mod
 
 // turn runs the dialog on ev and saves the turn with its replies, queued in
 // the chat's outbox behind any that still wait.
-func (p *UpdateProcessor) turn(ctx context.Context, lease *state.Lease, snap state.Snapshot, turn state.Turn, ev dialogs.Event, callbackID string) error {
+func (p *UpdateProcessor) turn(ctx context.Context, lease *state.Lease, snap state.Snapshot, turn state.Turn, ev dialogs.Event, callbackID string) (state.Handoff, error) {
 	res := p.handle(ctx, snap.State, ev, turn.UpdateID)
 	turn.Version, turn.State, turn.SaveState = snap.Version, res.State, true
 	turn.Outbox = render(turn.Conv, ev.Key, callbackID, res)
 	turn.Timers = p.timers(ev, res.Timers)
-	return p.store.Commit(ctx, lease, turn)
+	return p.store.CommitAndSend(ctx, lease, turn)
 }
 
 // send sends the conversation's outbox in order under its send lock,
 // unless another sender holds it (it sends these replies too) or the
-// conversation is parked (its retry time comes later). A turn that queued
-// replies while this one was sending found the lock taken, so the outbox is
-// looked at again after the lock is released: no reply is left without a
-// sender. Conversations that this one moved messages into are sent next.
+// conversation is parked (its retry time comes later).
 func (p *UpdateProcessor) send(ctx context.Context, conv state.Conv) error {
+	lease, ok, err := p.store.TrySend(ctx, conv)
+	if err != nil || !ok {
+		return err
+	}
+	items, parkedUntil, err := p.store.Waiting(ctx, conv)
+	if err != nil || (len(items) > 0 && parkedUntil.After(time.Now())) {
+		lease.Release() // a 429 or a backoff still runs; RunOutbox comes back at its time
+		return err
+	}
+	return p.sendFrom(ctx, conv, lease, items)
+}
+
+// sendFrom sends items, the conversation's outbox, under lease, its send
+// lock, and ends with Finish, which lets the lock go only once the outbox
+// is empty: a turn that queued replies meanwhile found the lock taken and
+// left them to this sender, and Finish hands them over. Conversations
+// that this one moved messages into are sent next.
+func (p *UpdateProcessor) sendFrom(ctx context.Context, conv state.Conv, lease *state.Lease, items [][]byte) error {
 	var moved []state.Conv
 	defer func() {
 		for _, to := range moved {
@@ -249,31 +277,13 @@ func (p *UpdateProcessor) send(ctx context.Context, conv state.Conv) error {
 		}
 	}()
 	for {
-		lease, ok, err := p.store.TrySend(ctx, conv)
-		if err != nil || !ok {
-			return err
-		}
-		items, parkedUntil, err := p.store.Waiting(ctx, conv)
-		parked := false
-		switch {
-		case err != nil:
-		case len(items) == 0:
-			err = p.store.Unpark(ctx, lease)
-		case parkedUntil.After(time.Now()):
-			parked = true // a 429 or a backoff still runs; RunOutbox comes back at its time
-		default:
-			var to []state.Conv
-			parked, to, err = p.deliverAll(ctx, lease, conv, items)
-			moved = append(moved, to...)
-		}
-		lease.Release()
+		parked, to, err := p.deliverAll(ctx, lease, conv, items)
+		moved = append(moved, to...)
 		if err != nil || parked {
+			lease.Release()
 			return err
 		}
-		// Whatever was queued while the lock was held is sent now: its turn
-		// found the lock taken and left it to us.
-		left, _, err := p.store.Waiting(ctx, conv)
-		if err != nil || len(left) == 0 {
+		if items, err = p.store.Finish(ctx, lease); err != nil || len(items) == 0 {
 			return err
 		}
 	}
@@ -348,6 +358,7 @@ func (p *UpdateProcessor) deliverAll(ctx context.Context, lease *state.Lease, co
 		}
 		var next [][]byte // what takes the item's place
 		sent := false     // a message went: it counts toward the chat's reply lane
+		var res delivery  // what the Bot API call came to, for a call
 		switch it.Op {
 		case "unreadable":
 		case opEffect:
@@ -380,13 +391,17 @@ func (p *UpdateProcessor) deliverAll(ctx context.Context, lease *state.Lease, co
 			if counts(it) {
 				// The chat's reply lane (state.SetReplyLane): a short wait is
 				// waited, a long one waits in the outbox.
-				if pace := lease.Pace(); pace > time.Second {
+				pace, err := p.store.Pace(ctx, lease)
+				if err != nil {
+					return false, moved, err
+				}
+				if pace > time.Second {
 					return true, moved, p.park(ctx, lease, conv, pace, false)
 				} else if err := sleepCtx(ctx, pace); err != nil {
 					return false, moved, err
 				}
 			}
-			res := p.deliver(ctx, it)
+			res = p.deliver(ctx, it)
 			sent = res.outcome == sentOK && counts(it)
 			switch res.outcome {
 			case sentOK, refused:
@@ -421,12 +436,31 @@ func (p *UpdateProcessor) deliverAll(ctx context.Context, lease *state.Lease, co
 			items = append(next, items[1:]...)
 			continue
 		}
-		if err := p.store.Pop(ctx, lease, sent); err != nil {
+		if repeatable(it, res) {
+			lease.Done(sent) // leaves the outbox with the next write: a repeat after a crash is harmless
+		} else if err := p.store.Pop(ctx, lease, sent); err != nil {
 			return false, moved, err
 		}
 		items = items[1:]
 	}
 	return false, moved, nil
+}
+
+// repeatable tells the Bot API calls that may be made twice without anyone
+// seeing it, so that they need not leave the outbox one by one as soon as
+// Telegram took them (see Lease.Done): a button's answer (a second one is
+// refused as too old, which counts as done), an edit (a second one is "not
+// modified"), the chat's command menu, a topic's name, a reaction. A new
+// message is not: sent twice, it is read twice.
+func repeatable(it outItem, res delivery) bool {
+	if res.outcome != sentOK || res.resent || it.Receipt != "" {
+		return false
+	}
+	switch it.Op {
+	case opAnswer, opEdit, opCommands, opRename, opReact:
+		return true
+	}
+	return false
 }
 
 // receiptKey makes the ids of what a receipt's replies move elsewhere: a
@@ -533,6 +567,7 @@ type delivery struct {
 	msgID   int           // sentOK: the message sent, copied or edited
 	thread  int           // sentOK of opTopic: the new topic
 	failed  string        // refused: dialogs.Fail...
+	resent  bool          // an edit of a message that is gone, sent as a new message
 }
 
 // deliver makes one Bot API call. A request Telegram refuses for good (400)
@@ -564,6 +599,7 @@ func (p *UpdateProcessor) deliver(ctx context.Context, it outItem) delivery {
 		}
 		it.upload = &up
 	}
+	resent := false
 	for {
 		callCtx, cancel := context.WithTimeout(ctx, p.callTimeout)
 		msgID, thread, err := p.call(callCtx, it)
@@ -580,7 +616,7 @@ func (p *UpdateProcessor) deliver(ctx context.Context, it outItem) delivery {
 		}
 		switch {
 		case err == nil:
-			return delivery{outcome: sentOK, msgID: msgID, thread: thread}
+			return delivery{outcome: sentOK, msgID: msgID, thread: thread, resent: resent}
 		case errors.Is(err, tgbot.ErrorForbidden):
 			if it.ChatID < 0 {
 				// A group that removed the bot: its messages are refused,
@@ -596,6 +632,7 @@ func (p *UpdateProcessor) deliver(ctx context.Context, it outItem) delivery {
 				return delivery{outcome: sentOK, msgID: it.MessageID} // a refresh with nothing new: the person sees the same screen
 			case it.Op == opEdit && (strings.Contains(desc, "message to edit not found") || strings.Contains(desc, "message can't be edited")):
 				it.Op, it.MessageID = opSend, 0 // too old to edit: send it anew
+				resent = true
 				continue
 			case it.Op == opAnswer:
 				return delivery{outcome: sentOK} // the query expired (e.g. after a restart); the replies still come

@@ -117,24 +117,21 @@ func (p *UpdateProcessor) runTimer(ctx context.Context, raw []byte) {
 }
 
 func (p *UpdateProcessor) fire(ctx context.Context, tp timerPayload) error {
-	if err := p.fireTurn(ctx, tp); err != nil {
+	h, err := p.fireTurn(ctx, tp)
+	if err != nil {
 		return err
 	}
-	return p.send(ctx, state.Conv{Chat: tp.Chat, Thread: tp.Thread})
+	return p.afterTurn(ctx, state.Conv{Chat: tp.Chat, Thread: tp.Thread}, h)
 }
 
 // fireTurn handles the timer under the chat's turn lock and saves it.
-func (p *UpdateProcessor) fireTurn(ctx context.Context, tp timerPayload) error {
+func (p *UpdateProcessor) fireTurn(ctx context.Context, tp timerPayload) (state.Handoff, error) {
 	conv := state.Conv{Chat: tp.Chat, Thread: tp.Thread}
-	lease, err := p.store.Lock(ctx, conv)
+	lease, snap, err := p.store.LockTurn(ctx, conv, tp.User, 0)
 	if err != nil {
-		return err
+		return state.Handoff{}, err
 	}
 	defer lease.Release()
-	snap, err := p.store.Begin(ctx, conv, tp.User, 0)
-	if err != nil {
-		return err
-	}
 	ev := dialogs.Event{Key: "t" + tp.ID, UserID: tp.User, ChatID: tp.Chat, LanguageCode: tp.Lang, Kind: dialogs.KindTimer, Data: tp.Data, Group: tp.Chat < 0, Thread: tp.Thread} // a timer leased again is the same event
 	return p.turn(ctx, lease, snap, state.Turn{Conv: conv, User: tp.User}, ev, "")
 }

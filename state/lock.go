@@ -87,9 +87,12 @@ type Lease struct {
 	drained bool
 	// paceAt is when the conversation's next message may go (reply lane).
 	paceAt time.Time
-	stop   chan struct{}
-	done   chan struct{}
-	once   sync.Once
+	// unpopped items at the outbox's head are done (Done) and leave it
+	// with the next write, unbooked of them messages for the reply lane.
+	unpopped, unbooked int
+	stop               chan struct{}
+	done               chan struct{}
+	once               sync.Once
 }
 
 // Lost reports that the lock is known to be gone (an extension or a fenced
@@ -110,6 +113,15 @@ func (l *Lease) Release() {
 			unlockScript.Eval(ctx, p, []string{l.key}, l.token)
 			return nil
 		})
+	})
+}
+
+// letGo stops extending a lock that a script already deleted (Commit
+// handing the turn over, Finish): Release then does nothing more.
+func (l *Lease) letGo() {
+	l.once.Do(func() {
+		close(l.stop)
+		<-l.done
 	})
 }
 
@@ -168,8 +180,7 @@ func (s *Store) TrySend(ctx context.Context, c Conv) (*Lease, bool, error) {
 	if err != nil || !ok || s.laneArgs(c)[0] == int64(0) {
 		return l, ok, err
 	}
-	args := append([]any{"", ""}, s.laneArgs(c)...)
-	wait, err := paceScript.Run(ctx, s.rdb, []string{s.laneKey(c), s.laneKey(c), s.laneKey(c)}, args...).Int64()
+	wait, err := paceScript.Run(ctx, s.rdb, []string{s.laneKey(c)}, s.laneArgs(c)...).Int64()
 	if err != nil {
 		l.Release()
 		return nil, false, fmt.Errorf("read the reply lane: %w", err)
@@ -191,9 +202,81 @@ func (s *Store) tryLease(ctx context.Context, c Conv, key string) (*Lease, bool,
 		}
 		return nil, false, nil
 	}
+	return s.newLease(c, key, token), true, nil
+}
+
+// newLease is a lock just taken with token, extended from now on.
+func (s *Store) newLease(c Conv, key, token string) *Lease {
 	l := &Lease{store: s, conv: c, key: key, token: token, stop: make(chan struct{}), done: make(chan struct{})}
 	go l.extend()
-	return l, true, nil
+	return l
+}
+
+// lockBeginScript takes a conversation's turn lock if it is free and, in
+// the same step, reads what the turn starts from: whether the update was
+// handled (ARGV[3] = 1 asks) and the dialog state with its version.
+// Answers {0} when the lock is taken, else {1, seen, version, state}.
+// KEYS: lock, dialog, seen. ARGV: token, TTL ms, ask seen.
+var lockBeginScript = redis.NewScript(`
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end
+local seen = 0
+if ARGV[3] == '1' then seen = redis.call('EXISTS', KEYS[3]) end
+local d = redis.call('HMGET', KEYS[2], 'v', 's')
+return {1, seen, d[1], d[2]}`)
+
+// LockTurn is Lock and Begin in one round trip when the lock is free: it
+// takes the conversation's turn lock, waiting while a live holder has it,
+// and reads whether updateID (0: none) was handled and user's dialog state.
+// The snapshot holds neither the outbox nor its retry time, which a turn
+// does not need. A lock taken over from a dead holder costs the round
+// trips of TryLock and Begin.
+func (s *Store) LockTurn(ctx context.Context, c Conv, user, updateID int64) (*Lease, Snapshot, error) {
+	s.beat.start(s)
+	key := s.lockKey(c)
+	wait := 2 * time.Millisecond
+	for {
+		token := s.owner.value()
+		res, err := lockBeginScript.Run(ctx, s.rdb, []string{key, s.dialogKey(c, user), s.seenKey(c, updateID)},
+			token, s.lockTTL.Milliseconds(), flag(updateID != 0)).Slice()
+		if err != nil {
+			return nil, Snapshot{}, fmt.Errorf("lock chat: %w", err)
+		}
+		if n, _ := res[0].(int64); n == 1 && len(res) == 4 {
+			var snap Snapshot
+			seen, _ := res[1].(int64)
+			snap.Seen = seen == 1
+			snap.State, snap.Version = decodeDialog(res[2:])
+			return s.newLease(c, key, token), snap, nil
+		}
+		ok, err := s.takeOver(ctx, key, token)
+		if err != nil {
+			return nil, Snapshot{}, fmt.Errorf("lock chat: %w", err)
+		}
+		if ok {
+			l := s.newLease(c, key, token)
+			snap, err := s.Begin(ctx, c, user, updateID)
+			if err != nil {
+				l.Release()
+				return nil, Snapshot{}, err
+			}
+			return l, snap, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, Snapshot{}, fmt.Errorf("lock chat: %w", ctx.Err())
+		case <-time.After(wait):
+		}
+		if wait < 100*time.Millisecond {
+			wait *= 2
+		}
+	}
+}
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 // takeOver takes the lock from its holder if that holder is this process's

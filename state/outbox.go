@@ -47,22 +47,24 @@ func (s *Store) Waiting(ctx context.Context, c Conv) ([][]byte, time.Time, error
 	return out, until, nil
 }
 
-// laneLua books one message of a conversation's reply lane: GCRA over the
-// theoretical arrival time in KEYS[3] (µs, Redis's clock), interval
-// ARGV[3] µs, burst ARGV[4]. It answers how long until the next message may
-// go. Only the conversation's sender books (under its send lock), so
-// booking once the message is sent is booking before the next one.
+// laneLua books messages of a conversation's reply lane: GCRA over the
+// theoretical arrival time in key (µs, Redis's clock), interval µs between
+// messages, burst at once. paceAfter books n messages (0: only reads) and
+// answers how long until the next message may go. Only the conversation's
+// sender books (under its send lock), and it books every message before it
+// sends the next counted one (Store.Pace), so that booking once a message
+// is sent is booking before the next one.
 const laneLua = `
-local function paceAfter(book)
-  local interval, burst = tonumber(ARGV[3]), tonumber(ARGV[4])
+local function paceAfter(key, interval, burst, n)
+  interval, burst, n = tonumber(interval), tonumber(burst), tonumber(n)
   if interval <= 0 then return 0 end
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  local tat = tonumber(redis.call('GET', KEYS[3]) or now)
+  local tat = tonumber(redis.call('GET', key) or now)
   if tat < now then tat = now end
-  if book then
-    tat = tat + interval
-    redis.call('SET', KEYS[3], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
+  if n > 0 then
+    tat = tat + n * interval
+    redis.call('SET', key, string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
   end
   local wait = tat - (burst - 1) * interval - now
   if wait < 0 then wait = 0 end
@@ -70,16 +72,46 @@ local function paceAfter(book)
 end
 `
 
-// popScript removes the outbox head, only under the caller's lock, books
-// it in the reply lane when it was a message (ARGV[2] = 1), and answers
-// {items left (-1: the lock is not the caller's), µs until the next
-// message may go}. KEYS: lock, outbox, lane. ARGV: token, sent, interval
-// µs, burst.
+// popScript removes the n oldest items of the outbox, only under the
+// caller's lock, books k messages in the reply lane, and answers {items
+// left (-1: the lock is not the caller's), µs until the next message may
+// go}. KEYS: lock, outbox, lane. ARGV: token, n, k, interval µs, burst.
 var popScript = redis.NewScript(laneLua + `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1, 0} end
-redis.call('LPOP', KEYS[2])
-local wait = paceAfter(ARGV[2] == '1')
+if tonumber(ARGV[2]) > 0 then redis.call('LTRIM', KEYS[2], ARGV[2], -1) end
+local wait = paceAfter(KEYS[3], ARGV[4], ARGV[5], ARGV[3])
 return {redis.call('LLEN', KEYS[2]), wait}`)
+
+// popArgs are popScript's ARGV for the items the lease marked done (Done)
+// and, with head, the outbox head too, sent telling that it was a message.
+func (s *Store) popArgs(l *Lease, head, sent bool) []any {
+	n, k := l.unpopped, l.unbooked
+	if head {
+		n++
+	}
+	if sent {
+		k++
+	}
+	return append([]any{l.token, n, k}, s.laneArgs(l.conv)...)
+}
+
+// Done marks the outbox head as done without a round trip: it leaves the
+// outbox with the lease's next write (Pop, ReplaceHead, Park, Finish), and
+// sent (a message of the reply lane) is booked then. Only for an item
+// whose repetition is harmless (a button's answer, an edit, a reaction):
+// a crash before that write makes it go once more. A new message must be
+// removed with Pop as soon as Telegram took it, or a crash would send it
+// twice.
+func (l *Lease) Done(sent bool) {
+	l.unpopped++
+	if sent {
+		l.unbooked++
+	}
+}
+
+// flushed is what a write that removed the items marked done does to the
+// lease.
+func (l *Lease) flushed() { l.unpopped, l.unbooked = 0, 0 }
 
 // Pop removes the oldest outbox item of a conversation once it is done,
 // under the lease: a holder that lost the lock removes nothing
@@ -87,12 +119,32 @@ return {redis.call('LLEN', KEYS[2]), wait}`)
 // holders. sent tells that the item was a message Telegram counts toward
 // the conversation's reply lane (see SetReplyLane). Once the outbox is
 // empty the conversation leaves the index of waiting replies.
+//
+// The items marked done before it (Done) go in the same step.
 func (s *Store) Pop(ctx context.Context, l *Lease, sent bool) error {
-	res, err := popScript.Run(ctx, s.rdb, []string{l.key, s.outboxKey(l.conv), s.laneKey(l.conv)}, append([]any{l.token, flag(sent)}, s.laneArgs(l.conv)...)...).Int64Slice()
+	res, err := popScript.Run(ctx, s.rdb, []string{l.key, s.outboxKey(l.conv), s.laneKey(l.conv)}, s.popArgs(l, true, sent)...).Int64Slice()
 	if err != nil {
 		return fmt.Errorf("pop outbox: %w", err)
 	}
 	return l.popped(res)
+}
+
+// Pace is how long the lease's conversation must wait before its next
+// message, by its reply lane. Messages marked done but not yet booked are
+// booked first (one round trip), so that the lane counts them; otherwise
+// it is known from the last write or from when the lock was taken.
+func (s *Store) Pace(ctx context.Context, l *Lease) (time.Duration, error) {
+	if l.unbooked == 0 || s.laneArgs(l.conv)[0] == int64(0) {
+		return l.Pace(), nil
+	}
+	res, err := popScript.Run(ctx, s.rdb, []string{l.key, s.outboxKey(l.conv), s.laneKey(l.conv)}, s.popArgs(l, false, false)...).Int64Slice()
+	if err != nil {
+		return 0, fmt.Errorf("pop outbox: %w", err)
+	}
+	if err := l.popped(res); err != nil {
+		return 0, err
+	}
+	return l.Pace(), nil
 }
 
 // popped applies a pop's answer to the lease.
@@ -104,18 +156,12 @@ func (l *Lease) popped(res []int64) error {
 		l.lost.Store(true)
 		return ErrLockLost
 	}
+	l.flushed()
 	// The last one sent: the conversation leaves the index when the lock
 	// is released, in the same round trip.
 	l.drained = res[0] == 0
 	l.paceAt = time.Now().Add(time.Duration(res[1]) * time.Microsecond)
 	return nil
-}
-
-func flag(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
 }
 
 // SetReplyLane paces the messages to one private chat: perSecond a second
@@ -143,8 +189,8 @@ func (s *Store) laneArgs(c Conv) []any {
 }
 
 // paceScript answers how long until c's next message may go, booking
-// nothing. KEYS: -, -, lane. ARGV: -, -, interval µs, burst.
-var paceScript = redis.NewScript(laneLua + `return paceAfter(false)`)
+// nothing. KEYS: lane. ARGV: interval µs, burst.
+var paceScript = redis.NewScript(laneLua + `return paceAfter(KEYS[1], ARGV[1], ARGV[2], 0)`)
 
 // Pace is how long the lease's conversation must wait before its next
 // message, by its reply lane: known from the last message this lease
@@ -167,6 +213,7 @@ func (s *Store) Clear(ctx context.Context, l *Lease) error {
 		l.lost.Store(true)
 		return ErrLockLost
 	}
+	l.flushed()
 	return s.unpark(ctx, l.conv)
 }
 
@@ -175,10 +222,15 @@ func (s *Store) Clear(ctx context.Context, l *Lease) error {
 // failures in a row, for the next backoff. The chat's later updates are
 // still handled and their replies queued behind; the background sender
 // (DuePending) tries again at until, and no other chat waits for it.
+//
+// The items marked done (Done) leave the outbox in the same round trip.
 func (s *Store) Park(ctx context.Context, l *Lease, until time.Time, attempts int) error {
 	c := l.conv
 	l.drained = false
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if l.unpopped > 0 {
+			popScript.Eval(ctx, p, []string{l.key, s.outboxKey(c), s.laneKey(c)}, s.popArgs(l, false, false)...)
+		}
 		p.HSet(ctx, s.parkKey(c), "until", until.UnixMilli(), "attempts", attempts)
 		p.PExpire(ctx, s.parkKey(c), OutboxTTL)
 		p.ZAdd(ctx, s.pendingKey(), redis.Z{Score: float64(until.UnixMilli()), Member: c.String()})
@@ -187,6 +239,7 @@ func (s *Store) Park(ctx context.Context, l *Lease, until time.Time, attempts in
 	if err != nil {
 		return fmt.Errorf("park chat: %w", err)
 	}
+	l.flushed()
 	return nil
 }
 
@@ -261,16 +314,17 @@ func parseConvs(vals []string) []Conv {
 	return out
 }
 
-// replaceScript replaces the outbox head by zero or more items, only under
-// the caller's lock, books the head in the reply lane if it was a message,
-// and answers like popScript. KEYS: lock, outbox, lane. ARGV: token, sent,
-// interval µs, burst, outbox TTL ms, then the items in order.
+// replaceScript replaces the outbox head (and the n-1 items done before
+// it) by zero or more items, only under the caller's lock, books k
+// messages in the reply lane, and answers like popScript. KEYS: lock,
+// outbox, lane. ARGV: token, n, k, interval µs, burst, outbox TTL ms, then
+// the items in order.
 var replaceScript = redis.NewScript(laneLua + `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1, 0} end
-redis.call('LPOP', KEYS[2])
-for i = #ARGV, 6, -1 do redis.call('LPUSH', KEYS[2], ARGV[i]) end
-if #ARGV > 5 then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
-local wait = paceAfter(ARGV[2] == '1')
+redis.call('LTRIM', KEYS[2], ARGV[2], -1)
+for i = #ARGV, 7, -1 do redis.call('LPUSH', KEYS[2], ARGV[i]) end
+if #ARGV > 6 then redis.call('PEXPIRE', KEYS[2], ARGV[6]) end
+local wait = paceAfter(KEYS[3], ARGV[4], ARGV[5], ARGV[3])
 return {redis.call('LLEN', KEYS[2]), wait}`)
 
 // ReplaceHead puts items in the place of the outbox head, under the lease,
@@ -279,8 +333,7 @@ return {redis.call('LLEN', KEYS[2]), wait}`)
 // lane, as in Pop). A crash before it leaves the head as it was, to be
 // done again; after it, the new items are there instead.
 func (s *Store) ReplaceHead(ctx context.Context, l *Lease, items [][]byte, sent bool) error {
-	args := append([]any{l.token, flag(sent)}, s.laneArgs(l.conv)...)
-	args = append(args, OutboxTTL.Milliseconds())
+	args := append(s.popArgs(l, true, sent), OutboxTTL.Milliseconds())
 	for _, it := range items {
 		args = append(args, it)
 	}

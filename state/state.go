@@ -117,24 +117,47 @@ type Turn struct {
 // outbox items and the "handled" mark, all or nothing (a Lua script runs
 // without interruption).
 //
-// KEYS: lock, dialog, outbox, seen (all in the chat's slot).
-// ARGV: token, save (0/1), expected version, state JSON, dialog TTL ms, seen
-// TTL ms (0: a turn of no update, e.g. a timer, marks nothing), outbox TTL
-// ms, then the outbox items.
-var commitScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 'lost' end
+// With hand-off (ARGV[8] = 1) the same step lets the turn lock go and, when
+// the outbox holds something and waits for no retry, takes the send lock
+// for the caller: it answers {'send', µs until the next message may go by
+// the reply lane, the items queued before this turn's}; the caller knows
+// its own items and need not read them back. {'busy', holder} when another
+// sender holds the send lock (it sends these items too), {'ok'} when there
+// is nothing to send now.
+//
+// KEYS: lock, dialog, outbox, seen, send, park, lane (all in the chat's
+// slot). ARGV: token, save (0/1), expected version, state JSON, dialog TTL
+// ms, seen TTL ms (0: a turn of no update, e.g. a timer, marks nothing),
+// outbox TTL ms, hand-off (0/1), send token, lock TTL ms, now (ms, the
+// clock of the retry times), lane interval µs, lane burst, then the outbox
+// items.
+var commitScript = redis.NewScript(laneLua + `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {'lost'} end
 if ARGV[2] == '1' then
   local cur = tonumber(redis.call('HGET', KEYS[2], 'v') or '0')
-  if cur ~= tonumber(ARGV[3]) then return 'conflict' end
+  if cur ~= tonumber(ARGV[3]) then return {'conflict'} end
   redis.call('HSET', KEYS[2], 'v', cur + 1, 's', ARGV[4])
   redis.call('PEXPIRE', KEYS[2], ARGV[5])
 end
-if #ARGV > 7 then
-  for i = 8, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
+local pushed = #ARGV - 13
+if pushed > 0 then
+  for i = 14, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
   redis.call('PEXPIRE', KEYS[3], ARGV[7])
 end
 if ARGV[6] ~= '0' then redis.call('SET', KEYS[4], 1, 'PX', ARGV[6]) end
-return 'ok'`)
+if ARGV[8] ~= '1' then return {'ok'} end
+redis.call('DEL', KEYS[1])
+local n = redis.call('LLEN', KEYS[3])
+if n == 0 then return {'ok'} end
+if tonumber(redis.call('HGET', KEYS[6], 'until') or '0') > tonumber(ARGV[11]) then return {'ok'} end
+if not redis.call('SET', KEYS[5], ARGV[9], 'NX', 'PX', ARGV[10]) then
+  return {'busy', redis.call('GET', KEYS[5]) or ''}
+end
+local out = {'send', paceAfter(KEYS[7], ARGV[12], ARGV[13], 0)}
+if n > pushed then
+  for _, v in ipairs(redis.call('LRANGE', KEYS[3], 0, n - pushed - 1)) do out[#out + 1] = v end
+end
+return out`)
 
 // pendingGrace is when a chat whose replies were just saved is due for the
 // background sender if nobody sends them first: the instance that saved
@@ -153,9 +176,36 @@ const pendingGrace = 2 * time.Second
 // (dialogs ignore those) and a stray index entry finds an empty outbox. The
 // other order could lose a timer or leave replies nobody sends.
 func (s *Store) Commit(ctx context.Context, l *Lease, t Turn) error {
+	_, err := s.commit(ctx, l, t, false)
+	return err
+}
+
+// Handoff is what CommitAndSend leaves its caller to do.
+type Handoff struct {
+	// Send, when not nil, is the conversation's send lock, taken for the
+	// caller: it sends Items (the outbox as it is, the turn's replies
+	// last) and ends with Finish or, failing, Release.
+	Send  *Lease
+	Items [][]byte
+	// Elsewhere: another process holds the send lock, perhaps a dead one:
+	// the caller sends the usual way (TrySend), which takes a dead
+	// holder's lock over. When neither is set, there is nothing to send
+	// now: the outbox is empty, waits for its retry time, or another
+	// sender of this process sends it.
+	Elsewhere bool
+}
+
+// CommitAndSend is Commit that also lets the turn lock go and, when there
+// are replies to send, takes the send lock for the caller, in the same
+// round trip (see Handoff). The lease is released whatever it answers.
+func (s *Store) CommitAndSend(ctx context.Context, l *Lease, t Turn) (Handoff, error) {
+	return s.commit(ctx, l, t, true)
+}
+
+func (s *Store) commit(ctx context.Context, l *Lease, t Turn, handoff bool) (Handoff, error) {
 	stateJSON, err := json.Marshal(t.State)
 	if err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return Handoff{}, fmt.Errorf("commit: %w", err)
 	}
 	save := "0"
 	if t.SaveState {
@@ -167,11 +217,15 @@ func (s *Store) Commit(ctx context.Context, l *Lease, t Turn) error {
 	if t.UpdateID == 0 {
 		seenTTL = 0
 	}
-	args := []any{l.token, save, t.Version, stateJSON, DialogTTL.Milliseconds(), seenTTL, OutboxTTL.Milliseconds()}
+	sendToken := s.owner.value()
+	args := []any{l.token, save, t.Version, stateJSON, DialogTTL.Milliseconds(), seenTTL, OutboxTTL.Milliseconds(),
+		flag(handoff), sendToken, s.lockTTL.Milliseconds(), time.Now().UnixMilli()}
+	args = append(args, s.laneArgs(t.Conv)...)
 	for _, it := range t.Outbox {
 		args = append(args, it)
 	}
-	keys := []string{l.key, s.dialogKey(t.Conv, t.User), s.outboxKey(t.Conv), seen}
+	keys := []string{l.key, s.dialogKey(t.Conv, t.User), s.outboxKey(t.Conv), seen,
+		s.sendKey(t.Conv), s.parkKey(t.Conv), s.laneKey(t.Conv)}
 	var commit *redis.Cmd
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		s.addTimers(ctx, p, t.Timers)
@@ -185,23 +239,120 @@ func (s *Store) Commit(ctx context.Context, l *Lease, t Turn) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return Handoff{}, fmt.Errorf("commit: %w", err)
 	}
-	res, err := commit.Text()
-	if err != nil {
-		return fmt.Errorf("commit: %w", err)
+	res, err := commit.Slice()
+	if err != nil || len(res) == 0 {
+		return Handoff{}, fmt.Errorf("commit: %v %w", res, err)
 	}
-	switch res {
+	status, _ := res[0].(string)
+	switch status {
 	case "conflict":
-		return ErrConflict
+		return Handoff{}, ErrConflict
 	case "lost":
 		l.lost.Store(true)
-		return ErrLockLost
+		return Handoff{}, ErrLockLost
 	}
 	if len(t.Outbox) > 0 {
 		l.drained = false
 	}
-	return nil
+	if !handoff {
+		return Handoff{}, nil
+	}
+	l.letGo() // the script deleted the turn lock
+	switch status {
+	case "busy":
+		holder, _ := res[1].(string)
+		o, ok := parseOwner(holder)
+		return Handoff{Elsewhere: !ok || o.boot != s.owner.boot}, nil
+	case "send":
+		send := s.newLease(t.Conv, s.sendKey(t.Conv), sendToken)
+		wait, _ := res[1].(int64)
+		send.paceAt = time.Now().Add(time.Duration(wait) * time.Microsecond)
+		items := make([][]byte, 0, len(res)-2+len(t.Outbox))
+		for _, v := range res[2:] {
+			str, _ := v.(string)
+			items = append(items, []byte(str))
+		}
+		return Handoff{Send: send, Items: append(items, t.Outbox...)}, nil
+	}
+	return Handoff{}, nil
+}
+
+// finishScript ends a send: it removes the n items done at the outbox's
+// head and books k messages in the reply lane, under the caller's send
+// lock; then, if the outbox is empty, it lets the lock go and forgets the
+// retry, answering {0}; otherwise (a turn queued more meanwhile and left it
+// to this sender) it keeps the lock and answers {items, µs until the next
+// message may go, the items}. {-1}: the lock is not the caller's. KEYS:
+// send, outbox, lane, park. ARGV: token, n, k, interval µs, burst.
+var finishScript = redis.NewScript(laneLua + `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1} end
+if tonumber(ARGV[2]) > 0 then redis.call('LTRIM', KEYS[2], ARGV[2], -1) end
+local wait = paceAfter(KEYS[3], ARGV[4], ARGV[5], ARGV[3])
+local left = redis.call('LRANGE', KEYS[2], 0, -1)
+if #left == 0 then
+  redis.call('DEL', KEYS[1], KEYS[4])
+  return {0}
+end
+local out = {#left, wait}
+for _, v in ipairs(left) do out[#out + 1] = v end
+return out`)
+
+// Finish ends sending the lease's conversation once every item it had was
+// done: the items marked done (Done) leave the outbox, and when nothing
+// more waits the send lock is let go and the conversation leaves the index
+// of waiting replies, in one round trip. When a turn queued more
+// meanwhile, the lock is kept and those items are returned, to be sent
+// next; no look at the outbox after letting go is needed, as the check and
+// the release are one step. The lease is released unless items are
+// returned.
+func (s *Store) Finish(ctx context.Context, l *Lease) ([][]byte, error) {
+	c := l.conv
+	var fin *redis.Cmd
+	// The index entry goes first: a turn that queues replies after the
+	// script ran finds the send lock free and sends them itself. When the
+	// script finds more (rare: only a turn that queued while this one
+	// sent), the entry is put back before anything is sent.
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRem(ctx, s.pendingKey(), c.String())
+		fin = finishScript.Eval(ctx, p, []string{l.key, s.outboxKey(c), s.laneKey(c), s.parkKey(c)}, s.popArgs(l, false, false)...)
+		return nil
+	})
+	res, resErr := fin.Slice()
+	if err == nil {
+		err = resErr
+	}
+	if err == nil && len(res) > 0 {
+		if n, _ := res[0].(int64); n == 0 {
+			l.letGo()
+			return nil, nil
+		}
+	}
+	// The lock is kept, lost or unknown: the items are indexed again, as
+	// in Commit, before anything more is done with them.
+	due := float64(time.Now().Add(pendingGrace).UnixMilli())
+	if zerr := s.rdb.ZAddNX(ctx, s.pendingKey(), redis.Z{Score: due, Member: c.String()}).Err(); zerr != nil && err == nil {
+		err = zerr
+	}
+	if err != nil {
+		l.Release()
+		return nil, fmt.Errorf("finish sending: %w", err)
+	}
+	if len(res) < 3 { // {-1}: not the caller's lock any more
+		l.lost.Store(true)
+		l.Release()
+		return nil, ErrLockLost
+	}
+	l.flushed()
+	wait, _ := res[1].(int64)
+	l.paceAt = time.Now().Add(time.Duration(wait) * time.Microsecond)
+	items := make([][]byte, 0, len(res)-2)
+	for _, v := range res[2:] {
+		str, _ := v.(string)
+		items = append(items, []byte(str))
+	}
+	return items, nil
 }
 
 // Snapshot is what a turn starts from: replies a crash or a failed send

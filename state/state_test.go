@@ -453,3 +453,28 @@ func TestEveryKeyHasATTLOrIsABoundedIndex(t *testing.T) {
 		l.Release()
 	})
 }
+
+// The intake keeps updates as they came until they are dropped, and its
+// key is gone once the last is: it holds nothing but the updates in hand.
+func TestTheIntakeKeepsUpdatesUntilDropped(t *testing.T) {
+	redistest.Each(t, func(t *testing.T, rdb redis.UniversalClient, prefix string) {
+		s, _, _ := newStore(t, rdb, prefix)
+		ctx := context.Background()
+		if err := s.Keep(ctx, map[int64][]byte{5: []byte(`{"update_id":5}`), 6: []byte(`{"update_id":6}`)}); err != nil {
+			t.Fatal(err)
+		}
+		kept, err := s.Kept(ctx)
+		if err != nil || len(kept) != 2 || string(kept[5]) != `{"update_id":5}` {
+			t.Fatalf("kept %d updates (%v)", len(kept), err)
+		}
+		if err := s.Drop(ctx, []int64{5, 6}); err != nil {
+			t.Fatal(err)
+		}
+		if kept, _ := s.Kept(ctx); len(kept) != 0 {
+			t.Errorf("still kept after the drop: %d", len(kept))
+		}
+		if n, _ := rdb.Exists(ctx, prefix+"intake").Result(); n != 0 {
+			t.Error("the intake's key is left behind empty")
+		}
+	})
+}

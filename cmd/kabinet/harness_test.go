@@ -340,8 +340,17 @@ func (s *stack) waitFor(what string, cond func() bool) {
 	s.t.Helper()
 	ctx, cancel := s.ctx()
 	defer cancel()
-	if err := s.emu.Wait(ctx, cond); err != nil {
-		s.t.Fatalf("timed out waiting for %s", what)
+	// cond may be about something the emulator does not hear of (an SMS,
+	// a row), and the bot need not call the emulator after it (a polled
+	// update is confirmed before its replies): it is looked at every 10 ms.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			s.t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
+		}
 	}
 }
 

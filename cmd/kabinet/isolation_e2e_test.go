@@ -190,7 +190,7 @@ func TestServeOnARedisCluster(t *testing.T) {
 	if written := redistest.Keys(t, cluster, prefix); len(written) < 5 {
 		t.Fatalf("%d keys on the cluster: serve did not use it", len(written))
 	}
-	bounded := map[string]bool{prefix + "pending": true, prefix + "{timers}": true, prefix + "{timers}:lease": true}
+	bounded := map[string]bool{prefix + "pending": true, prefix + "{timers}": true, prefix + "{timers}:lease": true, prefix + "intake": true}
 	for _, k := range redistest.KeysWithoutTTL(context.Background(), cluster, prefix) {
 		if !bounded[k] {
 			t.Errorf("key %q has no TTL", k)

@@ -80,6 +80,7 @@ type options struct {
 	profiles   string            // where Kabinet's CPU profiles go
 	logs       string            // where the bots' logs go
 	verbose    bool
+	dialogs    int      // live dialogs written into Kabinet's Redis before it starts
 	notes      []string // printed under the table
 }
 
@@ -108,6 +109,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.profiles, "cpuprofile", "", "a directory for the CPU profiles of each measurement: Kabinet's (go tool pprof -top DIR/kabinet-polling-0ms.pprof) and the emulator's with this tool's (DIR/loadgen-kabinet-polling-0ms.pprof)")
 	fs.StringVar(&o.logs, "logs", "", "a directory to keep the bots' logs in (default: a temporary one, kept only when a run had errors)")
 	fs.BoolVar(&o.verbose, "v", false, "say what is being done")
+	fs.IntVar(&o.dialogs, "dialogs", 0, "live dialogs of other subscribers to write into Kabinet's Redis before it starts (e.g. 100000), to see that its memory does not grow with them")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

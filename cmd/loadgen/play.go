@@ -44,6 +44,14 @@ func learn(ctx context.Context, emu *emulator.Server, rec *recorder, ch *chatSta
 		if err != nil {
 			return fmt.Errorf("chat %d: no reply to %s before the measurement: %w", ch.user.ID, kindNames[k], err)
 		}
+		// Telegram's confirmation of an update need not wait for its
+		// replies (Kabinet keeps the updates it fetched in Redis and
+		// confirms them at once): the next kind is sent only once this
+		// one's replies have all come, so that its first reply is not
+		// taken for the next kind's.
+		if err := settle(ctx, rec, ch); err != nil {
+			return fmt.Errorf("chat %d: replies to %s: %w", ch.user.ID, kindNames[k], err)
+		}
 		if k.callback() {
 			continue
 		}
@@ -71,6 +79,31 @@ func learn(ctx context.Context, emu *emulator.Server, rec *recorder, ch *chatSta
 	ch.learning, ch.learned = false, nil
 	rec.mu.Unlock()
 	return nil
+}
+
+// settleQuiet is how long a chat gets no message before its replies count
+// as all come.
+const settleQuiet = 150 * time.Millisecond
+
+// settle waits until ch has had no message for settleQuiet.
+func settle(ctx context.Context, rec *recorder, ch *chatState) error {
+	rec.mu.Lock()
+	n := len(ch.learned)
+	rec.mu.Unlock()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(settleQuiet):
+		}
+		rec.mu.Lock()
+		now := len(ch.learned)
+		rec.mu.Unlock()
+		if now == n {
+			return nil
+		}
+		n = now
+	}
 }
 
 // send plays one update of kind k in ch and returns its update_id.

@@ -43,6 +43,7 @@ type result struct {
 	// this process, spent beside the bot on the same cores.
 	HarnessCPUPerUpdate time.Duration
 	Log                 string // the bot's log file
+	Note                string // printed under the table
 	// Database and RedisPrefix are what the run kept its data under; both
 	// are gone when runAll returns.
 	Database, RedisPrefix string
@@ -172,6 +173,14 @@ func runOne(ctx context.Context, o options, exe string, db *database, rdb *redis
 				fmt.Fprintln(os.Stderr, "loadgen: could not delete the run's Redis keys:", err)
 			}
 		}()
+	}
+	if target == targetKabinet && o.dialogs > 0 {
+		used, err := fillDialogs(ctx, rdb, prefix, o.dialogs)
+		if err != nil {
+			return res, err
+		}
+		res.Note = fmt.Sprintf("Kabinet over %s at %d ms ran with %d more live dialogs in Redis (%.0f MB of Redis memory).",
+			transport, lat.Milliseconds(), o.dialogs, float64(used)/(1<<20))
 	}
 	child, err := startChild(ctx, exe, cfg, res.Log)
 	if err != nil {
@@ -475,6 +484,11 @@ func printTable(w io.Writer, o options, results []result, pgVersion, redisVer st
 	}
 	for _, n := range o.notes {
 		fmt.Fprintln(w, n)
+	}
+	for _, r := range results {
+		if r.Note != "" {
+			fmt.Fprintln(w, r.Note)
+		}
 	}
 	fmt.Fprintf(w, "Beside each bot, the emulator and this tool (one process) used %s of CPU per update, in the order of the rows.\n", strings.Join(harness, ", "))
 	for _, r := range results {

@@ -11,7 +11,9 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
@@ -120,6 +122,41 @@ func (db *database) drop(ctx context.Context) error {
 	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{db.name}.Sanitize()+" WITH (FORCE)")
 	return err
+}
+
+// fillDialogs writes n dialogs of subscribers who are not part of the run
+// (a linked account in hand, in Russian), as Kabinet keeps them (hash
+// "v", "s" with a day's TTL), and returns the Redis memory they took.
+func fillDialogs(ctx context.Context, rdb *redis.Client, prefix string, n int) (int64, error) {
+	before := usedMemory(ctx, rdb)
+	const batch = 1000
+	for start := 0; start < n; start += batch {
+		_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i := start; i < min(start+batch, n); i++ {
+				chat := 9_000_000_000 + int64(i)
+				key := fmt.Sprintf("%s{c%d}:dlg:%d", prefix, chat, chat)
+				p.HSet(ctx, key, "v", 3, "s", fmt.Sprintf(`{"lang":"ru","lang_loaded":true,"account":%d}`, 1000000+i%700000))
+				p.Expire(ctx, key, 24*time.Hour)
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("write %d dialogs: %w", n, err)
+		}
+	}
+	return usedMemory(ctx, rdb) - before, nil
+}
+
+// usedMemory is the server's used_memory, in bytes.
+func usedMemory(ctx context.Context, rdb *redis.Client) int64 {
+	info, _ := rdb.Info(ctx, "memory").Result()
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 // deleteKeys removes every key under prefix: a Kabinet run's Redis state.

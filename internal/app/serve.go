@@ -113,8 +113,9 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 		return err
 	}
 	// Every Bot API call, the poller's getUpdates too, goes through one
-	// transport that counts it by method and result.
-	apiTransport := bot.MeasureAPI(http.DefaultTransport, reg)
+	// transport that counts it by method and result, with an idle
+	// connection kept for every worker.
+	apiTransport := bot.MeasureAPI(bot.APITransport(cfg.Workers), reg)
 	api, err := tgbot.New(cfg.TelegramToken,
 		tgbot.WithServerURL(cfg.TelegramAPIURL),
 		tgbot.WithHTTPClient(time.Minute, &http.Client{Timeout: time.Minute, Transport: apiTransport}),
@@ -277,6 +278,9 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 		poller := bot.NewPoller(bot.PollerConfig{
 			APIURL: cfg.TelegramAPIURL, Token: cfg.TelegramToken, AllowedUpdates: allowedUpdates, Timeout: 25 * time.Second,
 			Skipped: processor.Unavailable, Client: &http.Client{Transport: apiTransport},
+			// Fetched updates are kept in Redis until handled, so that the
+			// offset need not wait for the slowest of them.
+			Intake: store, MaxInHand: max(bot.DefaultMaxInHand, 4*cfg.Workers),
 		}, seq, log)
 		pollErr = make(chan error, 1)
 		go func() { pollErr <- poller.Run(ctx) }()
