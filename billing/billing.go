@@ -56,6 +56,12 @@ type Account struct {
 	// Trust is the trust payment running on the account, nil if none. Its
 	// sum is part of Balance until it ends and is taken back.
 	Trust *ActiveTrust
+	// PaidUntil is the instant the service stops without a payment, as the
+	// billing computes it (billing/postgres: PaidUntil below, at the moment
+	// the account was read); zero when nothing is charged. The balance
+	// screen and the low-balance notices both read it, so they never
+	// disagree.
+	PaidUntil time.Time
 	// FrozenUntil is the day a running freeze ends (midnight in TimeZone),
 	// zero when none runs.
 	FrozenUntil time.Time
@@ -112,10 +118,11 @@ func (a Account) OwnBalance() money.Amount {
 type Forecast struct {
 	// Unlimited: nothing is charged, the money lasts indefinitely.
 	Unlimited bool
-	// DaysLeft is how many whole days the service stays on without a payment.
+	// DaysLeft is how many days after today the service stays on without a
+	// payment: 0 when today is its last day.
 	DaysLeft int
-	// BlockOn is the day the service stops without a payment, in the zone
-	// passed to Forecast.
+	// BlockOn is the last day the service is on without a payment (its
+	// midnight, in the zone passed to Forecast): "хватит до 4 декабря".
 	BlockOn time.Time
 	// TrustEnds tells that BlockOn is the end of a running trust payment:
 	// its sum is taken back that day and what stays does not pay on.
@@ -126,30 +133,91 @@ type Forecast struct {
 	Need money.Amount
 }
 
-// Forecast estimates, at now, how long the service stays on. Only the money
-// that stays counts: a trust payment's sum is taken back when it ends, so
-// while one runs the service lasts until its end at the earliest and past
-// it only as far as the account's own money pays. The monthly charge is
-// spread over 30 days.
+// Forecast is, at now, how long the service stays on: from PaidUntil when
+// the adapter filled it, else computed here with the same rule (StopsAt).
+// Only the money that stays counts: a trust payment's sum is taken back when
+// it ends, so while one runs the service lasts until its end at the earliest
+// and past it only as far as the account's own money pays.
 func (a Account) Forecast(now time.Time, loc *time.Location) Forecast {
 	charge := a.MonthlyCharge()
 	if charge <= 0 {
 		return Forecast{Unlimited: true}
 	}
-	own := a.OwnBalance()
-	days := 0
-	if own > 0 {
-		days = int(int64(own) * 30 / int64(charge))
+	until := a.PaidUntil
+	if until.IsZero() {
+		until = a.StopsAt(now, loc)
 	}
-	f := Forecast{DaysLeft: days, BlockOn: now.In(loc).AddDate(0, 0, days)}
-	if a.Trust != nil && a.Trust.ExpiresAt.After(f.BlockOn) {
-		f.BlockOn, f.TrustEnds = a.Trust.ExpiresAt.In(loc), true
-		f.DaysLeft = CalendarDays(now.In(loc), f.BlockOn)
+	f := Forecast{BlockOn: LastDay(until, now, loc)}
+	f.DaysLeft = CalendarDays(now.In(loc), f.BlockOn)
+	if a.Trust != nil && !a.Trust.ExpiresAt.Before(until) {
+		f.TrustEnds = true
 	}
-	if own < charge {
+	if own := a.OwnBalance(); own < charge {
 		f.Need = charge - own
 	}
 	return f
+}
+
+// StopsAt is PaidUntil for this account at now: the billing's rule
+// applied to its balance, charge day and running trust payment.
+func (a Account) StopsAt(now time.Time, loc *time.Location) time.Time {
+	charge := a.MonthlyCharge()
+	if charge <= 0 {
+		return time.Time{}
+	}
+	return PaidUntil(a.Balance, charge, a.NextChargeDate(now, loc), a.ChargeDay, a.Trust, now, loc)
+}
+
+// LastDay is the last calendar day (in loc) on which the service is still
+// on when it stops at until: the day before a stop at midnight, the day
+// itself for a stop during it (a trust payment's end). Never before now's
+// day.
+func LastDay(until, now time.Time, loc *time.Location) time.Time {
+	d := until.Add(-time.Nanosecond).In(loc)
+	d = time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, loc)
+	n := now.In(loc)
+	if today := time.Date(n.Year(), n.Month(), n.Day(), 0, 0, 0, 0, loc); d.Before(today) {
+		return today
+	}
+	return d
+}
+
+// PaidUntil is the billing's rule for when the money runs out, the one
+// billing/postgres's cycle applies (RunCycle): the monthly charge (tariff
+// and services) is taken on the charge day, at its start in loc, for the
+// month ahead, and an account left below zero is blocked, unless a trust
+// payment runs: that keeps the service on to its end, when its sum is
+// taken back and a balance below zero blocks the account. balance
+// includes a running trust payment's sum; next is the next charge day. The
+// answer is the instant of the first of those events that leaves the
+// balance below zero: the service stops then.
+func PaidUntil(balance, charge money.Amount, next time.Time, chargeDay int, trust *ActiveTrust, now time.Time, loc *time.Location) time.Time {
+	var trustEnd time.Time
+	if trust != nil {
+		trustEnd = trust.ExpiresAt
+		if trustEnd.Before(now) {
+			trustEnd = now // over, and not yet taken back
+		}
+	}
+	// Twenty years of charges at most: beyond that the date means nothing.
+	for range 240 {
+		if !trustEnd.IsZero() && !trustEnd.After(next) {
+			balance -= trust.Amount
+			if balance < 0 {
+				return trustEnd
+			}
+			trustEnd = time.Time{}
+			continue
+		}
+		balance -= charge
+		// A trust payment keeps the service on until its end, whatever
+		// a charge meanwhile leaves: its end judges the balance then.
+		if balance < 0 && trustEnd.IsZero() {
+			return next
+		}
+		next = Account{ChargeDay: chargeDay}.NextChargeDate(next, loc)
+	}
+	return next
 }
 
 // CalendarDays counts the midnights between two instants of one zone: the

@@ -114,6 +114,7 @@ type PaymentNotice struct {
 	PaymentID      int64
 	TelegramUserID int64
 	Language       string // the user's /language choice, "" if none
+	AccountID      int64
 	AccountNumber  string
 	Amount         money.Amount
 	Balance        money.Amount // the account's balance when the notice is sent

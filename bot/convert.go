@@ -44,6 +44,9 @@ func eventOf(upd *models.Update) (ev dialogs.Event, ok bool) {
 			ev.Kind = dialogs.KindCommand
 			_, args, _ := strings.Cut(m.Text[1:], " ")
 			ev.Command, ev.Args = commandName(m.Text), strings.TrimSpace(args)
+			// The name a deep link's feature may keep (a trusted person
+			// accepting an invitation is listed by it to the holder).
+			ev.FromName = m.From.FirstName
 		case m.Text != "":
 			ev.Kind, ev.Text = dialogs.KindText, m.Text
 			ev.HTML = formatHTML(m.Text, m.Entities)

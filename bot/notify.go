@@ -11,7 +11,7 @@ import (
 	"github.com/go-telegram/bot/models"
 
 	"github.com/kabinet-bot/kabinet/dialogs"
-	"github.com/kabinet-bot/kabinet/payments"
+	"github.com/kabinet-bot/kabinet/notices"
 	"github.com/kabinet-bot/kabinet/ratelimit"
 	"github.com/kabinet-bot/kabinet/state"
 )
@@ -20,9 +20,10 @@ import (
 // instance's Notifier books its sends there, and a 429 pauses it for all.
 const PushLane = "push"
 
-// Notifier sends messages that answer no update: the "payment received"
-// push and the trust payment's reminder. It uses the same Bot API client as
-// the replies and implements payments.Messenger for the payments scheduler.
+// Notifier sends messages that answer no update: every notice of the
+// notices package (low balance, outages, payment received, the trust
+// payment's reminder). It uses the same Bot API client as the replies and
+// implements notices.Messenger.
 //
 // Pushes form the bulk lane, paced by a budget in Redis that every instance
 // shares (NOTIFY_RATE for the whole bot), since Telegram counts its limit
@@ -30,9 +31,10 @@ const PushLane = "push"
 // retry_after.
 //
 // Its error contract is the scheduler's: nil means "done, do not try this
-// one again", which includes a chat that blocked the bot (403: marked
-// unreachable until a my_chat_member update says it is back) and a message
-// Telegram refuses for good (400). An error means "not sent, try later",
+// one again", which includes a message Telegram refuses for good (400);
+// notices.ErrUnreachable means done too, for a chat that blocked the bot
+// (403: marked unreachable until a my_chat_member update says it is back)
+// or was marked so before. Any other error means "not sent, try later",
 // which includes Redis failing (neither the budget nor the chat's
 // reachability can then be known).
 type Notifier struct {
@@ -57,18 +59,18 @@ func NewNotifier(api API, store *state.Store, lane *ratelimit.Limiter, log *slog
 // for a fee per message (NOTIFY_PAID_BROADCAST).
 func (n *Notifier) SetPaidBroadcast(on bool) { n.paid = on }
 
-var _ payments.Messenger = (*Notifier)(nil)
+var _ notices.Messenger = (*Notifier)(nil)
 
 // Send sends an HTML text with inline buttons (callbacks or URLs) to a
 // private chat, waiting out 429s for as long as Telegram asks.
-func (n *Notifier) Send(ctx context.Context, chatID int64, text string, buttons [][]payments.Button) error {
+func (n *Notifier) Send(ctx context.Context, chatID int64, text string, buttons [][]notices.Button) error {
 	ok, err := n.store.Reachable(ctx, chatID)
 	if err != nil {
 		return err
 	}
 	if !ok {
 		n.log.Info("push skipped: chat unreachable", "event", "push_unreachable", "chat_id", chatID)
-		return nil
+		return notices.ErrUnreachable
 	}
 	params := &tgbot.SendMessageParams{ChatID: chatID, Text: text, ParseMode: models.ParseModeHTML, LinkPreviewOptions: noPreview(), AllowPaidBroadcast: n.paid}
 	if len(buttons) > 0 {
@@ -111,7 +113,7 @@ func (n *Notifier) Send(ctx context.Context, chatID int64, text string, buttons 
 			if err := n.store.SetReachable(ctx, chatID, false); err != nil {
 				return err
 			}
-			return nil
+			return notices.ErrUnreachable
 		case errors.Is(err, tgbot.ErrorBadRequest):
 			// Repeating it cannot help, and it would be repeated forever.
 			n.log.Error("Telegram refused a push", "event", "push_refused", "chat_id", chatID, "err", err)

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -13,7 +14,7 @@ import (
 
 	"github.com/kabinet-bot/kabinet/emulator"
 	"github.com/kabinet-bot/kabinet/internal/redistest"
-	"github.com/kabinet-bot/kabinet/payments"
+	"github.com/kabinet-bot/kabinet/notices"
 	"github.com/kabinet-bot/kabinet/ratelimit"
 	"github.com/kabinet-bot/kabinet/state"
 )
@@ -48,7 +49,7 @@ func newInstance(t testing.TB, emu *emulator.Server, rdb *redis.Client, prefix s
 
 func TestNotifierSendsHTMLWithButtons(t *testing.T) {
 	n, emu, _, u, _ := newTestNotifier(t)
-	err := n.Send(context.Background(), u.ID, "Платёж <b>500,00 ₽</b> получен &lt;счёт&gt;", [][]payments.Button{
+	err := n.Send(context.Background(), u.ID, "Платёж <b>500,00 ₽</b> получен &lt;счёт&gt;", [][]notices.Button{
 		{{Text: "Оплатить", Data: "pay:7"}},
 		{{Text: "Открыть", URL: "https://pay.example/?a=1"}},
 	})
@@ -86,20 +87,21 @@ func TestNotifierHonoursRetryAfter(t *testing.T) {
 }
 
 // A person who blocked the bot: the chat is marked unreachable and the push
-// counts as done (so it is not retried forever); later pushes make no call.
+// answers notices.ErrUnreachable, which the scheduler records as done
+// ("blocked", never retried); later pushes make no call.
 func TestNotifierMarksBlockedChatUnreachable(t *testing.T) {
 	n, emu, store, u, _ := newTestNotifier(t)
 	emu.BlockBot(u)
 	ctx := context.Background()
-	if err := n.Send(ctx, u.ID, "Платёж получен", nil); err != nil {
-		t.Fatalf("a blocked chat is an error: %v", err)
+	if err := n.Send(ctx, u.ID, "Платёж получен", nil); !errors.Is(err, notices.ErrUnreachable) {
+		t.Fatalf("a blocked chat answered %v, want notices.ErrUnreachable", err)
 	}
 	if ok, err := store.Reachable(ctx, u.ID); err != nil || ok {
 		t.Errorf("reachable = %v, %v after a 403; want false", ok, err)
 	}
 	calls := len(emu.CallsTo("sendMessage"))
-	if err := n.Send(ctx, u.ID, "Ещё платёж", nil); err != nil {
-		t.Fatal(err)
+	if err := n.Send(ctx, u.ID, "Ещё платёж", nil); !errors.Is(err, notices.ErrUnreachable) {
+		t.Fatalf("an unreachable chat answered %v, want notices.ErrUnreachable", err)
 	}
 	if got := len(emu.CallsTo("sendMessage")); got != calls {
 		t.Errorf("a push to an unreachable chat still called sendMessage (%d calls, was %d)", got, calls)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kabinet-bot/kabinet/money"
+	"github.com/kabinet-bot/kabinet/notices"
 	"github.com/kabinet-bot/kabinet/offices"
 	"github.com/kabinet-bot/kabinet/payments"
 	"github.com/kabinet-bot/kabinet/sms"
@@ -101,6 +102,13 @@ type Config struct {
 	// a second up to 1000, for a fee per message.
 	NotifyRate          int
 	NotifyPaidBroadcast bool
+	// The notices (notices package): the default threshold of the low
+	// balance notice in days (NOTIFY_DAYS_BEFORE, 1-7), the quiet hours in
+	// each account's city zone (NOTIFY_QUIET_HOURS; none when empty), and how
+	// often the low-balance scan runs (NOTIFY_SCAN_INTERVAL).
+	NotifyDaysBefore   int
+	NotifyQuiet        notices.Quiet
+	NotifyScanInterval time.Duration
 	// Replies to one private chat are paced at ReplyRate a second with
 	// bursts of ReplyBurst (REPLY_RATE, REPLY_BURST; 0 turns it off), as
 	// Telegram asks: about one a second per chat, short bursts allowed.
@@ -545,6 +553,23 @@ func (c *Config) loadNotify(get func(name, def string) string, ps *problems) {
 	}
 	if paidWrong {
 		ps.add("NOTIFY_PAID_BROADCAST", "must be true or false")
+	}
+	if n, err := strconv.Atoi(get("NOTIFY_DAYS_BEFORE", "3")); err != nil || n < 1 || n > 7 {
+		ps.add("NOTIFY_DAYS_BEFORE", "must be a whole number of days from 1 to 7, such as 3: how long before the money runs out the first notice goes")
+	} else {
+		c.NotifyDaysBefore = n
+	}
+	// An empty variable reads as unset (the default) everywhere in this
+	// file, so "no quiet hours" is written none, as OFFICES_HOTLINE does.
+	if q := get("NOTIFY_QUIET_HOURS", "22:00-09:00"); strings.EqualFold(q, "none") {
+		c.NotifyQuiet = notices.Quiet{}
+	} else if q, err := notices.ParseQuiet(q); err != nil {
+		ps.add("NOTIFY_QUIET_HOURS", "must be two times of day like 22:00-09:00 (notices made in between wait for its end, in each city's time), or none: %v", err)
+	} else {
+		c.NotifyQuiet = q
+	}
+	if c.NotifyScanInterval, err = duration(get("NOTIFY_SCAN_INTERVAL", "1h"), time.Second, 24*time.Hour); err != nil {
+		ps.add("NOTIFY_SCAN_INTERVAL", "%v", err)
 	}
 	if r, err := strconv.ParseFloat(get("REPLY_RATE", "1"), 64); err != nil || r < 0 || r > 30 {
 		ps.add("REPLY_RATE", "must be messages a second to one chat, from 0 (no pacing) to 30, such as 1")

@@ -33,6 +33,16 @@ func (e *Engine) showBalance(t *turn, id int64, edit int) error {
 	if err != nil {
 		return err
 	}
+	text := e.balanceText(t, acc, payments)
+	for _, f := range e.reg.balanceTop {
+		top, err := f(e, t, acc)
+		if err != nil {
+			return err
+		}
+		if top != "" {
+			text = top + "\n\n" + text
+		}
+	}
 	rows := append([][]Button{
 		{{Text: e.t(t, "btn_refresh", nil), Data: fmt.Sprintf("balr:%d", acc.ID)}},
 	}, e.featureBalance(t, acc)...) // payments: Pay, History, trust payment
@@ -40,7 +50,7 @@ func (e *Engine) showBalance(t *turn, id int64, edit int) error {
 		rows = append(rows, manage)
 	}
 	rows = append(rows, []Button{{Text: e.t(t, "btn_accounts", nil), Data: "acc"}, e.menuButton(t)})
-	t.reply(Reply{Text: e.balanceText(t, acc, payments), Edit: edit, Buttons: rows})
+	t.reply(Reply{Text: text, Edit: edit, Buttons: rows})
 	if edit > 0 {
 		t.res.Toast = e.t(t, "balance_refreshed", nil)
 	}

@@ -182,3 +182,61 @@ type UsageChart struct {
 	Days   []int     // the day of the month of each bar
 	Values []float64 // gigabytes received that day
 }
+
+// NoticePrefs is what one person wants to hear about one account: which
+// kinds of notice (low balance, payment received, outages, the trust
+// payment ending), how many days before the money runs out (1-7), and
+// whether quiet hours hold notices at night. The notices package
+// implements the store of them (Notices).
+type NoticePrefs struct {
+	Low, Payment, Outage, Trust bool
+	DaysBefore                  int
+	Quiet                       bool
+}
+
+// TrustedPerson is someone the holder of an account invited to get its
+// low-balance notices.
+type TrustedPerson struct {
+	UserID int64
+	Name   string // the first name Telegram gave when they accepted
+	Since  time.Time
+}
+
+// TrustedAccount is an account a person gets low-balance notices of as a
+// trusted person; they see its number and nothing else.
+type TrustedAccount struct {
+	AccountID int64
+	Number    string
+}
+
+// ErrInviteInvalid is AcceptInvite's answer for a link that was used, has
+// expired or never existed: the person is told so, whichever it was.
+var ErrInviteInvalid = errors.New("the invitation is not valid")
+
+// Notices stores the notification settings and the trusted persons; the
+// notices package implements it in PostgreSQL. Every write is idempotent, so
+// a turn run again after a crash changes nothing more.
+type Notices interface {
+	// NoticePrefs are a person's settings for an account (the defaults
+	// until they change one).
+	NoticePrefs(ctx context.Context, userID, accountID int64) (NoticePrefs, error)
+	// SetNoticePrefs stores them.
+	SetNoticePrefs(ctx context.Context, userID, accountID int64, p NoticePrefs) error
+	// CreateInvite records an invitation by the holder, under key (the
+	// press that asked), valid until expires; the token is only in the
+	// link, tokenHash its SHA-256. The same key again is the same
+	// invitation.
+	CreateInvite(ctx context.Context, key string, accountID, holderID int64, tokenHash []byte, now, expires time.Time) error
+	// AcceptInvite makes userID a trusted person of the invitation's
+	// account, once: the invitation is used up (ErrInviteInvalid for one
+	// used, expired or unknown; the same user accepting again is told it
+	// worked). It returns the account.
+	AcceptInvite(ctx context.Context, tokenHash []byte, userID int64, name string, now time.Time) (TrustedAccount, error)
+	// TrustedPersons lists who gets an account's notices as a trusted person.
+	TrustedPersons(ctx context.Context, accountID int64) ([]TrustedPerson, error)
+	// TrustedAccounts lists the accounts a person is a trusted person of.
+	TrustedAccounts(ctx context.Context, userID int64) ([]TrustedAccount, error)
+	// EndTrusted ends userID's trusted subscription to an account (either
+	// side may); ending one that is over is not an error.
+	EndTrusted(ctx context.Context, accountID, userID int64) error
+}

@@ -152,7 +152,7 @@ func TestLinkByNumberThenBalance(t *testing.T) {
 	}
 	mustContain(t, h.text("000000"), "Осталось 4 попытки")
 	res = h.text("123 456")
-	mustContain(t, res, "привязан", "Лицевой счёт 1000000001", "1\u00a0234,50\u00a0₽", "Домашний 100", "хватит на 61 день", "1 декабря", "750,50")
+	mustContain(t, res, "привязан", "Лицевой счёт 1000000001", "1\u00a0234,50\u00a0₽", "Домашний 100", "хватит на 67 дней, до 31 января", "1 декабря", "750,50")
 	if got := h.sms.sent["+79000000001"]; len(got) != 1 || !strings.Contains(got[0], "Telegram") {
 		t.Errorf("linked notice to the contract phone: %v", got)
 	}
@@ -284,7 +284,7 @@ func TestBalanceStatusesAndPlurals(t *testing.T) {
 	for id, want := range map[int64][]string{
 		2: {"заблокирован за неуплату", "Пополните счёт на 700,00"},
 		3: {"добровольная блокировка"},
-		4: {"Статический IP", "хватит на 4 дня", "Не хватает 650,00", "приостановлен 29 ноября"},
+		4: {"Статический IP", "хватит на 14 дней", "Не хватает 650,00", "приостановлен 9 декабря"},
 	} {
 		_ = h.accounts.Link(ctx, user, id, 5)
 		mustContain(t, h.press("bal:"+string(rune('0'+id))), want...)
@@ -294,7 +294,7 @@ func TestBalanceStatusesAndPlurals(t *testing.T) {
 func TestEnglishBalance(t *testing.T) {
 	h := newHarness(t, "en")
 	_ = h.accounts.Link(context.Background(), user, 1, 5)
-	mustContain(t, h.cmd("balance"), "1,234.50", "61 days", "December 1")
+	mustContain(t, h.cmd("balance"), "1,234.50", "67 days, until January 31", "December 1")
 }
 
 // "Send again" appears only once the resend pause is over: the code step

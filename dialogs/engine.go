@@ -252,6 +252,11 @@ func (e *Engine) command(t *turn) error {
 	switch t.ev.Command {
 	case "start":
 		t.st = State{Lang: t.st.Lang, LangLoaded: true}
+		for prefix, f := range e.reg.startArgs {
+			if strings.HasPrefix(t.ev.Args, prefix) {
+				return f(e, t)
+			}
+		}
 		if t.st.Lang != "" {
 			// A chosen language outlives a reinstalled app or a cleared chat,
 			// and so must the command menu in it.

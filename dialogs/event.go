@@ -68,7 +68,8 @@ type Event struct {
 	// voice message...); Text is then its caption.
 	Media bool
 	// FromName is the sender's first name, for a group event (an operator's
-	// default signature).
+	// default signature), a callback and a command (a trusted person
+	// accepting an invitation by /start <token>).
 	FromName string
 	// Album is Telegram's media_group_id: the messages of one album share it.
 	Album string

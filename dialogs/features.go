@@ -80,6 +80,20 @@ type registry struct {
 	// idleMessage may take over any message in the idle state, before the
 	// free-text shortcuts (support: the subscriber's open request).
 	idleMessage []textFunc
+	// balanceTop are lines a feature puts at the top of a balance screen
+	// (support: an outage going on in the account's city).
+	balanceTop []func(e *Engine, t *turn, acc billing.Account) (string, error)
+	// startArgs handle a deep link's parameter (/start <param>) by its
+	// prefix ("n_": a trusted person's invitation).
+	startArgs map[string]stepFunc
+}
+
+// startArg registers the prefix of a deep link's parameter.
+func (r *registry) startArg(prefix string, f stepFunc) {
+	if _, dup := r.startArgs[prefix]; dup {
+		panic("dialogs: start parameter registered twice: " + prefix)
+	}
+	r.startArgs[prefix] = f
 }
 
 // receipt registers the verb of Receipt tags ("verb:...").
@@ -144,6 +158,7 @@ func (r *registry) init() {
 	r.files = map[string]fileFunc{}
 	r.receipts = map[string]receiptFunc{}
 	r.timers = map[string]stepFunc{}
+	r.startArgs = map[string]stepFunc{}
 }
 
 // featureMenu collects the feature buttons for the main menu, two per row.

@@ -43,6 +43,7 @@ func newPayHarness(t *testing.T, provider payments.Provider) *payHarness {
 	t.Helper()
 	pool, _ := pgtest.New(t)
 	store := postgres.New(pool)
+	store.SetClock(func() time.Time { return payNow })
 	h := &payHarness{harness: &harness{t: t, lang: "ru"}, pool: pool, store: store}
 	if _, err := pool.Exec(context.Background(), `INSERT INTO tariffs (name, monthly_fee) VALUES ('Тест', 50000)`); err != nil {
 		t.Fatal(err)
@@ -290,10 +291,11 @@ func TestBalanceWithATrustPaymentCountsOnlyTheMoneyThatStays(t *testing.T) {
 		t.Errorf("the forecast counts the trust payment as the subscriber's money:\n%s", got)
 	}
 
-	// 120 ₽ of one's own outlast the trust payment: 7 days, to 2 December.
+	// 120 ₽ of one's own outlast the trust payment, until the monthly
+	// charge on 1 December, which they do not cover: to 30 November.
 	mustContain(t, h.press(fmt.Sprintf("tro:%d", h.acc)), "пополните счёт на 380,00\u00a0₽")
 	mustContain(t, h.press(fmt.Sprintf("bal:%d", h.acc)), "Из них 500,00\u00a0₽ — доверительный платёж до 28 ноября",
-		"Денег хватит на 7 дней, до 2 декабря.", "Не хватает 380,00\u00a0₽: без пополнения доступ будет приостановлен 2 декабря.")
+		"Денег хватит на 5 дней, до 30 ноября.", "Не хватает 380,00\u00a0₽: без пополнения доступ будет приостановлен 30 ноября.")
 
 	// Paid enough: the next charge, no blocking date.
 	if _, err := h.store.Credit(context.Background(), "billing", "T-paid", h.acc, money.Rub(1000), "card", payNow); err != nil {

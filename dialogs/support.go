@@ -221,6 +221,11 @@ func (e *Engine) WithSupport(store Support, cfg SupportConfig) *Engine {
 		return true, f.start(e, t, 0)
 	})
 	e.reg.help = append(e.reg.help, func(e *Engine, t *turn) string { return e.t(t, "help_support", nil) })
+	// While an outage lasts in the account's city, its balance screen says
+	// so first: "no internet" is then not about the money.
+	e.reg.balanceTop = append(e.reg.balanceTop, func(e *Engine, t *turn, acc billing.Account) (string, error) {
+		return f.outagesText(e, t, acc.City, e.location(acc))
+	})
 	e.reg.receipt("sup", f.receipt)
 	e.reg.timer("supclose", f.autoClose)
 	e.reg.timer("supalbum", f.relayAlbum)

@@ -420,3 +420,12 @@ func (s *Server) CallbackQueryFor(updateID int64) (CallbackQuery, bool) {
 	}
 	return CallbackQuery{}, false
 }
+
+// OpenChat makes a private chat with u as if u had started the bot long
+// ago, queuing no update: the audience of a broadcast in a load test,
+// which the bot may write to without first answering thousands of /start.
+func (s *Server) OpenChat(u User) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ensurePrivateChat(u)
+}

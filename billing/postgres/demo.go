@@ -31,7 +31,13 @@ type demoAccount struct {
 	Status    billing.Status
 	Balance   money.Amount
 	ChargeDay int
-	OpenedAt  string // date the contract was signed
+	// RunsOut, when set, moves the charge day to RunsOut days after the
+	// day of loading, so that a balance below the monthly charge lasts
+	// RunsOut-1 more days («3 дня») whenever the demo is loaded (the
+	// billing charges monthly on the charge day: billing.PaidUntil). A
+	// charge day is 1 to 28: near a month's end it is the 28th, and lasts less.
+	RunsOut  int
+	OpenedAt string // date the contract was signed
 	// BlockedDaysAgo is how long ago a blocked account was blocked for debt.
 	BlockedDaysAgo int
 	Payments       []demoPayment
@@ -90,17 +96,17 @@ var demoAccounts = []demoAccount{
 		Status: billing.StatusActive, Balance: money.Rub(2340), ChargeDay: 5, OpenedAt: "2017-03-14",
 		Payments: []demoPayment{{12, money.Rub(500), "card"}, {30, money.Rub(1000), "autopay"}, {60, money.Rub(1000), "autopay"}}}, // 73 days
 	{Number: "1000000002", Phone: "+79000000001", City: "Липецк", Tariff: "Домашний 100",
-		Status: billing.StatusActive, Balance: money.Rub(50), ChargeDay: 10, OpenedAt: "2019-08-01",
+		Status: billing.StatusActive, Balance: money.Rub(50), ChargeDay: 10, RunsOut: 4, OpenedAt: "2019-08-01",
 		Payments: []demoPayment{{28, money.Rub(500), "sberbank"}, {59, money.Rub(500), "terminal"}}}, // 3 days
 	{Number: "1000000003", Phone: "+79000000001", City: "Москва", Tariff: "Бизнес", Services: []string{"Статический IP"},
 		Status: billing.StatusActive, Balance: money.Rub(12000), ChargeDay: 1, OpenedAt: "2021-02-15",
 		Payments: []demoPayment{{15, money.Rub(10000), "sberbank"}, {45, money.Rub(5000), "card"}}}, // 135 days
 
 	{Number: "1000000004", Phone: "+79000000004", City: "Москва", Tariff: "Домашний 100",
-		Status: billing.StatusActive, Balance: money.Rub(20), ChargeDay: 15, OpenedAt: "2020-05-20",
+		Status: billing.StatusActive, Balance: money.Rub(20), ChargeDay: 15, RunsOut: 2, OpenedAt: "2020-05-20",
 		Payments: []demoPayment{{31, money.Rub(500), "card"}, {62, money.Rub(500), "cash"}}}, // 1 day
 	{Number: "1000000005", Phone: "+79000000005", City: "Белгород", Tariff: "Домашний 100",
-		Status: billing.StatusActive, Balance: money.Rub(90), ChargeDay: 20, OpenedAt: "2018-11-02",
+		Status: billing.StatusActive, Balance: money.Rub(90), ChargeDay: 20, RunsOut: 6, OpenedAt: "2018-11-02",
 		Payments: []demoPayment{{27, money.Rub(600), "terminal"}, {58, money.Rub(500), "cash"}}}, // 5 days
 	{Number: "1000000006", Phone: "+79000000006", City: "Белгород", Tariff: "Домашний 500",
 		Status: billing.StatusBlocked, Balance: -32050, ChargeDay: 3, OpenedAt: "2016-06-30", BlockedDaysAgo: 4,
@@ -133,7 +139,7 @@ var demoAccounts = []demoAccount{
 		Status: billing.StatusFrozen, Balance: money.Rub(150), ChargeDay: 14, OpenedAt: "2019-05-25",
 		Payments: []demoPayment{{120, money.Rub(750), "terminal"}}},
 	{Number: "1000000016", Phone: "+79000000016", City: "Москва", Tariff: "Домашний 500",
-		Status: billing.StatusActive, Balance: money.Rub(10), ChargeDay: 28, OpenedAt: "2023-01-16",
+		Status: billing.StatusActive, Balance: money.Rub(10), ChargeDay: 28, RunsOut: 1, OpenedAt: "2023-01-16",
 		Payments: []demoPayment{{29, money.Rub(750), "autopay"}, {59, money.Rub(750), "autopay"}}}, // 0 days
 	// A phone with an old closed contract and a new open one.
 	{Number: "1000000017", Phone: "+79000000017", City: "Москва", Tariff: "Домашний 100",
@@ -164,7 +170,7 @@ var demoAccounts = []demoAccount{
 		Trust:    &demoTrust{Amount: money.Rub(500)}},
 	// Took one last month, then paid: allowed again this month.
 	{Number: "1000000023", Phone: "+79000000023", City: "Невинномысск", Tariff: "Домашний 500",
-		Status: billing.StatusActive, Balance: money.Rub(40), ChargeDay: 8, OpenedAt: "2019-09-19",
+		Status: billing.StatusActive, Balance: money.Rub(40), ChargeDay: 8, RunsOut: 2, OpenedAt: "2019-09-19",
 		Payments: []demoPayment{{50, money.Rub(750), "sberbank"}},
 		Trust:    &demoTrust{Amount: money.Rub(750), PaidAfter: money.Rub(800)}}, // 1 day
 }
@@ -219,6 +225,9 @@ ON CONFLICT (name) DO UPDATE SET monthly_fee = EXCLUDED.monthly_fee, kind = EXCL
 }
 
 func loadDemoAccount(ctx context.Context, tx pgx.Tx, a demoAccount, today time.Time) error {
+	if a.RunsOut > 0 {
+		a.ChargeDay = min(today.AddDate(0, 0, a.RunsOut).Day(), 28)
+	}
 	openedAt, err := time.ParseInLocation(time.DateOnly, a.OpenedAt, moscowTime)
 	if err != nil {
 		return err

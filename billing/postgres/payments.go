@@ -380,7 +380,7 @@ WITH due AS (
     WHERE n.payment_id = due.payment_id AND n.telegram_user_id = due.telegram_user_id
     RETURNING n.payment_id, n.telegram_user_id, n.attempts, n.next_attempt_at
 )
-SELECT c.payment_id, c.telegram_user_id, coalesce(u.language, ''), a.number, p.amount, a.balance,
+SELECT c.payment_id, c.telegram_user_id, coalesce(u.language, ''), a.id, a.number, p.amount, a.balance,
        p.channel, p.paid_at, c.attempts
 FROM claimed c
 JOIN payments p ON p.id = c.payment_id
@@ -389,7 +389,7 @@ LEFT JOIN telegram_users u ON u.id = c.telegram_user_id
 ORDER BY c.next_attempt_at, c.payment_id, c.telegram_user_id`, owner, leaseMillis(lease), limit)
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (billing.PaymentNotice, error) {
 		var n billing.PaymentNotice
-		err := row.Scan(&n.PaymentID, &n.TelegramUserID, &n.Language, &n.AccountNumber,
+		err := row.Scan(&n.PaymentID, &n.TelegramUserID, &n.Language, &n.AccountID, &n.AccountNumber,
 			&n.Amount, &n.Balance, &n.Channel, &n.PaidAt, &n.Attempts)
 		return n, err
 	})

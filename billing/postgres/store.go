@@ -23,12 +23,17 @@ import (
 // for concurrent use: it holds only the pool.
 type Store struct {
 	pool *pgxpool.Pool
+	now  func() time.Time
 }
 
 // New returns a Store on a pool whose database is migrated (see Migrate).
 func New(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool}
+	return &Store{pool: pool, now: time.Now}
 }
+
+// SetClock sets the clock an account's PaidUntil is computed at (serve's,
+// which the end-to-end tests control).
+func (s *Store) SetClock(now func() time.Time) { s.now = now }
 
 // accountSelect reads everything an Account holds: the city gives its name
 // and time zone, the tariff its name and fee, the first lateral join gathers
@@ -61,7 +66,10 @@ LEFT JOIN LATERAL (
     WHERE f.account_id = a.id AND f.ended_at IS NULL AND f.started_at IS NOT NULL
 ) fz ON true`
 
-func scanAccount(row pgx.CollectableRow) (billing.Account, error) {
+// scanAccount reads one row of accountSelect and fills PaidUntil the way
+// a daily write-off billing computes it (billing.PaidUntil), at the
+// store's clock, in the account's city zone.
+func (s *Store) scanAccount(row pgx.CollectableRow) (billing.Account, error) {
 	var (
 		a         billing.Account
 		names     []string
@@ -89,12 +97,13 @@ func scanAccount(row pgx.CollectableRow) (billing.Account, error) {
 	if trustSum != nil && trustEnds != nil {
 		a.Trust = &billing.ActiveTrust{Amount: money.Amount(*trustSum), ExpiresAt: *trustEnds}
 	}
+	a.PaidUntil = a.StopsAt(s.now(), zone(a.TimeZone))
 	return a, nil
 }
 
 // oneAccount reads exactly one account from rows; no row is billing.ErrNotFound.
-func oneAccount(rows pgx.Rows) (billing.Account, error) {
-	a, err := pgx.CollectExactlyOneRow(rows, scanAccount)
+func (s *Store) oneAccount(rows pgx.Rows) (billing.Account, error) {
+	a, err := pgx.CollectExactlyOneRow(rows, s.scanAccount)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return billing.Account{}, billing.ErrNotFound
 	}
@@ -109,7 +118,16 @@ func (s *Store) AccountByNumber(ctx context.Context, number string) (_ billing.A
 	// helpers return it; the same holds for every Query below.
 	rows, _ := s.pool.Query(ctx, accountSelect+`
 WHERE a.number = $1`, number)
-	return oneAccount(rows)
+	return s.oneAccount(rows)
+}
+
+// AccountByID finds an account by its internal id, for the notices that
+// check an account again right before they are sent.
+func (s *Store) AccountByID(ctx context.Context, id int64) (_ billing.Account, err error) {
+	defer wrap(&err, "account by id")
+	rows, _ := s.pool.Query(ctx, accountSelect+`
+WHERE a.id = $1`, id)
+	return s.oneAccount(rows)
 }
 
 // AccountsByPhone lists the open accounts whose contract phone is phone
@@ -120,7 +138,7 @@ func (s *Store) AccountsByPhone(ctx context.Context, phone string) (_ []billing.
 	rows, _ := s.pool.Query(ctx, accountSelect+`
 WHERE a.phone = $1 AND a.status <> 'closed'
 ORDER BY a.opened_at, a.id`, phone)
-	return pgx.CollectRows(rows, scanAccount)
+	return pgx.CollectRows(rows, s.scanAccount)
 }
 
 // LinkedAccounts lists the accounts linked to a Telegram user, oldest link first.
@@ -130,7 +148,7 @@ func (s *Store) LinkedAccounts(ctx context.Context, userID int64) (_ []billing.A
 JOIN telegram_links l ON l.account_id = a.id
 WHERE l.telegram_user_id = $1
 ORDER BY l.linked_at, l.account_id`, userID)
-	return pgx.CollectRows(rows, scanAccount)
+	return pgx.CollectRows(rows, s.scanAccount)
 }
 
 // LinkedAccount returns one account if it is linked to the user, and
@@ -141,7 +159,7 @@ func (s *Store) LinkedAccount(ctx context.Context, userID, accountID int64) (_ b
 	rows, _ := s.pool.Query(ctx, accountSelect+`
 JOIN telegram_links l ON l.account_id = a.id
 WHERE l.telegram_user_id = $1 AND l.account_id = $2`, userID, accountID)
-	return oneAccount(rows)
+	return s.oneAccount(rows)
 }
 
 // Link links an account to a Telegram user and makes it the current one.
@@ -250,7 +268,7 @@ JOIN telegram_users u ON u.id = l.telegram_user_id
 WHERE l.telegram_user_id = $1
 ORDER BY a.id IS NOT DISTINCT FROM u.current_account_id DESC, l.linked_at, l.account_id
 LIMIT 1`, userID)
-	return oneAccount(rows)
+	return s.oneAccount(rows)
 }
 
 // SetCurrent makes a linked account the current one (billing.ErrNotFound if

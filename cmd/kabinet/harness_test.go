@@ -68,6 +68,13 @@ func (c *clock) Advance(d time.Duration) {
 	c.off += d
 }
 
+// Set moves the clock to t, from where it goes on at the real pace.
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.off = time.Until(t)
+}
+
 // stack is one running bot with everything around it.
 type stack struct {
 	t      testing.TB

@@ -24,6 +24,10 @@ commands:
   demo-data   load the demo subscribers, offices and payment points (safe to repeat)
   offices import FILE.csv
               load or update offices and payment points from a CSV file (offices/CSV.md)
+  notify outage --city CITY [--until HH:MM] --text-file FILE [--dry-run] | --end ID
+              announce an outage to a city's subscribers (the running bot sends it), or end it
+  notify status
+              the notices by kind and state, the send rate, running broadcasts
 
 Settings come from environment variables: see README.md.
 `
@@ -54,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return demoData(ctx, getenv, stdout)
 	case "offices":
 		return officesCommand(ctx, args[1:], getenv, stdout, stderr)
+	case "notify":
+		return notifyCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

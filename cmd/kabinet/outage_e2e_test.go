@@ -87,7 +87,7 @@ func hostOf(t *testing.T, raw string) string {
 }
 
 // withHost is raw with its host:port replaced.
-func withHost(t *testing.T, raw, host string) string {
+func withHost(t testing.TB, raw, host string) string {
 	t.Helper()
 	u, err := url.Parse(raw)
 	if err != nil {

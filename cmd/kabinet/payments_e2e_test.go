@@ -81,7 +81,7 @@ func settle() { time.Sleep(10 * 100 * time.Millisecond) }
 
 // eventually polls cond (for conditions outside the emulator, such as the
 // database) until it holds.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {

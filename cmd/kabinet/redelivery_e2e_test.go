@@ -293,6 +293,9 @@ func crashWhileCodesAndTrust(t *testing.T, m mode) {
 		if err := store.Link(ctx, tr.u.ID, tr.account, 5); err != nil {
 			t.Fatal(err)
 		}
+		// Linked earlier, so they have talked to the bot: the notices
+		// about their accounts may reach them.
+		s.emu.OpenChat(tr.u)
 	}
 	byUpdate := map[int64]*subscriber{}
 
@@ -345,7 +348,7 @@ func crashWhileCodesAndTrust(t *testing.T, m mode) {
 	if !notHandled(ctx, s, rdb, prefix, c.update) {
 		t.Errorf("the update of the notice crash is %v and not in the intake, want it waiting to be handled", s.emu.UpdateStatus(c.update))
 	}
-	if notices(s, noticed.phone) == 0 {
+	if linkedSMS(s, noticed.phone) == 0 {
 		t.Errorf("the notice of the crash was not sent before it")
 	}
 	// The notice is an effect that follows the answer in the outbox: the
@@ -444,7 +447,7 @@ func crashWhileCodesAndTrust(t *testing.T, m mode) {
 		}
 		// The notice is never lost; like a reply, it goes twice only when
 		// a kill lands between the gateway taking it and its mark.
-		n := notices(s, l.phone)
+		n := linkedSMS(s, l.phone)
 		if n == 0 {
 			t.Errorf("%s: no 'account linked' SMS", l.number)
 		}
@@ -452,7 +455,7 @@ func crashWhileCodesAndTrust(t *testing.T, m mode) {
 	}
 	// The notice of the crash point was sent and marked before the kill:
 	// the update delivered again must not send it again.
-	if n := notices(s, noticed.phone); n != 1 {
+	if n := linkedSMS(s, noticed.phone); n != 1 {
 		t.Errorf("the notice of the crash point went out %d times, want once", n)
 	}
 	for _, tr := range trusters {
@@ -484,8 +487,8 @@ func crashWhileCodesAndTrust(t *testing.T, m mode) {
 	}
 }
 
-// notices counts the "account linked" SMS to phone.
-func notices(s *stack, phone string) int {
+// linkedSMS counts the "account linked" SMS to phone.
+func linkedSMS(s *stack, phone string) int {
 	n := 0
 	for _, m := range s.sms.Messages(phone) {
 		if strings.Contains(m.Text, "привязан аккаунт Telegram") {

@@ -24,11 +24,11 @@ var (
 
 // kabinetBinary builds the kabinet command once per test run, for tests that must
 // kill a real process.
-func kabinetBinary(t *testing.T) string { return buildKabinet(t, "") }
+func kabinetBinary(t testing.TB) string { return buildKabinet(t, "") }
 
 // buildKabinet builds the kabinet command with these build tags, once per
 // test run and tags.
-func buildKabinet(t *testing.T, tags string) string {
+func buildKabinet(t testing.TB, tags string) string {
 	t.Helper()
 	buildsMu.Lock()
 	defer buildsMu.Unlock()
@@ -51,7 +51,7 @@ func buildKabinet(t *testing.T, tags string) string {
 // URL moved there): a port picked when the test began may have been taken
 // by another test while the binary was built or the last process died.
 // The webhook is set again at every start, so Telegram follows.
-func withFreshAddr(t *testing.T, env map[string]string) map[string]string {
+func withFreshAddr(t testing.TB, env map[string]string) map[string]string {
 	t.Helper()
 	out := make(map[string]string, len(env))
 	for k, v := range env {
@@ -70,7 +70,7 @@ type process struct {
 	logs *syncBuffer
 }
 
-func startProcess(t *testing.T, env map[string]string, logs *syncBuffer) *process {
+func startProcess(t testing.TB, env map[string]string, logs *syncBuffer) *process {
 	t.Helper()
 	cmd := exec.Command(kabinetBinary(t), "serve")
 	cmd.Env = os.Environ()

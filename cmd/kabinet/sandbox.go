@@ -22,6 +22,7 @@ import (
 	"github.com/kabinet-bot/kabinet/config"
 	"github.com/kabinet-bot/kabinet/emulator"
 	"github.com/kabinet-bot/kabinet/internal/app"
+	"github.com/kabinet-bot/kabinet/notices"
 	"github.com/kabinet-bot/kabinet/sandbox"
 	"github.com/kabinet-bot/kabinet/sms"
 )
@@ -227,6 +228,9 @@ func sandboxEnv(getenv func(string) string, emu *emulator.Server, supportChat in
 		// Pay links are signed; the sandbox's are never checked by a real
 		// payment page, so any secret of its own will do.
 		"PAY_LINK_SECRET": hex.EncodeToString(paySecret[:]),
+		// Turned on in 🔔 Уведомления, Сергей's low-balance notices come
+		// within a minute instead of at the next hourly scan.
+		"NOTIFY_SCAN_INTERVAL": "30s",
 	}
 	return func(name string) string {
 		if v, ok := set[name]; ok {
@@ -261,6 +265,25 @@ func sandboxPersonas(ctx context.Context, pool *pgxpool.Pool, maxAccounts int) (
 	}
 	if err := store.SetCurrent(ctx, linked.ID, firstID); err != nil {
 		return nil, fmt.Errorf("sandbox persona: %w", err)
+	}
+	// Сергей's chat starts empty, as every chat of the page does, so the
+	// notices that his low balances are owed would find no chat: his
+	// low-balance notices start off (🔔 Уведомления turns them on, and
+	// the next scan sends them).
+	prefs := notices.NewStore(pool, 0)
+	for _, number := range linkedAccounts {
+		acc, err := store.AccountByNumber(ctx, number)
+		if err != nil {
+			return nil, fmt.Errorf("sandbox persona: demo account %s: %w", number, err)
+		}
+		p, err := prefs.NoticePrefs(ctx, linked.ID, acc.ID)
+		if err == nil {
+			p.Low = false
+			err = prefs.SetNoticePrefs(ctx, linked.ID, acc.ID, p)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sandbox persona: notices of %s: %w", number, err)
+		}
 	}
 
 	ru := emulator.User{ID: sandbox.RandomUserID(), FirstName: "Анна", LanguageCode: "ru", PhoneNumber: linkedPhone}

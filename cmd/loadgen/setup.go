@@ -22,6 +22,7 @@ import (
 	"github.com/kabinet-bot/kabinet/billing/postgres"
 	"github.com/kabinet-bot/kabinet/emulator"
 	"github.com/kabinet-bot/kabinet/internal/app"
+	"github.com/kabinet-bot/kabinet/notices"
 )
 
 // database is the run's own PostgreSQL database: migrated, with the demo
@@ -89,9 +90,22 @@ SELECT current_setting('max_connections')::int - current_setting('superuser_rese
 	if len(accounts) == 0 {
 		return nil, errors.New("the demo data has no open accounts")
 	}
+	// A subscriber's low-balance notice (1000000002's money lasts 3 days)
+	// would be a bot message in the chat that answers no update of the
+	// load: they are off, as a person may turn them off in 🔔 Уведомления.
+	prefs := notices.NewStore(pool, 0)
 	for i, user := range users {
-		if err := store.Link(ctx, user.ID, accounts[i%len(accounts)], 5); err != nil {
+		acc := accounts[i%len(accounts)]
+		if err := store.Link(ctx, user.ID, acc, 5); err != nil {
 			return nil, fmt.Errorf("link a subscriber: %w", err)
+		}
+		p, err := prefs.NoticePrefs(ctx, user.ID, acc)
+		if err == nil {
+			p.Low = false
+			err = prefs.SetNoticePrefs(ctx, user.ID, acc, p)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("a subscriber's notices: %w", err)
 		}
 	}
 	return db, nil

@@ -31,6 +31,7 @@ import (
 	"github.com/kabinet-bot/kabinet/dialogs"
 	"github.com/kabinet-bot/kabinet/locales"
 	"github.com/kabinet-bot/kabinet/metrics"
+	"github.com/kabinet-bot/kabinet/notices"
 	"github.com/kabinet-bot/kabinet/offices"
 	"github.com/kabinet-bot/kabinet/otp"
 	"github.com/kabinet-bot/kabinet/payments"
@@ -62,6 +63,11 @@ type Hooks struct {
 	// between. serve closes it when it stops.
 	Listener net.Listener
 }
+
+// noticeSenders is how many notices one instance has in flight at once:
+// each waits for its slot of the one rate every instance shares, so this
+// only hides the Bot API's round trip (4 × 1/RTT ≫ 30 a second).
+const noticeSenders = 4
 
 // Run is `kabinet serve`: it runs the bot until ctx is cancelled, then
 // finishes the updates in hand and returns. Settings come from getenv,
@@ -146,6 +152,8 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 		return text.T(lang, "sms_code", map[string]any{"Code": code})
 	}, cfg.CodeSecret, prefix, now)
 	billingStore := postgres.New(pool)
+	billingStore.SetClock(now) // PaidUntil is computed at serve's clock
+	noticeStore := notices.NewStore(pool, cfg.NotifyDaysBefore)
 	// codes also sends the "account linked" notice: once per event, with the
 	// same Redis mark a redelivered update finds.
 	dlgCodes, notifier, trust, err := crashPoints(getenv, log, codes, codes, billingStore)
@@ -165,6 +173,7 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 		return err
 	}
 	engine.WithPayments(payer, trust, dialogs.PayConfig{Limit: cfg.PayLimit, Trust: trustSettings(cfg)})
+	engine.WithNotices(noticeStore, payer, dialogs.NoticesConfig{BotUsername: me.Username})
 	engine.WithSelfService(selfServiceBilling(cfg, billingStore), charts.Drawer{}, dialogs.SelfServiceConfig{Freeze: freezeRules(cfg)})
 	billingStore.RegisterSelfServiceMetrics(reg)
 	hours, _ := support.ParseHours(cfg.SupportHours) // checked by config.Load
@@ -286,7 +295,13 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 	pushes := ratelimit.New(rdb, prefix, ratelimit.Limit{Rate: float64(cfg.NotifyRate), Burst: 1})
 	pusher := bot.NewNotifier(api, store, pushes, log)
 	pusher.SetPaidBroadcast(cfg.NotifyPaidBroadcast)
-	scheduler := payments.NewScheduler(billingStore, pusher, text, cfg.SchedulerPoll, cfg.TimeZone, now, log)
+	scheduler := notices.NewScheduler(billingStore, pusher, text, cfg.SchedulerPoll, cfg.TimeZone, now, log).
+		WithNotices(noticeStore, billingStore, notices.Config{
+			DaysBefore: cfg.NotifyDaysBefore, Quiet: cfg.NotifyQuiet, ScanInterval: cfg.NotifyScanInterval,
+			Rate: float64(cfg.NotifyRate), Senders: noticeSenders,
+		})
+	scheduler.SetInstance(cfg.InstanceID)
+	scheduler.RegisterMetrics(reg)
 	schedulerCtx, stopScheduler := context.WithCancel(ctx)
 	defer stopScheduler()
 	schedulerDone := make(chan struct{})

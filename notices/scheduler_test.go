@@ -1,4 +1,4 @@
-package payments
+package notices
 
 import (
 	"context"
@@ -269,7 +269,7 @@ func TestTrustReminderAndExpiry(t *testing.T) {
 		if msg.chat == 101 && !strings.Contains(msg.text, "заканчивается завтра, 28 ноября, в 14:00") {
 			t.Errorf("reminder %q", msg.text)
 		}
-		if len(msg.buttons) != 1 || msg.buttons[0][0].Data != fmt.Sprintf("payn:%d", e.acc) {
+		if len(msg.buttons) != 2 || msg.buttons[0][0].Data != fmt.Sprintf("payn:%d", e.acc) || msg.buttons[1][0].Data != fmt.Sprintf("nx:trust:%d", e.acc) {
 			t.Errorf("reminder buttons %+v", msg.buttons)
 		}
 	}

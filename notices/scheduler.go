@@ -1,4 +1,4 @@
-package payments
+package notices
 
 import (
 	"context"
@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kabinet-bot/kabinet/billing"
 )
@@ -24,26 +27,6 @@ import (
 // survives restarts because it is the data itself), sends with no
 // transaction open, records each outcome in a second short statement, and
 // LISTEN/NOTIFY wakes it the moment a payment arrives.
-
-// Button is an inline button on a message the scheduler sends: a callback
-// (Data) or a link (URL).
-type Button struct {
-	Text string
-	Data string
-	URL  string
-}
-
-// Messenger sends a Telegram message to a private chat (whose id is the
-// user's id). The bot package implements it with its sender; an error means
-// the message did not go out and the notice is tried again later.
-type Messenger interface {
-	Send(ctx context.Context, chatID int64, text string, buttons [][]Button) error
-}
-
-// Texts renders a message of the locales catalog; *locales.Catalog implements it.
-type Texts interface {
-	T(lang, id string, data map[string]any) string
-}
 
 // ScheduleStore is the scheduler's view of billing; billing/postgres
 // implements it. Every method is one short transaction that never waits
@@ -81,6 +64,13 @@ type Scheduler struct {
 	// a claim keeps other instances off a row (see defaultLease).
 	owner string
 	lease time.Duration
+	slot  string // INSTANCE_ID, when set (SetInstance)
+
+	// notices is the notices table's part (WithNotices); nil: only the
+	// payment and trust pushes.
+	notices *lowNotices
+	// outcomes counts notices by kind and result (RegisterMetrics).
+	outcomes *prometheus.CounterVec
 }
 
 // defaultLease is how long a claimed row is kept from other instances. A
@@ -123,9 +113,28 @@ func instanceName() string {
 	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b))
 }
 
+// SetInstance names the deployment slot this scheduler runs in
+// (INSTANCE_ID): its claims are named after it, and at start it takes over
+// at once what an earlier process of the same slot claimed and did not
+// finish (it was killed), instead of waiting for those leases to run out.
+func (s *Scheduler) SetInstance(id string) {
+	if id == "" || strings.Contains(id, "/") {
+		return
+	}
+	s.slot = id
+	s.owner = id + "/" + s.owner
+}
+
 // Run works until ctx ends. Failures are logged and retried at the next
 // round: the state is in the database, so nothing is lost.
 func (s *Scheduler) Run(ctx context.Context) error {
+	if s.slot != "" && s.notices != nil {
+		if n, err := s.notices.store.takeOver(ctx, s.slot, s.owner); err != nil {
+			s.log.Warn("notices: a predecessor's claims not taken over; their leases run out instead", "event", "takeover_failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("notices: took over a predecessor's claims", "event", "takeover", "rows", n)
+		}
+	}
 	wake := make(chan struct{}, 1)
 	go func() {
 		for ctx.Err() == nil {
@@ -138,6 +147,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			}
 		}
 	}()
+	if s.notices != nil {
+		go s.runScans(ctx)
+		go s.runProgress(ctx, progressEvery)
+	}
 	tick := time.NewTicker(s.poll)
 	defer tick.Stop()
 	for {
@@ -180,10 +193,20 @@ func (s *Scheduler) RunOnce(ctx context.Context) error {
 	}
 	for {
 		n, err := s.remindTrust(ctx, now)
-		if err != nil || n < batch {
+		if err != nil {
+			return err
+		}
+		if n < batch {
+			break
+		}
+	}
+	for s.notices != nil {
+		n, err := s.sendDue(ctx)
+		if err != nil || n < batch || ctx.Err() != nil {
 			return err
 		}
 	}
+	return nil
 }
 
 // pushNotices claims a batch of due notices, sends them and records each
@@ -266,44 +289,52 @@ func runClaimed[T any](ctx context.Context, s *Scheduler, deadline time.Time, cl
 }
 
 func (s *Scheduler) sendNotice(ctx context.Context, n billing.PaymentNotice) error {
-	lang := langOr(n.Language)
-	text := s.text.T(lang, "payment_received", map[string]any{
-		"Amount":  n.Amount.Format(lang),
-		"Balance": n.Balance.Format(lang),
-		"Number":  n.AccountNumber,
-	})
-	if err := s.msg.Send(ctx, n.TelegramUserID, text, nil); err != nil {
+	if ok, err := s.wanted(ctx, n.TelegramUserID, n.AccountID, TopicPayment); err != nil || !ok {
+		return err // nil: turned off, which counts as done
+	}
+	m := PaymentMessage(s.text, n)
+	err := s.msg.Send(ctx, n.TelegramUserID, m.Text, m.Buttons)
+	switch {
+	case errors.Is(err, ErrUnreachable):
+		s.count("payment", "blocked")
+	case err != nil:
+		s.count("payment", "retry")
 		s.log.Warn("payment notice not sent", "event", "notice_failed", "payment", n.PaymentID, "attempts", n.Attempts+1, "err", err)
 		return err
+	default:
+		s.count("payment", "sent")
 	}
 	return nil
 }
 
 func (s *Scheduler) sendReminder(ctx context.Context, r billing.TrustReminder) error {
+	if ok, err := s.wanted(ctx, r.Recipient.UserID, r.AccountID, TopicTrust); err != nil || !ok {
+		return err
+	}
 	loc := s.loc
 	if l, err := time.LoadLocation(r.TimeZone); err == nil && r.TimeZone != "" {
 		loc = l
 	}
-	end := r.ExpiresAt.In(loc)
-	lang := langOr(r.Recipient.Language)
-	date := s.text.T(lang, "date_day_month", map[string]any{"Day": end.Day(), "Month": s.text.T(lang, fmt.Sprintf("month_%d", int(end.Month())), nil)})
-	text := s.text.T(lang, "trust_reminder", map[string]any{
-		"Amount": r.Amount.Format(lang),
-		"Number": r.AccountNumber,
-		"Date":   date,
-		"Time":   end.Format("15:04"),
-	})
-	buttons := [][]Button{{{Text: s.text.T(lang, "btn_pay", nil), Data: fmt.Sprintf("payn:%d", r.AccountID)}}}
-	if err := s.msg.Send(ctx, r.Recipient.UserID, text, buttons); err != nil {
+	m := ReminderMessage(s.text, r, loc)
+	err := s.msg.Send(ctx, r.Recipient.UserID, m.Text, m.Buttons)
+	switch {
+	case errors.Is(err, ErrUnreachable):
+		s.count("trust", "blocked")
+	case err != nil:
+		s.count("trust", "retry")
 		s.log.Warn("trust reminder not sent", "event", "reminder_failed", "trust", r.ID, "attempts", r.Attempts+1, "err", err)
 		return err
+	default:
+		s.count("trust", "sent")
 	}
 	return nil
 }
 
-func langOr(lang string) string {
-	if lang == "" {
-		return "ru"
+// wanted asks the notices' settings whether the person wants this topic of
+// the account (yes when the scheduler runs without them).
+func (s *Scheduler) wanted(ctx context.Context, userID, accountID int64, topic Topic) (bool, error) {
+	if s.notices == nil {
+		return true, nil
 	}
-	return lang
+	return s.notices.store.wants(ctx, userID, accountID, topic)
 }
