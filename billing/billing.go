@@ -185,8 +185,9 @@ func LastDay(until, now time.Time, loc *time.Location) time.Time {
 // PaidUntil is the billing's rule for when the money runs out, the one
 // billing/postgres's cycle applies (RunCycle): the monthly charge (tariff
 // and services) is taken on the charge day, at its start in loc, for the
-// month ahead, and an account left below zero is blocked; a trust
-// payment's sum is taken back at its end, which blocks it likewise. balance
+// month ahead, and an account left below zero is blocked, unless a trust
+// payment runs: that keeps the service on to its end, when its sum is
+// taken back and a balance below zero blocks the account. balance
 // includes a running trust payment's sum; next is the next charge day. The
 // answer is the instant of the first of those events that leaves the
 // balance below zero: the service stops then.
@@ -209,7 +210,9 @@ func PaidUntil(balance, charge money.Amount, next time.Time, chargeDay int, trus
 			continue
 		}
 		balance -= charge
-		if balance < 0 {
+		// A trust payment keeps the service on until its end, whatever
+		// a charge meanwhile leaves: its end judges the balance then.
+		if balance < 0 && trustEnd.IsZero() {
 			return next
 		}
 		next = Account{ChargeDay: chargeDay}.NextChargeDate(next, loc)

@@ -620,8 +620,11 @@ ON CONFLICT (key) DO NOTHING`, id, fmt.Sprintf("m:%d:%s", id, next.Format(time.D
 		}
 		_, err = tx.Exec(ctx, `
 UPDATE accounts SET balance = $2::bigint, charged_until = $3::date,
-    status = CASE WHEN status = 'active' AND $2::bigint < 0 THEN 'blocked' ELSE status END,
-    blocked_at = CASE WHEN status = 'active' AND $2::bigint < 0 THEN $4::timestamptz ELSE blocked_at END
+    -- A running trust payment keeps the service on to its end (ExpireTrust
+    -- blocks then if the balance is still below zero), as it promised.
+    status = CASE WHEN status = 'active' AND $2::bigint < 0 AND NOT trusted THEN 'blocked' ELSE status END,
+    blocked_at = CASE WHEN status = 'active' AND $2::bigint < 0 AND NOT trusted THEN $4::timestamptz ELSE blocked_at END
+FROM (SELECT EXISTS (SELECT 1 FROM trust_payments WHERE account_id = $1 AND ended_at IS NULL) AS trusted) tr
 WHERE id = $1`, id, balance, next.Format(time.DateOnly), now)
 		return err
 	})

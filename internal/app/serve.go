@@ -342,6 +342,7 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 		runErr = fmt.Errorf("http server: %w", err)
 	case err := <-pollErr:
 		runErr = err
+		pollErr = nil // it has returned: nothing more will come
 	}
 	// Graceful shutdown: stop taking updates, finish those in hand. /readyz
 	// says so from now on, while the HTTP server still answers.
