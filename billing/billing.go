@@ -48,7 +48,7 @@ type Account struct {
 	Balance    money.Amount
 	Tariff     Tariff
 	Services   []Service
-	ChargeDay  int       // day of month the monthly fee is charged (1..28)
+	ChargeDay  int       // day of month the monthly fee is charged (1..31; a shorter month's last day stands for the days it lacks)
 	BlockedAt  time.Time // when the account was blocked for debt (zero if not)
 	OpenedAt   time.Time
 	TimeZone   string // IANA zone of the account's city, for dates shown to the subscriber
@@ -230,19 +230,28 @@ func CalendarDays(from, to time.Time) int {
 	return int(b.Sub(a).Hours() / 24)
 }
 
-// NextChargeDate is the next date (in loc) on or after now when the monthly
-// fee is charged.
+// NextChargeDate is the next date (in loc) after now when the monthly fee
+// is charged. A charge day past the end of a shorter month (the 31st in
+// April, the 29th in February) falls on that month's last day, as
+// billings charge a contract signed on the 31st.
 func (a Account) NextChargeDate(now time.Time, loc *time.Location) time.Time {
 	day := a.ChargeDay
-	if day < 1 || day > 28 {
+	if day < 1 || day > 31 {
 		day = 1
 	}
 	n := now.In(loc)
-	d := time.Date(n.Year(), n.Month(), day, 0, 0, 0, 0, loc)
+	d := chargeDateIn(n.Year(), n.Month(), day, loc)
 	if !d.After(n) {
-		d = d.AddDate(0, 1, 0)
+		d = chargeDateIn(n.Year(), n.Month()+1, day, loc)
 	}
 	return d
+}
+
+// chargeDateIn is the charge day's date in a month (time.Date normalises
+// a month of 13 to January of the next year).
+func chargeDateIn(year int, month time.Month, day int, loc *time.Location) time.Time {
+	last := time.Date(year, month+1, 0, 0, 0, 0, 0, loc).Day()
+	return time.Date(year, month, min(day, last), 0, 0, 0, 0, loc)
 }
 
 // MaskPhone hides all but the last two digits of a Russian phone number:

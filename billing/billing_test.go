@@ -99,3 +99,27 @@ func TestPaidUntilIsTheFirstChargeNotCovered(t *testing.T) {
 		}
 	}
 }
+
+func TestNextChargeDateFallsOnAShortMonthsLastDay(t *testing.T) {
+	msk := time.FixedZone("MSK", 3*3600)
+	day := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 12, 0, 0, 0, msk) }
+	for _, c := range []struct {
+		chargeDay int
+		now       time.Time
+		want      string
+	}{
+		{5, day(2026, 12, 1), "2026-12-05"},
+		{5, day(2026, 12, 5), "2027-01-05"}, // charged today: the next is a month on
+		{31, day(2027, 1, 15), "2027-01-31"},
+		{31, day(2027, 1, 31), "2027-02-28"},
+		{30, day(2028, 2, 10), "2028-02-29"}, // a leap year
+		{31, day(2027, 4, 2), "2027-04-30"},
+		{31, day(2027, 4, 30), "2027-05-31"},
+		{29, day(2026, 12, 30), "2027-01-29"}, // across the year
+	} {
+		got := billing.Account{ChargeDay: c.chargeDay}.NextChargeDate(c.now, msk).Format(time.DateOnly)
+		if got != c.want {
+			t.Errorf("charge day %d on %s: next charge %s, want %s", c.chargeDay, c.now.Format(time.DateOnly), got, c.want)
+		}
+	}
+}

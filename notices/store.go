@@ -198,8 +198,9 @@ func (s *Store) pageBounds(ctx context.Context, after int64, size int) (last int
 // blocked within BlockedRecent, or active with less of their own money than
 // the next monthly charge and that charge (or a trust payment's end) within
 // 8 days: a superset of those whose money runs out within 7 days (the day
-// count taken modulo 28, never more than the real one), which the rules
-// then judge exactly.
+// count taken modulo 28 from a charge day counted at most the 28th, never
+// more than the real one, also when a shorter month moves the 29th-31st to
+// its last day), which the rules then judge exactly.
 func (s *Store) candidates(ctx context.Context, after, last int64, now time.Time, zones *zoneCache) (_ []candidate, err error) {
 	defer wrap(&err, "scan candidates")
 	rows, _ := s.pool.Query(ctx, `
@@ -220,7 +221,7 @@ WHERE a.id > $1 AND a.id <= $2
   AND (a.status = 'blocked' AND a.blocked_at > $3::timestamptz - interval '48 hours'
        OR a.status = 'active' AND t.monthly_fee + coalesce(sv.fee, 0) > 0
           AND a.balance - coalesce(tp.amount, 0) < t.monthly_fee + coalesce(sv.fee, 0)
-          AND (((a.charge_day - extract(day FROM $3::timestamptz AT TIME ZONE c.time_zone)::int) % 28 + 28) % 28 <= 8
+          AND (((least(a.charge_day, 28) - extract(day FROM $3::timestamptz AT TIME ZONE c.time_zone)::int) % 28 + 28) % 28 <= 8
                OR tp.expires_at < $3::timestamptz + interval '9 days'))
   AND (EXISTS (SELECT 1 FROM telegram_links l WHERE l.account_id = a.id)
        OR EXISTS (SELECT 1 FROM trusted_persons tr WHERE tr.account_id = a.id))

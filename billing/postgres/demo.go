@@ -34,8 +34,8 @@ type demoAccount struct {
 	// RunsOut, when set, moves the charge day to RunsOut days after the
 	// day of loading, so that a balance below the monthly charge lasts
 	// RunsOut-1 more days («3 дня») whenever the demo is loaded (the
-	// billing charges monthly on the charge day: billing.PaidUntil). A
-	// charge day is 1 to 28: near a month's end it is the 28th, and lasts less.
+	// billing charges monthly on the charge day: billing.PaidUntil), on
+	// any day of the month.
 	RunsOut  int
 	OpenedAt string // date the contract was signed
 	// BlockedDaysAgo is how long ago a blocked account was blocked for debt.
@@ -185,9 +185,15 @@ var moscowTime = time.FixedZone("MSK", 3*60*60)
 // their demo id, the demo accounts get their demo balance, status and
 // services back, and the payment dates move to be recent again. Telegram
 // links and other accounts are left alone.
-func LoadDemo(ctx context.Context, pool *pgxpool.Pool) (err error) {
+func LoadDemo(ctx context.Context, pool *pgxpool.Pool) error {
+	return LoadDemoAt(ctx, pool, time.Now())
+}
+
+// LoadDemoAt is LoadDemo as if it were loaded at now: dates move relative
+// to it (a test loads the demo on every day of a month).
+func LoadDemoAt(ctx context.Context, pool *pgxpool.Pool, now time.Time) (err error) {
 	defer wrap(&err, "load demo")
-	now := time.Now().In(moscowTime)
+	now = now.In(moscowTime)
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, moscowTime)
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		for _, t := range demoTariffs {
@@ -226,7 +232,7 @@ ON CONFLICT (name) DO UPDATE SET monthly_fee = EXCLUDED.monthly_fee, kind = EXCL
 
 func loadDemoAccount(ctx context.Context, tx pgx.Tx, a demoAccount, today time.Time) error {
 	if a.RunsOut > 0 {
-		a.ChargeDay = min(today.AddDate(0, 0, a.RunsOut).Day(), 28)
+		a.ChargeDay = today.AddDate(0, 0, a.RunsOut).Day()
 	}
 	openedAt, err := time.ParseInLocation(time.DateOnly, a.OpenedAt, moscowTime)
 	if err != nil {

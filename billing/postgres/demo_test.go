@@ -124,6 +124,38 @@ VALUES ($1, 100, 'card', 'billing', 'real-1', now())`, a.ID)
 	}
 }
 
+// TestDemoMoneyLastsTheSameOnEveryDayOfTheMonth: the accounts whose money
+// runs out soon say 0, 1, 3 and 5 days whatever day the demo is loaded on,
+// also near the end of a month of 28, 29, 30 or 31 days.
+func TestDemoMoneyLastsTheSameOnEveryDayOfTheMonth(t *testing.T) {
+	s, pool := loadDemo(t)
+	ctx := context.Background()
+	numbers := demoNumbers(t, pool)
+	start := time.Date(2027, 1, 20, 10, 0, 0, 0, time.UTC)
+	for d := 0; d < 45; d++ { // late January, all of February, into March
+		now := start.AddDate(0, 0, d)
+		if err := postgres.LoadDemoAt(ctx, pool, now); err != nil {
+			t.Fatal(err)
+		}
+		days := map[int]bool{}
+		for _, n := range numbers {
+			a, err := s.AccountByNumber(ctx, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Status == billing.StatusActive && a.Trust == nil {
+				a.PaidUntil = time.Time{} // as of now, not of the clock the store read it by
+				days[a.Forecast(now, time.UTC).DaysLeft] = true
+			}
+		}
+		for _, want := range []int{0, 1, 3, 5} {
+			if !days[want] {
+				t.Errorf("loaded on %s: no account whose money lasts %d days", now.Format(time.DateOnly), want)
+			}
+		}
+	}
+}
+
 // TestDemoShowsEverything checks that the demo has a subscriber for every
 // situation the bot explains.
 func TestDemoShowsEverything(t *testing.T) {
