@@ -26,6 +26,7 @@ var Migrations = pgmigrate.Source{
 		"004_trust_grant_key.sql":        "004_trust_grant_key.sql",
 		"005_trust_reminders_queued.sql": "005_scheduler_leases.sql",
 		"020_selfservice.sql":            "020_selfservice.sql",
+		"021_charge_day_31.sql":          "021_charge_day_31.sql",
 	},
 }
 
