@@ -122,3 +122,71 @@ type PaymentNotice struct {
 	PaidAt         time.Time
 	Attempts       int // failed sends so far
 }
+
+// TrustFacts is what the trust-payment rules look at, as a billing knows it
+// at the moment of the request.
+type TrustFacts struct {
+	Status  Status
+	Balance money.Amount
+	// MonthlyCharge is the tariff's and the services' monthly fees.
+	MonthlyCharge money.Amount
+	// UsedThisMonth: a trust payment was granted in the calendar month of
+	// the request (TrustMonth).
+	UsedThisMonth bool
+	// TrustedBefore: any trust payment was ever granted to the account.
+	TrustedBefore bool
+	// PaidSinceTrust: a real payment (not a trust payment) arrived after
+	// the last trust payment was granted.
+	PaidSinceTrust bool
+}
+
+// TrustMonth is the first day of now's calendar month in the provider's
+// time zone: "once per calendar month" is judged by it.
+func TrustMonth(now time.Time, set TrustSettings) time.Time {
+	loc := set.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	local := now.In(loc)
+	return time.Date(local.Year(), local.Month(), 1, 0, 0, 0, 0, loc)
+}
+
+// CheckTrust applies the trust-payment rules to the facts, in the order a
+// subscriber understands them: the account's state, then the balance, then
+// the month, then the payment since the last trust payment. It returns what
+// a grant at now gives (AccountID left for the caller), or a *TrustRefusal.
+// Every billing adapter calls it with the facts it holds, under its own
+// lock when it grants.
+func CheckTrust(f TrustFacts, now time.Time, set TrustSettings) (TrustOffer, error) {
+	switch {
+	case f.Status == StatusFrozen:
+		return TrustOffer{}, &TrustRefusal{Reason: TrustFrozen}
+	case f.Status == StatusClosed:
+		return TrustOffer{}, &TrustRefusal{Reason: TrustClosed}
+	case f.Status != StatusBlocked && f.Balance >= f.MonthlyCharge:
+		return TrustOffer{}, &TrustRefusal{Reason: TrustBalanceEnough}
+	case f.UsedThisMonth:
+		return TrustOffer{}, &TrustRefusal{Reason: TrustUsedThisMonth, From: TrustMonth(now, set).AddDate(0, 1, 0)}
+	case set.RequirePayment && f.TrustedBefore && !f.PaidSinceTrust:
+		return TrustOffer{}, &TrustRefusal{Reason: TrustNoPayment}
+	}
+	amount := set.Amount
+	if amount <= 0 {
+		amount = f.MonthlyCharge
+	}
+	if amount <= 0 {
+		// Nothing is charged on this tariff: nothing to trust.
+		return TrustOffer{}, &TrustRefusal{Reason: TrustBalanceEnough}
+	}
+	days := set.Days
+	if days <= 0 {
+		days = 3
+	}
+	return TrustOffer{
+		Amount:    amount,
+		Fee:       set.Fee,
+		GrantedAt: now,
+		ExpiresAt: now.Add(time.Duration(days) * 24 * time.Hour),
+		Balance:   f.Balance + amount - set.Fee,
+	}, nil
+}

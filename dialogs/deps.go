@@ -9,13 +9,16 @@ import (
 	"github.com/kabinet-bot/kabinet/money"
 )
 
-// Accounts is what the dialogs need from the billing system. It is declared
-// here, where it is used, so that a provider with another billing system
-// implements exactly this and nothing more; billing/postgres implements it.
+// Accounts is what the dialogs need to know about a person's accounts. It
+// is declared here, where it is used. Two parts answer it: what a billing
+// system holds (BillingAccounts) and what Kabinet keeps for itself, which
+// accounts a Telegram user linked and which is current (Links);
+// NewAccounts composes them, and tests may fake the whole.
 //
 // Every method that takes a userID and an accountID answers only for an
 // account linked to that Telegram user (billing.ErrNotFound otherwise): that
-// is the authorisation check for every button that names an account.
+// is the authorisation check for every button that names an account, made
+// in one place (NewAccounts' LinkedAccount).
 type Accounts interface {
 	// AccountByNumber finds an account by its number (ASCII digits).
 	AccountByNumber(ctx context.Context, number string) (billing.Account, error)
@@ -37,6 +40,43 @@ type Accounts interface {
 	SetCurrent(ctx context.Context, userID, accountID int64) error
 	// RecentPayments lists the last n payments to an account, newest first.
 	RecentPayments(ctx context.Context, accountID int64, n int) ([]billing.Payment, error)
+	// Language returns the language the user chose with /language ("" if never chosen).
+	Language(ctx context.Context, userID int64) (string, error)
+	// SetLanguage stores the user's language choice.
+	SetLanguage(ctx context.Context, userID int64, lang string) error
+}
+
+// BillingAccounts is what a billing system answers about accounts and
+// their payments: a provider with another billing implements exactly this
+// (billing/postgres is the demo's). It knows nothing of Telegram users.
+type BillingAccounts interface {
+	// AccountByNumber finds an account by its number (ASCII digits), whatever its status.
+	AccountByNumber(ctx context.Context, number string) (billing.Account, error)
+	// AccountByID finds an account by the billing's id (billing.ErrNotFound if there is none).
+	AccountByID(ctx context.Context, id int64) (billing.Account, error)
+	// AccountsByPhone lists the open (not closed) accounts whose contract phone is phone (E.164), oldest first.
+	AccountsByPhone(ctx context.Context, phone string) ([]billing.Account, error)
+	// RecentPayments lists the last n payments to an account, newest first.
+	RecentPayments(ctx context.Context, accountID int64, n int) ([]billing.Payment, error)
+}
+
+// Links is Kabinet's own record of a Telegram user's accounts, by the
+// billing's ids: which are linked, which is current, and the language the
+// user chose. kabinetdb.Links implements it in PostgreSQL.
+type Links interface {
+	// LinkedIDs lists the linked accounts' ids, oldest link first.
+	LinkedIDs(ctx context.Context, userID int64) ([]int64, error)
+	// IsLinked says whether the account is linked to the user.
+	IsLinked(ctx context.Context, userID, accountID int64) (bool, error)
+	// CurrentID is the current account's id (billing.ErrNotFound if none is linked).
+	CurrentID(ctx context.Context, userID int64) (int64, error)
+	// Link links an account (found in the billing) and makes it current;
+	// billing.ErrLinkLimit when the user already has max other accounts.
+	Link(ctx context.Context, userID, accountID int64, max int) error
+	// Unlink removes the link (billing.ErrNotFound if there is none).
+	Unlink(ctx context.Context, userID, accountID int64) error
+	// SetCurrent makes a linked account current (billing.ErrNotFound if not linked).
+	SetCurrent(ctx context.Context, userID, accountID int64) error
 	// Language returns the language the user chose with /language ("" if never chosen).
 	Language(ctx context.Context, userID int64) (string, error)
 	// SetLanguage stores the user's language choice.

@@ -16,6 +16,7 @@ import (
 	"github.com/kabinet-bot/kabinet/billing/postgres"
 	"github.com/kabinet-bot/kabinet/billing/postgres/pgtest"
 	"github.com/kabinet-bot/kabinet/dialogs"
+	"github.com/kabinet-bot/kabinet/kabinetdb"
 	"github.com/kabinet-bot/kabinet/locales"
 	"github.com/kabinet-bot/kabinet/money"
 	"github.com/kabinet-bot/kabinet/payments"
@@ -36,7 +37,10 @@ type payHarness struct {
 	*harness
 	pool  *pgxpool.Pool
 	store *postgres.Store
-	acc   int64
+	// accounts are the dialogs' accounts as serve composes them: the demo
+	// billing's, and the links in Kabinet's tables.
+	accounts dialogs.Accounts
+	acc      int64
 }
 
 func newPayHarness(t *testing.T, provider payments.Provider) *payHarness {
@@ -44,13 +48,14 @@ func newPayHarness(t *testing.T, provider payments.Provider) *payHarness {
 	pool, _ := pgtest.New(t)
 	store := postgres.New(pool)
 	store.SetClock(func() time.Time { return payNow })
-	h := &payHarness{harness: &harness{t: t, lang: "ru"}, pool: pool, store: store}
+	h := &payHarness{harness: &harness{t: t, lang: "ru"}, pool: pool, store: store,
+		accounts: dialogs.NewAccounts(store, kabinetdb.NewLinks(pool))}
 	if _, err := pool.Exec(context.Background(), `INSERT INTO tariffs (name, monthly_fee) VALUES ('Тест', 50000)`); err != nil {
 		t.Fatal(err)
 	}
 	h.acc = h.addAccount("1000234567", billing.StatusActive, money.Rub(120))
 	h.link(h.acc)
-	h.eng = dialogs.New(store, nil, nil, locales.MustLoad(), dialogs.Config{MaxAccounts: 5, Location: moscow, Secret: []byte("k")},
+	h.eng = dialogs.New(h.accounts, nil, nil, locales.MustLoad(), dialogs.Config{MaxAccounts: 5, Location: moscow, Secret: []byte("k")},
 		func() time.Time { return payNow }, slog.New(slog.NewTextHandler(io.Discard, nil))).
 		WithPayments(payments.NewPayer(provider, autopayURL), store, dialogs.PayConfig{Trust: billing.DefaultTrustSettings(moscow)})
 	return h
@@ -70,7 +75,7 @@ RETURNING id`, number, string(status), int64(balance)).Scan(&id); err != nil {
 
 func (h *payHarness) link(id int64) {
 	h.t.Helper()
-	if err := h.store.Link(context.Background(), user, id, 5); err != nil {
+	if err := kabinetdb.NewLinks(h.pool).Link(context.Background(), user, id, 5); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -163,7 +168,7 @@ func TestPayByYooKassa(t *testing.T) {
 	// The provider needs the harness's store: build the engine again with it.
 	h := newPayHarness(t, nil)
 	provider := payments.NewYooKassaProvider(payments.NewYooKassa(fake.URL, "shop", "secret", nil), h.store, "https://t.me/kabinet_bot")
-	h.eng = dialogs.New(h.store, nil, nil, locales.MustLoad(), dialogs.Config{MaxAccounts: 5, Location: moscow, Secret: []byte("k")},
+	h.eng = dialogs.New(h.accounts, nil, nil, locales.MustLoad(), dialogs.Config{MaxAccounts: 5, Location: moscow, Secret: []byte("k")},
 		func() time.Time { return payNow }, slog.New(slog.NewTextHandler(io.Discard, nil))).
 		WithPayments(payments.NewPayer(provider, autopayURL), h.store, dialogs.PayConfig{Trust: billing.DefaultTrustSettings(moscow)})
 

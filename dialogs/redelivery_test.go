@@ -135,7 +135,7 @@ func newYooHarness(t *testing.T) (*payHarness, *yookassatest.Server) {
 	fake := yookassatest.New(t, "shop", "secret")
 	h := newPayHarness(t, nil)
 	provider := payments.NewYooKassaProvider(payments.NewYooKassa(fake.URL, "shop", "secret", nil), h.store, "https://t.me/kabinet_bot")
-	h.eng = dialogs.New(h.store, nil, nil, locales.MustLoad(), dialogs.Config{MaxAccounts: 5, Location: moscow, Secret: []byte("k")},
+	h.eng = dialogs.New(h.accounts, nil, nil, locales.MustLoad(), dialogs.Config{MaxAccounts: 5, Location: moscow, Secret: []byte("k")},
 		func() time.Time { return payNow }, slog.New(slog.NewTextHandler(io.Discard, nil))).
 		WithPayments(payments.NewPayer(provider, autopayURL), h.store, dialogs.PayConfig{Trust: billing.DefaultTrustSettings(moscow)})
 	return h, fake

@@ -13,6 +13,7 @@ import (
 	"github.com/kabinet-bot/kabinet/billing/postgres"
 	"github.com/kabinet-bot/kabinet/billing/postgres/pgtest"
 	"github.com/kabinet-bot/kabinet/dialogs"
+	"github.com/kabinet-bot/kabinet/kabinetdb"
 	"github.com/kabinet-bot/kabinet/locales"
 )
 
@@ -156,7 +157,7 @@ func TestDirectoryBehindTheDialogs(t *testing.T) {
 	if err := LoadDemo(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
-	accounts := postgres.New(pool)
+	accounts := dialogs.NewAccounts(postgres.New(pool), kabinetdb.NewLinks(pool))
 	eng := dialogs.New(accounts, nil, nil, locales.MustLoad(), dialogs.Config{}, func() time.Time { return wednesday },
 		slog.New(slog.NewTextHandler(io.Discard, nil))).
 		WithOffices(NewDirectory(New(pool)), dialogs.DefaultOfficesConfig())

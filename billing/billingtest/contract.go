@@ -1,6 +1,8 @@
-// Package billingtest is the contract every self-service billing adapter
-// passes (dialogs.SelfService): billing/postgres and billing/httpbilling
-// run the same Contract, each on a fixture of its own making, so that a
+// Package billingtest is the contract every billing adapter passes: the
+// self-service (Contract, dialogs.SelfService), the account reads
+// (AccountsContract, dialogs.BillingAccounts) and the trust payment
+// (TrustContract, dialogs.Trust). billing/postgres and
+// billing/httpbilling run the same suites, each on a fixture of its own making, so that a
 // provider writing an adapter has the suite that says it is right.
 package billingtest
 

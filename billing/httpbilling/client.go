@@ -1,7 +1,11 @@
-// Package httpbilling is the self-service's billing reached over HTTP: a
+// Package httpbilling is a provider's billing reached over HTTP: a
 // provider whose billing is not Kabinet's demo database exposes the small
 // JSON API described in openapi.yaml (next to this file), and Client
-// implements dialogs.SelfService by calling it. httpbillingtest is an
+// implements dialogs.SelfService, dialogs.BillingAccounts (the account
+// reads) and dialogs.Trust (offer and grant a trust payment) by calling it.
+// serve uses it for the self-service only so far (SELFSERVICE_BILLING_URL):
+// the account reads and the trust payment still come from the demo
+// billing's tables, which Kabinet's own tables reference. httpbillingtest is an
 // in-process billing that speaks the same API, for tests; the contract
 // suite in billing/billingtest runs against both it and billing/postgres.
 //
@@ -132,10 +136,12 @@ type Changed struct {
 }
 
 // Refusal is the body of a 422: the rule that said no, a reason of
-// billing.FreezeReason or billing.TariffReason.
+// billing.FreezeReason, billing.TariffReason or billing.TrustReason.
 type Refusal struct {
-	Refused string `json:"refused"` // "freeze" or "tariff"
+	Refused string `json:"refused"` // "freeze", "tariff" or "trust"
 	Reason  string `json:"reason"`
+	// From is when a refused trust payment becomes possible (used_month).
+	From *time.Time `json:"from,omitempty"`
 }
 
 // ErrStatus is a status the API does not define for the call.
@@ -193,6 +199,12 @@ func (c *Client) do(ctx context.Context, method, path string, req billing.Change
 			return &billing.FreezeRefusal{Reason: billing.FreezeReason(ref.Reason)}
 		case "tariff":
 			return &billing.TariffRefusal{Reason: billing.TariffReason(ref.Reason)}
+		case "trust":
+			r := &billing.TrustRefusal{Reason: billing.TrustReason(ref.Reason)}
+			if ref.From != nil {
+				r.From = *ref.From
+			}
+			return r
 		}
 		return fmt.Errorf("httpbilling: %s %s: a refusal of %q", method, path, ref.Refused)
 	case resp.StatusCode/100 != 2:

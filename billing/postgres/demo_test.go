@@ -15,6 +15,7 @@ import (
 	"github.com/kabinet-bot/kabinet/billing"
 	"github.com/kabinet-bot/kabinet/billing/postgres"
 	"github.com/kabinet-bot/kabinet/billing/postgres/pgtest"
+	"github.com/kabinet-bot/kabinet/kabinetdb"
 	"github.com/kabinet-bot/kabinet/money"
 )
 
@@ -85,11 +86,14 @@ func TestLoadDemoAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustLink(t, s, 42, a.ID, 5)
-	exec(t, pool, `UPDATE accounts SET balance = 1, status = 'frozen' WHERE id = $1`, a.ID)
-	exec(t, pool, `DELETE FROM account_services WHERE account_id = $1`, a.ID)
-	exec(t, pool, `UPDATE payments SET amount = 1 WHERE provider = 'demo'`)
-	exec(t, pool, `INSERT INTO payments (account_id, amount, channel, provider, provider_payment_id, paid_at)
+	links := kabinetdb.NewLinks(pool)
+	if err := links.Link(ctx, 42, a.ID, 5); err != nil {
+		t.Fatal(err)
+	}
+	pgtest.Exec(t, pool, `UPDATE accounts SET balance = 1, status = 'frozen' WHERE id = $1`, a.ID)
+	pgtest.Exec(t, pool, `DELETE FROM account_services WHERE account_id = $1`, a.ID)
+	pgtest.Exec(t, pool, `UPDATE payments SET amount = 1 WHERE provider = 'demo'`)
+	pgtest.Exec(t, pool, `INSERT INTO payments (account_id, amount, channel, provider, provider_payment_id, paid_at)
 VALUES ($1, 100, 'card', 'billing', 'real-1', now())`, a.ID)
 	// Trying the trust payment on the demo: the reload makes it possible again.
 	allowed, err := s.AccountByNumber(ctx, "1000000016")
@@ -108,7 +112,9 @@ VALUES ($1, 100, 'card', 'billing', 'real-1', now())`, a.ID)
 		t.Errorf("the second load differs from the first:\nfirst:\n%s\nsecond:\n%s",
 			strings.Join(first, "\n"), strings.Join(second, "\n"))
 	}
-	assertCurrent(t, s, 42, a.ID)
+	if current, err := links.CurrentID(ctx, 42); err != nil || current != a.ID {
+		t.Errorf("user 42's current account after the reload: %d, %v; want %d", current, err, a.ID)
+	}
 	payments, err := s.RecentPayments(ctx, a.ID, 10)
 	if err != nil {
 		t.Fatal(err)

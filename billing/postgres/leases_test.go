@@ -12,20 +12,23 @@ import (
 
 	"github.com/kabinet-bot/kabinet/billing"
 	"github.com/kabinet-bot/kabinet/billing/postgres"
+	"github.com/kabinet-bot/kabinet/billing/postgres/pgtest"
+	"github.com/kabinet-bot/kabinet/kabinetdb"
 	"github.com/kabinet-bot/kabinet/money"
 )
 
 // linkedAccount adds an account linked to Telegram users 101 and 102 (102
 // chose English).
-func linkedAccount(t *testing.T, s *postgres.Store, pool *pgxpool.Pool, a testAccount) int64 {
+func linkedAccount(t *testing.T, s *postgres.Store, pool *pgxpool.Pool, a pgtest.Account) int64 {
 	t.Helper()
-	id := addAccount(t, pool, a)
+	id := pgtest.AddAccount(t, pool, a)
+	links := kabinetdb.NewLinks(pool)
 	for _, u := range []int64{101, 102} {
-		if err := s.Link(context.Background(), u, id, 5); err != nil {
+		if err := links.Link(context.Background(), u, id, 5); err != nil {
 			t.Fatal(err)
 		}
 	}
-	exec(t, pool, `UPDATE telegram_users SET language = 'en' WHERE id = 102`)
+	pgtest.Exec(t, pool, `UPDATE telegram_users SET language = 'en' WHERE id = 102`)
 	return id
 }
 
@@ -46,7 +49,7 @@ func claimNotices(t *testing.T, s *postgres.Store, owner string, lease time.Dura
 func TestPaymentNoticeLease(t *testing.T) {
 	s, pool := newStore(t)
 	ctx := context.Background()
-	acc := linkedAccount(t, s, pool, testAccount{Number: "1000234567"})
+	acc := linkedAccount(t, s, pool, pgtest.Account{Number: "1000234567"})
 	if _, err := s.Credit(ctx, "billing", "T-1", acc, money.Rub(500), "terminal", time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +87,7 @@ func TestPaymentNoticeLease(t *testing.T) {
 	if got := claimNotices(t, s, "c", time.Hour); len(got) != 0 {
 		t.Fatalf("claimed %+v: a sent notice again, or a failed one before its pause", got)
 	}
-	exec(t, pool, `UPDATE payment_notices SET next_attempt_at = now() WHERE sent_at IS NULL`) // the pause passes
+	pgtest.Exec(t, pool, `UPDATE payment_notices SET next_attempt_at = now() WHERE sent_at IS NULL`) // the pause passes
 	retry := claimNotices(t, s, "c", time.Hour)
 	if len(retry) != 1 || retry[0].TelegramUserID != 102 || retry[0].Attempts != 1 {
 		t.Fatalf("the retry: %+v", retry)
@@ -107,7 +110,7 @@ func TestPaymentNoticeLease(t *testing.T) {
 func TestClaimsNeverOverlap(t *testing.T) {
 	s, pool := newStore(t)
 	ctx := context.Background()
-	acc := linkedAccount(t, s, pool, testAccount{})
+	acc := linkedAccount(t, s, pool, pgtest.Account{})
 	const payments = 100
 	for i := range payments {
 		if _, err := s.Credit(ctx, "billing", fmt.Sprint("T-", i), acc, money.Rub(1), "cash", time.Now()); err != nil {
@@ -160,7 +163,7 @@ func TestClaimsNeverOverlap(t *testing.T) {
 func TestTrustRemindersPerRecipient(t *testing.T) {
 	s, pool := newStore(t)
 	ctx := context.Background()
-	acc := linkedAccount(t, s, pool, testAccount{Number: "1000234567", Status: billing.StatusBlocked, Balance: money.Rub(-800), BlockedAt: time.Now()})
+	acc := linkedAccount(t, s, pool, pgtest.Account{Number: "1000234567", Status: billing.StatusBlocked, Balance: money.Rub(-800), BlockedAt: time.Now()})
 	granted := time.Date(2025, 11, 25, 14, 0, 0, 0, moscow)
 	tp, err := s.GrantTrust(ctx, "", acc, granted, billing.DefaultTrustSettings(moscow))
 	if err != nil {
@@ -196,7 +199,7 @@ func TestTrustRemindersPerRecipient(t *testing.T) {
 	if got := claim("b", due); len(got) != 0 {
 		t.Fatalf("retried before the pause: %+v", got)
 	}
-	exec(t, pool, `UPDATE trust_reminders SET next_attempt_at = now() WHERE sent_at IS NULL`)
+	pgtest.Exec(t, pool, `UPDATE trust_reminders SET next_attempt_at = now() WHERE sent_at IS NULL`)
 	retry := claim("b", due.Add(time.Hour))
 	if len(retry) != 1 || retry[0].Recipient.UserID != 102 || retry[0].Attempts != 1 {
 		t.Fatalf("the retry: %+v, want user 102 alone", retry)
@@ -215,13 +218,13 @@ func TestTrustRemindersPerRecipient(t *testing.T) {
 	}
 
 	// Unlinked meanwhile: not reminded.
-	if err := s.Unlink(ctx, 102, acc); err != nil {
+	if err := kabinetdb.NewLinks(pool).Unlink(ctx, 102, acc); err != nil {
 		t.Fatal(err)
 	}
 	if got := claim("c", due.Add(2*time.Hour)); len(got) != 0 {
 		t.Errorf("reminded a user who unlinked the account: %+v", got)
 	}
-	if err := s.Link(ctx, 102, acc, 5); err != nil {
+	if err := kabinetdb.NewLinks(pool).Link(ctx, 102, acc, 5); err != nil {
 		t.Fatal(err)
 	}
 	// Ended: not reminded either.

@@ -249,18 +249,12 @@ FROM trust_payments WHERE grant_key = $1`, key).Scan(&g.AccountID, &g.Amount, &g
 	return g, true, nil
 }
 
-// checkTrust applies the rules in the order a subscriber understands them:
-// the account's state, then the balance, then the month, then the payment
-// since the last trust payment. With lock, the account row stays locked
-// until the transaction ends. month is the first day of now's month in the
-// provider's time zone.
+// checkTrust reads the facts the trust-payment rules look at and applies
+// them (billing.CheckTrust). With lock, the account row stays locked until
+// the transaction ends, so that concurrent grants are judged one after the
+// other. month is the first day of now's month in the provider's time zone.
 func checkTrust(ctx context.Context, tx pgx.Tx, accountID int64, now time.Time, set billing.TrustSettings, lock bool) (billing.TrustOffer, time.Time, error) {
-	loc := set.Location
-	if loc == nil {
-		loc = time.UTC
-	}
-	local := now.In(loc)
-	month := time.Date(local.Year(), local.Month(), 1, 0, 0, 0, 0, loc)
+	month := billing.TrustMonth(now, set)
 	q := `
 SELECT a.status, a.balance,
        t.monthly_fee + coalesce((
@@ -271,69 +265,29 @@ WHERE a.id = $1`
 	if lock {
 		q += ` FOR UPDATE OF a`
 	}
-	var (
-		status  billing.Status
-		balance money.Amount
-		charge  money.Amount
-	)
-	err := tx.QueryRow(ctx, q, accountID).Scan(&status, &balance, &charge)
+	var f billing.TrustFacts
+	err := tx.QueryRow(ctx, q, accountID).Scan(&f.Status, &f.Balance, &f.MonthlyCharge)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return billing.TrustOffer{}, month, billing.ErrNotFound
 	}
 	if err != nil {
 		return billing.TrustOffer{}, month, err
 	}
-	switch {
-	case status == billing.StatusFrozen:
-		return billing.TrustOffer{}, month, &billing.TrustRefusal{Reason: billing.TrustFrozen}
-	case status == billing.StatusClosed:
-		return billing.TrustOffer{}, month, &billing.TrustRefusal{Reason: billing.TrustClosed}
-	case status != billing.StatusBlocked && balance >= charge:
-		return billing.TrustOffer{}, month, &billing.TrustRefusal{Reason: billing.TrustBalanceEnough}
-	}
-
-	var usedThisMonth bool
-	var lastGranted *time.Time
 	if err := tx.QueryRow(ctx, `
-SELECT coalesce(bool_or(month = $2::date), false), max(granted_at)
-FROM trust_payments WHERE account_id = $1`, accountID, month.Format(time.DateOnly)).Scan(&usedThisMonth, &lastGranted); err != nil {
+SELECT coalesce(bool_or(t.month = $2::date), false),
+       count(*) > 0,
+       EXISTS (SELECT 1 FROM payments p
+               WHERE p.account_id = $1 AND p.channel <> 'trust' AND p.paid_at > max(t.granted_at))
+FROM trust_payments t WHERE t.account_id = $1`, accountID, month.Format(time.DateOnly)).Scan(
+		&f.UsedThisMonth, &f.TrustedBefore, &f.PaidSinceTrust); err != nil {
 		return billing.TrustOffer{}, month, err
 	}
-	if usedThisMonth {
-		return billing.TrustOffer{}, month, &billing.TrustRefusal{Reason: billing.TrustUsedThisMonth, From: month.AddDate(0, 1, 0)}
+	offer, err := billing.CheckTrust(f, now, set)
+	if err != nil {
+		return billing.TrustOffer{}, month, err
 	}
-	if set.RequirePayment && lastGranted != nil {
-		var paid bool
-		if err := tx.QueryRow(ctx, `
-SELECT EXISTS (SELECT 1 FROM payments WHERE account_id = $1 AND channel <> 'trust' AND paid_at > $2)`,
-			accountID, *lastGranted).Scan(&paid); err != nil {
-			return billing.TrustOffer{}, month, err
-		}
-		if !paid {
-			return billing.TrustOffer{}, month, &billing.TrustRefusal{Reason: billing.TrustNoPayment}
-		}
-	}
-
-	amount := set.Amount
-	if amount <= 0 {
-		amount = charge
-	}
-	if amount <= 0 {
-		// Nothing is charged on this tariff: nothing to trust.
-		return billing.TrustOffer{}, month, &billing.TrustRefusal{Reason: billing.TrustBalanceEnough}
-	}
-	days := set.Days
-	if days <= 0 {
-		days = 3
-	}
-	return billing.TrustOffer{
-		AccountID: accountID,
-		Amount:    amount,
-		Fee:       set.Fee,
-		GrantedAt: now,
-		ExpiresAt: now.Add(time.Duration(days) * 24 * time.Hour),
-		Balance:   balance + amount - set.Fee,
-	}, month, nil
+	offer.AccountID = accountID
+	return offer, month, nil
 }
 
 // The scheduler's work (payment notices, trust reminders) is claimed with a

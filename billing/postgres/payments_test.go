@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kabinet-bot/kabinet/billing"
+	"github.com/kabinet-bot/kabinet/billing/postgres/pgtest"
 	"github.com/kabinet-bot/kabinet/money"
 )
 
@@ -45,7 +46,7 @@ func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
 
 func TestCreditOnce(t *testing.T) {
 	s, pool := newStore(t)
-	id := addAccount(t, pool, testAccount{Balance: money.Rub(120)})
+	id := pgtest.AddAccount(t, pool, pgtest.Account{Balance: money.Rub(120)})
 	ctx := context.Background()
 	paid := time.Date(2025, 11, 5, 10, 0, 0, 0, moscow)
 	ok, err := s.Credit(ctx, "billing", "p-1", id, money.Rub(500), "terminal", paid)
@@ -71,7 +72,7 @@ func TestCreditOnce(t *testing.T) {
 
 func TestCreditThreeAtOnceCreditsOnce(t *testing.T) {
 	s, pool := newStore(t)
-	id := addAccount(t, pool, testAccount{Balance: 0})
+	id := pgtest.AddAccount(t, pool, pgtest.Account{Balance: 0})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	credited := 0
@@ -98,7 +99,7 @@ func TestCreditUnblocksWhenEnough(t *testing.T) {
 	s, pool := newStore(t)
 	ctx := context.Background()
 	// Monthly charge: 500 ₽ tariff + 150 ₽ static IP = 650 ₽.
-	id := addAccount(t, pool, testAccount{Status: billing.StatusBlocked, Balance: money.Rub(-100), Services: []string{"Статический IP"}, BlockedAt: time.Now()})
+	id := pgtest.AddAccount(t, pool, pgtest.Account{Status: billing.StatusBlocked, Balance: money.Rub(-100), Services: []string{"Статический IP"}, BlockedAt: time.Now()})
 	s.Credit(ctx, "billing", "a", id, money.Rub(700), "cash", time.Now())
 	if b, st := balanceOf(t, pool, id); b != money.Rub(600) || st != billing.StatusBlocked {
 		t.Errorf("after 700 ₽: %d %s; want 600 ₽ still blocked (charge is 650 ₽)", b, st)
@@ -107,7 +108,7 @@ func TestCreditUnblocksWhenEnough(t *testing.T) {
 	if b, st := balanceOf(t, pool, id); b != money.Rub(650) || st != billing.StatusActive {
 		t.Errorf("after 50 ₽ more: %d %s; want 650 ₽ active", b, st)
 	}
-	frozen := addAccount(t, pool, testAccount{Status: billing.StatusFrozen})
+	frozen := pgtest.AddAccount(t, pool, pgtest.Account{Status: billing.StatusFrozen})
 	s.Credit(ctx, "billing", "c", frozen, money.Rub(5000), "cash", time.Now())
 	if _, st := balanceOf(t, pool, frozen); st != billing.StatusFrozen {
 		t.Errorf("a frozen account became %s after a payment", st)
@@ -117,7 +118,7 @@ func TestCreditUnblocksWhenEnough(t *testing.T) {
 func TestCreatedPayments(t *testing.T) {
 	s, pool := newStore(t)
 	ctx := context.Background()
-	id := addAccount(t, pool, testAccount{Number: "1000234567"})
+	id := pgtest.AddAccount(t, pool, pgtest.Account{Number: "1000234567"})
 	c, err := s.StartPayment(ctx, "yookassa", "key-1", id, money.Rub(500))
 	if err != nil || c.Status != "new" || c.AccountNumber != "1000234567" || c.ProviderPaymentID != "" {
 		t.Fatalf("start = %+v, %v", c, err)
@@ -164,7 +165,7 @@ func refusal(err error) (billing.TrustReason, time.Time) {
 func TestTrustGrantAllowed(t *testing.T) {
 	s, pool := newStore(t)
 	ctx := context.Background()
-	id := addAccount(t, pool, testAccount{Balance: money.Rub(120), Services: []string{"Антивирус"}})
+	id := pgtest.AddAccount(t, pool, pgtest.Account{Balance: money.Rub(120), Services: []string{"Антивирус"}})
 	now := time.Date(2025, 11, 25, 14, 0, 0, 0, moscow)
 	set := billing.DefaultTrustSettings(moscow)
 
@@ -198,7 +199,7 @@ func TestTrustGrantAllowed(t *testing.T) {
 func TestTrustGrantLiftsBlockAndTakesFee(t *testing.T) {
 	s, pool := newStore(t)
 	ctx := context.Background()
-	id := addAccount(t, pool, testAccount{Status: billing.StatusBlocked, Balance: money.Rub(-800), BlockedAt: time.Now()})
+	id := pgtest.AddAccount(t, pool, pgtest.Account{Status: billing.StatusBlocked, Balance: money.Rub(-800), BlockedAt: time.Now()})
 	set := billing.DefaultTrustSettings(moscow)
 	set.Fee = money.Rub(30)
 	set.Days = 5
@@ -212,7 +213,7 @@ func TestTrustGrantLiftsBlockAndTakesFee(t *testing.T) {
 		t.Errorf("after grant: %d %s, offer %+v", b, st, g)
 	}
 	set.Amount = money.Rub(1000)
-	id2 := addAccount(t, pool, testAccount{Balance: 0})
+	id2 := pgtest.AddAccount(t, pool, pgtest.Account{Balance: 0})
 	if g, _ := s.GrantTrust(ctx, "", id2, now, set); g.Amount != money.Rub(1000) {
 		t.Errorf("amount setting ignored: %+v", g)
 	}
@@ -225,15 +226,15 @@ func TestTrustRefusals(t *testing.T) {
 	now := time.Date(2025, 11, 25, 14, 0, 0, 0, moscow)
 	cases := []struct {
 		name string
-		acc  testAccount
+		acc  pgtest.Account
 		want billing.TrustReason
 	}{
-		{"balance covers the month", testAccount{Balance: money.Rub(500)}, billing.TrustBalanceEnough},
-		{"frozen", testAccount{Status: billing.StatusFrozen, Balance: -100}, billing.TrustFrozen},
-		{"closed", testAccount{Status: billing.StatusClosed, Balance: -100}, billing.TrustClosed},
+		{"balance covers the month", pgtest.Account{Balance: money.Rub(500)}, billing.TrustBalanceEnough},
+		{"frozen", pgtest.Account{Status: billing.StatusFrozen, Balance: -100}, billing.TrustFrozen},
+		{"closed", pgtest.Account{Status: billing.StatusClosed, Balance: -100}, billing.TrustClosed},
 	}
 	for _, c := range cases {
-		id := addAccount(t, pool, c.acc)
+		id := pgtest.AddAccount(t, pool, c.acc)
 		_, err1 := s.OfferTrust(ctx, id, now, set)
 		_, err2 := s.GrantTrust(ctx, "", id, now, set)
 		for _, err := range []error{err1, err2} {
@@ -254,7 +255,7 @@ func TestTrustOncePerMonthAndNotAgainWithoutPayment(t *testing.T) {
 	s, pool := newStore(t)
 	ctx := context.Background()
 	set := billing.DefaultTrustSettings(moscow)
-	id := addAccount(t, pool, testAccount{Status: billing.StatusBlocked, Balance: money.Rub(-2000), BlockedAt: time.Now()})
+	id := pgtest.AddAccount(t, pool, pgtest.Account{Status: billing.StatusBlocked, Balance: money.Rub(-2000), BlockedAt: time.Now()})
 	nov := time.Date(2025, 11, 3, 12, 0, 0, 0, moscow)
 	if _, err := s.GrantTrust(ctx, "", id, nov, set); err != nil {
 		t.Fatal(err)
@@ -297,7 +298,7 @@ func TestTrustMonthBoundary(t *testing.T) {
 	lastSecond := time.Date(2025, 11, 30, 23, 59, 59, 0, moscow).UTC()
 	firstSecond := time.Date(2025, 12, 1, 0, 0, 0, 0, moscow).UTC()
 
-	a := addAccount(t, pool, testAccount{Status: billing.StatusBlocked, Balance: money.Rub(-5000), BlockedAt: time.Now()})
+	a := pgtest.AddAccount(t, pool, pgtest.Account{Status: billing.StatusBlocked, Balance: money.Rub(-5000), BlockedAt: time.Now()})
 	if _, err := s.GrantTrust(ctx, "", a, lastSecond, set); err != nil {
 		t.Fatalf("23:59:59: %v", err)
 	}
@@ -310,7 +311,7 @@ func TestTrustMonthBoundary(t *testing.T) {
 	}
 	// And the other way round: 00:00:00 on 1 November belongs with 23:59:59
 	// on 30 November, not with October.
-	b := addAccount(t, pool, testAccount{Status: billing.StatusBlocked, Balance: money.Rub(-5000), BlockedAt: time.Now()})
+	b := pgtest.AddAccount(t, pool, pgtest.Account{Status: billing.StatusBlocked, Balance: money.Rub(-5000), BlockedAt: time.Now()})
 	if _, err := s.GrantTrust(ctx, "", b, time.Date(2025, 11, 1, 0, 0, 0, 0, moscow), set); err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +322,7 @@ func TestTrustMonthBoundary(t *testing.T) {
 
 func TestTrustFiftyConcurrentGrantsGiveOne(t *testing.T) {
 	s, pool := newStore(t)
-	id := addAccount(t, pool, testAccount{Balance: money.Rub(100)})
+	id := pgtest.AddAccount(t, pool, pgtest.Account{Balance: money.Rub(100)})
 	set := billing.DefaultTrustSettings(moscow)
 	now := time.Date(2025, 11, 25, 14, 0, 0, 0, moscow)
 	var wg sync.WaitGroup
@@ -359,7 +360,7 @@ func TestTrustFiftyConcurrentGrantsGiveOne(t *testing.T) {
 func TestTrustGrantRepeatedWithItsKeyIsTheSameGrant(t *testing.T) {
 	s, pool := newStore(t)
 	ctx := context.Background()
-	id := addAccount(t, pool, testAccount{Status: billing.StatusBlocked, Balance: money.Rub(-35), BlockedAt: time.Now()})
+	id := pgtest.AddAccount(t, pool, pgtest.Account{Status: billing.StatusBlocked, Balance: money.Rub(-35), BlockedAt: time.Now()})
 	set := billing.DefaultTrustSettings(moscow)
 	set.Fee = money.Rub(10)
 	now := time.Date(2025, 11, 25, 14, 0, 0, 0, moscow)
@@ -396,7 +397,7 @@ func TestTrustGrantRepeatedWithItsKeyIsTheSameGrant(t *testing.T) {
 		t.Errorf("another press: %s, want used this month", r)
 	}
 	// A key names one request for one account.
-	other := addAccount(t, pool, testAccount{Balance: 0})
+	other := pgtest.AddAccount(t, pool, pgtest.Account{Balance: 0})
 	if _, err := s.GrantTrust(ctx, "trust:7:1:u100", other, now, set); err == nil || refusalOf(err) {
 		t.Errorf("a grant key of another account: %v, want an error", err)
 	}
@@ -410,7 +411,7 @@ func TestTrustGrantRepeatedWithItsKeyIsTheSameGrant(t *testing.T) {
 // both are told so, with the same numbers.
 func TestTrustSameKeyAtOnceIsOneGrant(t *testing.T) {
 	s, pool := newStore(t)
-	id := addAccount(t, pool, testAccount{Balance: money.Rub(100)})
+	id := pgtest.AddAccount(t, pool, pgtest.Account{Balance: money.Rub(100)})
 	set := billing.DefaultTrustSettings(moscow)
 	now := time.Date(2025, 11, 25, 14, 0, 0, 0, moscow)
 	const copies = 20

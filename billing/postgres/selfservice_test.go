@@ -12,6 +12,7 @@ import (
 
 	"github.com/kabinet-bot/kabinet/billing"
 	"github.com/kabinet-bot/kabinet/billing/postgres"
+	"github.com/kabinet-bot/kabinet/billing/postgres/pgtest"
 	"github.com/kabinet-bot/kabinet/dialogs"
 	"github.com/kabinet-bot/kabinet/internal/metricstest"
 	"github.com/kabinet-bot/kabinet/money"
@@ -38,7 +39,7 @@ func rows(t *testing.T, pool *pgxpool.Pool, q string, args ...any) int {
 func TestFreezeIsKeyedByTheRequest(t *testing.T) {
 	s, pool := newStore(t)
 	ctx := context.Background()
-	id := addAccount(t, pool, testAccount{Balance: money.Rub(1000)})
+	id := pgtest.AddAccount(t, pool, pgtest.Account{Balance: money.Rub(1000)})
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, msk)
 	rules := billing.DefaultFreezeRules()
 	req := billing.ChangeRequest{Key: "self:7:1:u100", UserID: 7}
@@ -75,7 +76,7 @@ func TestFreezeIsKeyedByTheRequest(t *testing.T) {
 // 20 presses of "Confirm" at once freeze once.
 func TestConcurrentFreezesMakeOne(t *testing.T) {
 	s, pool := newStore(t)
-	id := addAccount(t, pool, testAccount{Balance: money.Rub(1000)})
+	id := pgtest.AddAccount(t, pool, pgtest.Account{Balance: money.Rub(1000)})
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, msk)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -106,7 +107,7 @@ func TestRunCycleSkipsFrozenDaysAndChargesOnce(t *testing.T) {
 	s, pool := newStore(t)
 	ctx := context.Background()
 	rules := billing.DefaultFreezeRules()
-	id := addAccount(t, pool, testAccount{Balance: money.Rub(700), Services: []string{"Антивирус"}}) // 500 + 99 on the 10th
+	id := pgtest.AddAccount(t, pool, pgtest.Account{Balance: money.Rub(700), Services: []string{"Антивирус"}}) // 500 + 99 on the 10th
 	start := time.Date(2026, 12, 1, 12, 0, 0, 0, msk)
 	if _, err := s.RunCycle(ctx, start, rules); err != nil { // first seen: nothing of the past
 		t.Fatal(err)
@@ -181,9 +182,9 @@ func TestRunCycleSkipsFrozenDaysAndChargesOnce(t *testing.T) {
 func TestTariffChangeAppliedOnTheChargeDay(t *testing.T) {
 	s, pool := newStore(t)
 	ctx := context.Background()
-	exec(t, pool, `INSERT INTO tariffs (name, monthly_fee, kind, speed_mbps) VALUES ('Быстрый', 90000, 'home', 1000), ('Офис', 250000, 'business', 200)`)
-	exec(t, pool, `INSERT INTO tariff_cities (tariff_id, city_id) SELECT t.id, c.id FROM tariffs t, cities c WHERE c.name = 'Москва'`)
-	id := addAccount(t, pool, testAccount{Balance: money.Rub(2000)})
+	pgtest.Exec(t, pool, `INSERT INTO tariffs (name, monthly_fee, kind, speed_mbps) VALUES ('Быстрый', 90000, 'home', 1000), ('Офис', 250000, 'business', 200)`)
+	pgtest.Exec(t, pool, `INSERT INTO tariff_cities (tariff_id, city_id) SELECT t.id, c.id FROM tariffs t, cities c WHERE c.name = 'Москва'`)
+	id := pgtest.AddAccount(t, pool, pgtest.Account{Balance: money.Rub(2000)})
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, msk)
 	if _, err := s.RunCycle(ctx, now, billing.DefaultFreezeRules()); err != nil {
 		t.Fatal(err)
@@ -227,7 +228,7 @@ func numberOf(t *testing.T, pool *pgxpool.Pool, id int64) string {
 func TestServiceConnectedOnce(t *testing.T) {
 	s, pool := newStore(t)
 	ctx := context.Background()
-	id := addAccount(t, pool, testAccount{Balance: money.Rub(1000)})
+	id := pgtest.AddAccount(t, pool, pgtest.Account{Balance: money.Rub(1000)})
 	var ip int64
 	if err := pool.QueryRow(ctx, `SELECT id FROM services WHERE name = 'Статический IP'`).Scan(&ip); err != nil {
 		t.Fatal(err)
@@ -259,7 +260,7 @@ func TestServiceConnectedOnce(t *testing.T) {
 func TestSelfServiceMetrics(t *testing.T) {
 	s, pool := newStore(t)
 	ctx := context.Background()
-	id := addAccount(t, pool, testAccount{Balance: money.Rub(1000)})
+	id := pgtest.AddAccount(t, pool, pgtest.Account{Balance: money.Rub(1000)})
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, msk)
 	reg := prometheus.NewRegistry()
 	s.RegisterSelfServiceMetrics(reg)

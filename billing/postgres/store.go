@@ -1,7 +1,10 @@
-// Package postgres is the PostgreSQL billing adapter: it stores accounts,
-// tariffs, services, payments and the links between Telegram users and
-// accounts, and answers the dialogs' questions about them (Store implements
-// dialogs.Accounts). A provider with another billing system replaces this
+// Package postgres is the demo billing in PostgreSQL: it stores accounts,
+// tariffs, services, payments, trust payments, freezes, tariff changes and
+// usage, runs the demo's charge cycle, and answers what Kabinet asks a
+// billing system (Store implements dialogs.BillingAccounts and
+// dialogs.SelfService). Kabinet's own data (which Telegram users linked
+// which accounts, the language, support, notices, offices) is not here but
+// in kabinetdb, so a provider with another billing system replaces this
 // package and keeps the billing types.
 package postgres
 
@@ -12,14 +15,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kabinet-bot/kabinet/billing"
 	"github.com/kabinet-bot/kabinet/money"
 )
 
-// Store answers the dialogs' questions from the billing tables. It is safe
+// Store answers what a billing system is asked from the billing tables. It is safe
 // for concurrent use: it holds only the pool.
 type Store struct {
 	pool *pgxpool.Pool
@@ -141,159 +143,6 @@ ORDER BY a.opened_at, a.id`, phone)
 	return pgx.CollectRows(rows, s.scanAccount)
 }
 
-// LinkedAccounts lists the accounts linked to a Telegram user, oldest link first.
-func (s *Store) LinkedAccounts(ctx context.Context, userID int64) (_ []billing.Account, err error) {
-	defer wrap(&err, "linked accounts")
-	rows, _ := s.pool.Query(ctx, accountSelect+`
-JOIN telegram_links l ON l.account_id = a.id
-WHERE l.telegram_user_id = $1
-ORDER BY l.linked_at, l.account_id`, userID)
-	return pgx.CollectRows(rows, s.scanAccount)
-}
-
-// LinkedAccount returns one account if it is linked to the user, and
-// billing.ErrNotFound otherwise: this is the authorisation check behind every
-// button that names an account.
-func (s *Store) LinkedAccount(ctx context.Context, userID, accountID int64) (_ billing.Account, err error) {
-	defer wrap(&err, "linked account")
-	rows, _ := s.pool.Query(ctx, accountSelect+`
-JOIN telegram_links l ON l.account_id = a.id
-WHERE l.telegram_user_id = $1 AND l.account_id = $2`, userID, accountID)
-	return s.oneAccount(rows)
-}
-
-// Link links an account to a Telegram user and makes it the current one.
-// Linking an already linked account only makes it current. A user who
-// already has max other accounts gets billing.ErrLinkLimit; an account that
-// does not exist is billing.ErrNotFound.
-//
-// The user's telegram_users row is locked for the whole transaction, so two
-// Link calls of one user (two chats, a double tap) count the links one after
-// the other and cannot both pass the limit.
-func (s *Store) Link(ctx context.Context, userID, accountID int64, max int) (err error) {
-	defer wrap(&err, "link")
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := lockUser(ctx, tx, userID, true); err != nil {
-			return err
-		}
-		var linked bool
-		var others int
-		if err := tx.QueryRow(ctx, `
-SELECT count(*) FILTER (WHERE account_id = $2) > 0,
-       count(*) FILTER (WHERE account_id <> $2)
-FROM telegram_links
-WHERE telegram_user_id = $1`, userID, accountID).Scan(&linked, &others); err != nil {
-			return err
-		}
-		if !linked {
-			var exists bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1)`, accountID).Scan(&exists); err != nil {
-				return err
-			}
-			if !exists {
-				return billing.ErrNotFound
-			}
-			if others >= max {
-				return billing.ErrLinkLimit
-			}
-			if _, err := tx.Exec(ctx, `
-INSERT INTO telegram_links (telegram_user_id, account_id) VALUES ($1, $2)`, userID, accountID); err != nil {
-				return err
-			}
-		}
-		_, err := tx.Exec(ctx, `
-UPDATE telegram_users SET current_account_id = $2 WHERE id = $1`, userID, accountID)
-		return err
-	})
-}
-
-// Unlink removes the link (billing.ErrNotFound if there is none). When the
-// account was the current one, the oldest remaining link becomes current, or
-// none when it was the last.
-func (s *Store) Unlink(ctx context.Context, userID, accountID int64) (err error) {
-	defer wrap(&err, "unlink")
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := lockUser(ctx, tx, userID, false); err != nil {
-			return err
-		}
-		tag, err := tx.Exec(ctx, `
-DELETE FROM telegram_links WHERE telegram_user_id = $1 AND account_id = $2`, userID, accountID)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return billing.ErrNotFound
-		}
-		// Deleting the current link has just cleared current_account_id
-		// (the foreign key's ON DELETE SET NULL); pick the successor.
-		_, err = tx.Exec(ctx, `
-UPDATE telegram_users
-SET current_account_id = (
-    SELECT account_id FROM telegram_links
-    WHERE telegram_user_id = $1
-    ORDER BY linked_at, account_id
-    LIMIT 1)
-WHERE id = $1 AND current_account_id IS NULL`, userID)
-		return err
-	})
-}
-
-// lockUser takes the row lock that serialises changes to one user's links.
-// With create, a missing row is created first (a user's first link);
-// without, a missing row means the user has no links: billing.ErrNotFound.
-func lockUser(ctx context.Context, tx pgx.Tx, userID int64, create bool) error {
-	if create {
-		if _, err := tx.Exec(ctx, `
-INSERT INTO telegram_users (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, userID); err != nil {
-			return err
-		}
-	}
-	var id int64
-	err := tx.QueryRow(ctx, `SELECT id FROM telegram_users WHERE id = $1 FOR UPDATE`, userID).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return billing.ErrNotFound
-	}
-	return err
-}
-
-// CurrentAccount returns the user's current account, or billing.ErrNotFound
-// when no account is linked. Should the current account ever be unset while
-// links remain (an account deleted by an administrator clears it), the
-// oldest link answers instead, so the menu keeps working.
-func (s *Store) CurrentAccount(ctx context.Context, userID int64) (_ billing.Account, err error) {
-	defer wrap(&err, "current account")
-	rows, _ := s.pool.Query(ctx, accountSelect+`
-JOIN telegram_links l ON l.account_id = a.id
-JOIN telegram_users u ON u.id = l.telegram_user_id
-WHERE l.telegram_user_id = $1
-ORDER BY a.id IS NOT DISTINCT FROM u.current_account_id DESC, l.linked_at, l.account_id
-LIMIT 1`, userID)
-	return s.oneAccount(rows)
-}
-
-// SetCurrent makes a linked account the current one (billing.ErrNotFound if
-// it is not linked to the user).
-func (s *Store) SetCurrent(ctx context.Context, userID, accountID int64) (err error) {
-	defer wrap(&err, "set current")
-	tag, err := s.pool.Exec(ctx, `
-UPDATE telegram_users SET current_account_id = $2
-WHERE id = $1
-  AND EXISTS (SELECT 1 FROM telegram_links WHERE telegram_user_id = $1 AND account_id = $2)`, userID, accountID)
-	// A foreign key violation means an Unlink in another chat won the race
-	// between the check above and the update: the account is no longer linked.
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23503" {
-		return billing.ErrNotFound
-	}
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return billing.ErrNotFound
-	}
-	return nil
-}
-
 // RecentPayments lists the last n payments to an account, newest first. The
 // caller has already authorised the account (LinkedAccount).
 func (s *Store) RecentPayments(ctx context.Context, accountID int64, n int) (_ []billing.Payment, err error) {
@@ -312,28 +161,6 @@ LIMIT $2`, accountID, n)
 		err := row.Scan(&p.ID, &p.Amount, &p.Channel, &p.PaidAt, &p.Provider)
 		return p, err
 	})
-}
-
-// Language returns the language the user chose with /language, or "" if the
-// user never chose one (the bot then follows Telegram's language).
-func (s *Store) Language(ctx context.Context, userID int64) (_ string, err error) {
-	defer wrap(&err, "language")
-	var lang string
-	err = s.pool.QueryRow(ctx, `
-SELECT coalesce(language, '') FROM telegram_users WHERE id = $1`, userID).Scan(&lang)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
-	}
-	return lang, err
-}
-
-// SetLanguage stores the user's language choice; "" forgets it.
-func (s *Store) SetLanguage(ctx context.Context, userID int64, lang string) (err error) {
-	defer wrap(&err, "set language")
-	_, err = s.pool.Exec(ctx, `
-INSERT INTO telegram_users (id, language) VALUES ($1, NULLIF($2, ''))
-ON CONFLICT (id) DO UPDATE SET language = EXCLUDED.language`, userID, lang)
-	return err
 }
 
 // wrap prefixes a returned error with the operation that failed, so that a

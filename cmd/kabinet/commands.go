@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/kabinet-bot/kabinet/billing/postgres"
 	"github.com/kabinet-bot/kabinet/config"
 	"github.com/kabinet-bot/kabinet/internal/app"
 )
@@ -24,7 +23,7 @@ func withMigratedDB(ctx context.Context, getenv func(string) string, fn func(*pg
 		return err
 	}
 	defer pool.Close()
-	if err := postgres.Migrate(ctx, pool); err != nil {
+	if err := app.Migrate(ctx, pool); err != nil {
 		return err
 	}
 	return fn(pool)

@@ -21,8 +21,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kabinet-bot/kabinet/billing/postgres"
+	"github.com/kabinet-bot/kabinet/dialogs"
 	"github.com/kabinet-bot/kabinet/emulator"
 	"github.com/kabinet-bot/kabinet/internal/redistest"
+	"github.com/kabinet-bot/kabinet/kabinetdb"
 	"github.com/kabinet-bot/kabinet/locales"
 )
 
@@ -268,7 +270,7 @@ func crashWhileCodesAndTrust(t *testing.T, m mode) {
 		return e
 	}
 	pool := s.db()
-	store := postgres.New(pool)
+	store := dialogs.NewAccounts(postgres.New(pool), kabinetdb.NewLinks(pool))
 	ctx := context.Background()
 	rdb, _ := redistest.New(t)
 	prefix := fmt.Sprintf("kabinet:%d:", s.emu.Bot().ID)

@@ -20,8 +20,10 @@ import (
 
 	"github.com/kabinet-bot/kabinet/billing/postgres"
 	"github.com/kabinet-bot/kabinet/config"
+	"github.com/kabinet-bot/kabinet/dialogs"
 	"github.com/kabinet-bot/kabinet/emulator"
 	"github.com/kabinet-bot/kabinet/internal/app"
+	"github.com/kabinet-bot/kabinet/kabinetdb"
 	"github.com/kabinet-bot/kabinet/notices"
 	"github.com/kabinet-bot/kabinet/sandbox"
 	"github.com/kabinet-bot/kabinet/sms"
@@ -100,7 +102,7 @@ func runSandbox(ctx context.Context, getenv func(string) string, stdout, stderr 
 	pageURL := "http://" + displayAddr(addr, ln.Addr())
 
 	phones := sms.NewMemory()
-	store := postgres.New(pool)
+	store := dialogs.NewAccounts(postgres.New(pool), kabinetdb.NewLinks(pool))
 	page := sandbox.New(sandbox.Options{
 		Emulator:    emu,
 		Phones:      phones,
@@ -247,7 +249,7 @@ func sandboxEnv(getenv func(string) string, emu *emulator.Server, supportChat in
 // new English one, and one with the three accounts of +79000000001 already
 // linked (linked here directly, as if they had linked them earlier).
 func sandboxPersonas(ctx context.Context, pool *pgxpool.Pool, maxAccounts int) ([]sandbox.Persona, error) {
-	store := postgres.New(pool)
+	store := dialogs.NewAccounts(postgres.New(pool), kabinetdb.NewLinks(pool))
 	linked := emulator.User{ID: sandbox.RandomUserID(), FirstName: "Сергей", LanguageCode: "ru", PhoneNumber: linkedPhone}
 	linked.Username = fmt.Sprintf("sandbox_%d", linked.ID)
 	var firstID int64

@@ -20,8 +20,10 @@ import (
 
 	"github.com/kabinet-bot/kabinet/billing"
 	"github.com/kabinet-bot/kabinet/billing/postgres"
+	"github.com/kabinet-bot/kabinet/dialogs"
 	"github.com/kabinet-bot/kabinet/emulator"
 	"github.com/kabinet-bot/kabinet/internal/app"
+	"github.com/kabinet-bot/kabinet/kabinetdb"
 	"github.com/kabinet-bot/kabinet/notices"
 )
 
@@ -73,7 +75,7 @@ SELECT current_setting('max_connections')::int - current_setting('superuser_rese
        - (SELECT count(*) FROM pg_stat_activity)`).Scan(&db.free); err != nil {
 		return nil, err
 	}
-	store := postgres.New(pool)
+	store := dialogs.NewAccounts(postgres.New(pool), kabinetdb.NewLinks(pool))
 	var accounts []int64
 	for n := 1000000001; n <= 1000000099; n++ {
 		acc, err := store.AccountByNumber(ctx, fmt.Sprint(n))

@@ -15,6 +15,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kabinet-bot/kabinet/billing/postgres"
+	"github.com/kabinet-bot/kabinet/internal/pgmigrate"
+	"github.com/kabinet-bot/kabinet/kabinetdb"
 	"github.com/kabinet-bot/kabinet/offices"
 )
 
@@ -169,10 +171,17 @@ func openRedis(ctx context.Context, redisURL string, cluster []string, workers i
 	return rdb, nil
 }
 
+// Migrate applies the demo billing's migrations and then Kabinet's own
+// (whose tables reference the billing's accounts in the demo's database).
+// Safe to run again.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	return pgmigrate.Apply(ctx, pool, postgres.Migrations, kabinetdb.Migrations)
+}
+
 // LoadDemo migrates and loads every demo dataset: subscribers, offices and
 // payment points. Safe to run again.
 func LoadDemo(ctx context.Context, pool *pgxpool.Pool) error {
-	if err := postgres.Migrate(ctx, pool); err != nil {
+	if err := Migrate(ctx, pool); err != nil {
 		return err
 	}
 	if err := postgres.LoadDemo(ctx, pool); err != nil {

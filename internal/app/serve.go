@@ -29,6 +29,7 @@ import (
 	"github.com/kabinet-bot/kabinet/charts"
 	"github.com/kabinet-bot/kabinet/config"
 	"github.com/kabinet-bot/kabinet/dialogs"
+	"github.com/kabinet-bot/kabinet/kabinetdb"
 	"github.com/kabinet-bot/kabinet/locales"
 	"github.com/kabinet-bot/kabinet/metrics"
 	"github.com/kabinet-bot/kabinet/notices"
@@ -93,7 +94,7 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 	}
 	defer pool.Close()
 	metrics.RegisterPostgresPool(reg, pool)
-	if err := postgres.Migrate(ctx, pool); err != nil {
+	if err := Migrate(ctx, pool); err != nil {
 		return err
 	}
 	rdb, err := openRedis(ctx, cfg.RedisURL, cfg.RedisCluster, cfg.Workers)
@@ -160,7 +161,10 @@ func Run(ctx context.Context, getenv func(string) string, stderr io.Writer, hook
 	if err != nil {
 		return err
 	}
-	engine := dialogs.New(billingStore, dlgCodes, notifier, text, dialogs.Config{
+	// The dialogs read accounts from the billing and which of them a
+	// person linked from Kabinet's own tables.
+	accounts := dialogs.NewAccounts(billingStore, kabinetdb.NewLinks(pool))
+	engine := dialogs.New(accounts, dlgCodes, notifier, text, dialogs.Config{
 		MaxAccounts: cfg.MaxAccounts,
 		Location:    cfg.TimeZone,
 		Secret:      cfg.CodeSecret,

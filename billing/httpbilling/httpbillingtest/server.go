@@ -23,6 +23,9 @@ import (
 // Account is an account the fake billing holds.
 type Account struct {
 	ID        int64
+	Number    string
+	Phone     string // E.164
+	OpenedAt  time.Time
 	Status    billing.Status
 	Balance   money.Amount
 	Kind      string // "home" or "business"
@@ -37,6 +40,14 @@ type Account struct {
 type Plan struct {
 	billing.TariffPlan
 	Cities []string
+}
+
+// trust is a trust payment the fake granted.
+type trust struct {
+	account int64
+	month   time.Time
+	granted time.Time
+	offer   httpbilling.TrustOffer
 }
 
 type freeze struct {
@@ -57,7 +68,13 @@ type Billing struct {
 	accounts map[int64]*Account
 	freezes  []*freeze
 	pending  map[int64]*httpbilling.TariffChange
+	payments map[int64][]httpbilling.Payment // by account, in the order added
+	trusts   []trust
+	granted  map[string]trust               // by Idempotency-Key
 	answers  map[string]httpbilling.Changed // by Idempotency-Key
+	// Trust are the billing's own trust-payment rules: the seed provider's
+	// in Москва unless a test sets others before serving.
+	Trust billing.TrustSettings
 	// Calls lists "METHOD path user key" of every request, for a test to
 	// see what Kabinet sent.
 	Calls []string
@@ -65,7 +82,7 @@ type Billing struct {
 
 // New returns a fake billing with the clock now and the freeze rules.
 func New(now func() time.Time, rules billing.FreezeRules) *Billing {
-	return &Billing{now: now, rules: rules, accounts: map[int64]*Account{}, pending: map[int64]*httpbilling.TariffChange{}, answers: map[string]httpbilling.Changed{}}
+	return &Billing{now: now, rules: rules, Trust: defaultTrust(), granted: map[string]trust{}, accounts: map[int64]*Account{}, payments: map[int64][]httpbilling.Payment{}, pending: map[int64]*httpbilling.TariffChange{}, answers: map[string]httpbilling.Changed{}}
 }
 
 // AddPlan adds a tariff plan.
@@ -88,6 +105,15 @@ func (b *Billing) AddAccount(a Account) {
 	b.accounts[a.ID] = &a
 }
 
+// AddPayment records a real payment to an account and credits it.
+func (b *Billing) AddPayment(accountID int64, amount money.Amount, paidAt time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	list := b.payments[accountID]
+	b.payments[accountID] = append(list, httpbilling.Payment{ID: int64(len(list) + 1), Amount: int64(amount), Channel: "card", PaidAt: paidAt, Provider: "billing"})
+	b.accounts[accountID].Balance += amount
+}
+
 // Balance is an account's balance now.
 func (b *Billing) Balance(id int64) money.Amount {
 	b.mu.Lock()
@@ -105,6 +131,11 @@ func (b *Billing) Serve(t testing.TB) string {
 // Handler is the API.
 func (b *Billing) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /accounts/{id}", b.read(func(a *Account, _ *http.Request) (any, error) { return b.wireAccount(a), nil }))
+	mux.HandleFunc("POST /accounts/lookup", b.lookup)
+	mux.HandleFunc("GET /accounts/{id}/payments", b.read(b.paymentsOf))
+	mux.HandleFunc("GET /accounts/{id}/trust-offer", b.trustHandler(false))
+	mux.HandleFunc("POST /accounts/{id}/trust", b.trustHandler(true))
 	mux.HandleFunc("GET /accounts/{id}/tariffs", b.read(b.tariffs))
 	mux.HandleFunc("GET /accounts/{id}/services", b.read(b.servicesOf))
 	mux.HandleFunc("GET /accounts/{id}/usage", b.read(func(*Account, *http.Request) (any, error) { return []httpbilling.UsageDay{}, nil }))
@@ -391,4 +422,135 @@ func (b *Billing) serviceOff(a *Account, r *http.Request) (httpbilling.Changed, 
 	}
 	a.Services = slices.DeleteFunc(a.Services, func(id int64) bool { return id == s.ID })
 	return httpbilling.Changed{Changed: true}, nil
+}
+
+// wireAccount is the account as the API answers it; its PaidUntil is what
+// a Go billing computes with billing's own rule at its clock.
+func (b *Billing) wireAccount(a *Account) httpbilling.Account {
+	cur, _ := b.plan(a.Tariff)
+	w := httpbilling.Account{ID: a.ID, Number: a.Number, Phone: a.Phone, City: a.City, TimeZone: a.TimeZone,
+		Status: string(a.Status), Balance: int64(a.Balance), ChargeDay: a.ChargeDay,
+		Tariff: httpbilling.Charge{Name: cur.Name, MonthlyFee: int64(cur.MonthlyFee)}, Services: []httpbilling.Charge{},
+		OpenedAt: a.OpenedAt, UpdatedAt: a.OpenedAt}
+	acc := billing.Account{Status: a.Status, Balance: a.Balance, ChargeDay: a.ChargeDay, Tariff: billing.Tariff{MonthlyFee: cur.MonthlyFee}}
+	for _, s := range b.services {
+		if slices.Contains(a.Services, s.ID) {
+			w.Services = append(w.Services, httpbilling.Charge{Name: s.Name, MonthlyFee: int64(s.MonthlyFee)})
+			acc.Services = append(acc.Services, billing.Service{Name: s.Name, MonthlyFee: s.MonthlyFee})
+		}
+	}
+	if until := acc.StopsAt(b.now(), loc(a)); !until.IsZero() {
+		w.PaidUntil = &until
+	}
+	return w
+}
+
+// lookup finds accounts by number (whatever their status) or by the
+// contract phone (the open ones, oldest contract first).
+func (b *Billing) lookup(w http.ResponseWriter, r *http.Request) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.Calls = append(b.Calls, r.Method+" "+r.URL.Path+"  ")
+	var l httpbilling.Lookup
+	if err := json.NewDecoder(r.Body).Decode(&l); err != nil || (l.Number == "") == (l.Phone == "") {
+		http.Error(w, `{"error":"number or phone"}`, http.StatusBadRequest)
+		return
+	}
+	var found []*Account
+	for _, a := range b.accounts {
+		if (l.Number != "" && a.Number == l.Number) || (l.Phone != "" && a.Phone == l.Phone && a.Status != billing.StatusClosed) {
+			found = append(found, a)
+		}
+	}
+	slices.SortFunc(found, func(x, y *Account) int {
+		if c := x.OpenedAt.Compare(y.OpenedAt); c != 0 {
+			return c
+		}
+		return int(x.ID - y.ID)
+	})
+	out := httpbilling.Accounts{Accounts: []httpbilling.Account{}}
+	for _, a := range found {
+		out.Accounts = append(out.Accounts, b.wireAccount(a))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// paymentsOf is the account's last ?limit= payments, newest first.
+func (b *Billing) paymentsOf(a *Account, r *http.Request) (any, error) {
+	limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
+	if err != nil || limit < 1 {
+		return nil, errors.New("limit: a number from 1")
+	}
+	list := slices.Clone(b.payments[a.ID])
+	slices.SortStableFunc(list, func(x, y httpbilling.Payment) int { return y.PaidAt.Compare(x.PaidAt) })
+	return list[:min(limit, len(list))], nil
+}
+
+func defaultTrust() billing.TrustSettings {
+	msk, err := time.LoadLocation("Europe/Moscow")
+	if err != nil {
+		msk = time.FixedZone("MSK", 3*60*60)
+	}
+	return billing.DefaultTrustSettings(msk)
+}
+
+// trustFacts are what billing.CheckTrust looks at, from what the fake holds.
+func (b *Billing) trustFacts(a *Account, now time.Time) billing.TrustFacts {
+	cur, _ := b.plan(a.Tariff)
+	f := billing.TrustFacts{Status: a.Status, Balance: a.Balance, MonthlyCharge: cur.MonthlyFee + b.servicesFee(a)}
+	month := billing.TrustMonth(now, b.Trust)
+	var last time.Time
+	for _, tp := range b.trusts {
+		if tp.account != a.ID {
+			continue
+		}
+		f.TrustedBefore = true
+		f.UsedThisMonth = f.UsedThisMonth || tp.month.Equal(month)
+		if tp.granted.After(last) {
+			last = tp.granted
+		}
+	}
+	for _, p := range b.payments[a.ID] {
+		f.PaidSinceTrust = f.PaidSinceTrust || (f.TrustedBefore && p.PaidAt.After(last))
+	}
+	return f
+}
+
+// trustHandler offers a trust payment, or (grant) grants it once per
+// Idempotency-Key, judged by billing.CheckTrust as a Go billing would.
+func (b *Billing) trustHandler(grant bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		a, ok := b.account(w, r)
+		if !ok {
+			return
+		}
+		key := r.Header.Get("Idempotency-Key")
+		if prior, seen := b.granted[key]; grant && seen && key != "" && prior.account == a.ID {
+			writeJSON(w, http.StatusOK, prior.offer)
+			return
+		}
+		now := b.now()
+		o, err := billing.CheckTrust(b.trustFacts(a, now), now, b.Trust)
+		var refusal *billing.TrustRefusal
+		if errors.As(err, &refusal) {
+			ref := httpbilling.Refusal{Refused: "trust", Reason: string(refusal.Reason)}
+			if !refusal.From.IsZero() {
+				ref.From = &refusal.From
+			}
+			writeJSON(w, http.StatusUnprocessableEntity, ref)
+			return
+		}
+		out := httpbilling.TrustOffer{Amount: int64(o.Amount), Fee: int64(o.Fee), GrantedAt: o.GrantedAt, ExpiresAt: o.ExpiresAt, Balance: int64(o.Balance)}
+		if grant {
+			a.Balance = o.Balance
+			tp := trust{account: a.ID, month: billing.TrustMonth(now, b.Trust), granted: now, offer: out}
+			b.trusts = append(b.trusts, tp)
+			if key != "" {
+				b.granted[key] = tp
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
 }

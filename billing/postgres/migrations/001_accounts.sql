@@ -1,6 +1,7 @@
 -- 001: the subscriber domain as the dialogs see it: cities, tariffs and
--- services, accounts with their balances, the payments ledger, and which
--- Telegram users are linked to which accounts.
+-- services, accounts with their balances and the payments ledger. (Which
+-- Telegram users are linked to which accounts is Kabinet's own data:
+-- kabinetdb/migrations/001_telegram.sql.)
 --
 -- Money is always bigint kopecks. Times are timestamptz; a date shown to a
 -- subscriber is converted to the time zone of the account's city.
@@ -111,32 +112,3 @@ CREATE TABLE payments (
 
 -- "Last n payments of an account, newest first".
 CREATE INDEX payments_account_paid_idx ON payments (account_id, paid_at DESC, id DESC);
-
--- A Telegram user who has talked to the bot. id is the Telegram user id.
-CREATE TABLE telegram_users (
-    id                 bigint PRIMARY KEY,
-    language           text,              -- chosen with /language; NULL until then
-    current_account_id bigint,            -- the account the menu is about; see the FK below
-    created_at         timestamptz NOT NULL DEFAULT now()
-);
-
-CREATE TABLE telegram_links (
-    telegram_user_id bigint NOT NULL REFERENCES telegram_users (id) ON DELETE CASCADE,
-    account_id       bigint NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
-    linked_at        timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (telegram_user_id, account_id)
-);
-
--- Who is linked to an account (the primary key already serves "links of a user").
-CREATE INDEX telegram_links_account_idx ON telegram_links (account_id);
-
--- The current account is always one of the user's linked accounts: the
--- database, not only the code, guarantees that a user never acts on an
--- account that is no longer linked. Dropping the current link clears the
--- current account at once (the store then picks another linked one).
--- ON DELETE SET NULL with a column list needs PostgreSQL 15 or later.
-ALTER TABLE telegram_users
-    ADD CONSTRAINT telegram_users_current_linked
-    FOREIGN KEY (id, current_account_id)
-    REFERENCES telegram_links (telegram_user_id, account_id)
-    ON DELETE SET NULL (current_account_id);

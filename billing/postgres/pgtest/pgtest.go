@@ -18,6 +18,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kabinet-bot/kabinet/billing/postgres"
+	"github.com/kabinet-bot/kabinet/internal/pgmigrate"
+	"github.com/kabinet-bot/kabinet/kabinetdb"
 )
 
 // AdminURL is the server the tests use; TEST_DATABASE_URL overrides it.
@@ -43,13 +45,29 @@ func New(t testing.TB) (*pgxpool.Pool, string) {
 	if templateErr != nil {
 		t.Fatalf("pgtest: PostgreSQL at %s is needed (start it, or set TEST_DATABASE_URL): %v", AdminURL(), templateErr)
 	}
+	return newDatabase(t, " TEMPLATE "+templateName)
+}
+
+// Empty creates a database with no tables at all and returns a pool on it
+// and its URL, for a test that migrates it itself (an upgrade from an older
+// schema). The database is dropped when the test ends.
+func Empty(t testing.TB) (*pgxpool.Pool, string) {
+	t.Helper()
+	return newDatabase(t, "")
+}
+
+// newDatabase creates a database with the CREATE DATABASE options given
+// and drops it when the test ends.
+func newDatabase(t testing.TB, options string) (*pgxpool.Pool, string) {
+	t.Helper()
+	ctx := context.Background()
 	name := "kabinet_test_" + randomSuffix()
 	admin, err := pgx.Connect(ctx, AdminURL())
 	if err != nil {
-		t.Fatalf("pgtest: connect: %v", err)
+		t.Fatalf("pgtest: PostgreSQL at %s is needed (start it, or set TEST_DATABASE_URL): connect: %v", AdminURL(), err)
 	}
 	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+templateName); err != nil {
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+options); err != nil {
 		t.Fatalf("pgtest: create database: %v", err)
 	}
 	dbURL := withDatabase(t, name)
@@ -83,7 +101,7 @@ func makeTemplate(ctx context.Context) (string, error) {
 		return "", err
 	}
 	defer admin.Close(ctx)
-	name := "kabinet_tmpl_" + postgres.SchemaVersion()
+	name := "kabinet_tmpl_" + pgmigrate.Version(postgres.Migrations, kabinetdb.Migrations)
 	if _, err := admin.Exec(ctx, `SELECT pg_advisory_lock(424242)`); err != nil {
 		return "", err
 	}
@@ -113,7 +131,7 @@ func makeTemplate(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	err = postgres.Migrate(ctx, pool)
+	err = pgmigrate.Apply(ctx, pool, postgres.Migrations, kabinetdb.Migrations)
 	pool.Close()
 	if err != nil {
 		return "", err
