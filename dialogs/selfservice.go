@@ -554,15 +554,6 @@ func findPlan(plans billing.Tariffs, id int64) (billing.TariffPlan, bool) {
 	return billing.TariffPlan{}, false
 }
 
-// servicesFee is the monthly fee of the account's services.
-func servicesFee(acc billing.Account) money.Amount {
-	var sum money.Amount
-	for _, s := range acc.Services {
-		sum += s.MonthlyFee
-	}
-	return sum
-}
-
 // tariffOffer says what changes with a plan and from when, warns when the
 // balance will not pay its first month, and asks for "Confirm".
 func (f *selfFeature) tariffOffer(e *Engine, t *turn, arg string, edit int) error {
@@ -581,7 +572,7 @@ func (f *selfFeature) tariffOffer(e *Engine, t *turn, arg string, edit int) erro
 		return f.tariffScreen(e, t, acc, "", edit)
 	}
 	v, err := billing.CheckTariffChange(billing.TariffFacts{
-		Status: acc.Status, Balance: acc.Balance, Current: plans.Current, Target: target, Offered: true, Services: servicesFee(acc),
+		Status: acc.Status, Balance: acc.Balance, Current: plans.Current, Target: target, Offered: true, Services: acc.MonthlyCharge() - acc.Tariff.MonthlyFee,
 	})
 	if done, err := f.explainTariff(e, t, acc, err, edit); done || err != nil {
 		return err
